@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: fnhost/detail/sync.hpp
+// Thin, annotated wrappers over std::mutex and std::condition_variable, so clang's
+// -Wthread-safety can check ABSL_GUARDED_BY data. fnhost does not use absl::Mutex: Debian's
+// Abseil is not built for ThreadSanitizer, which then reports false races.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+
+#include "absl/base/thread_annotations.h"
+
+namespace fnhost::detail {
+
+// Size that keeps hot atomics written by different threads on separate cache lines.
+inline constexpr std::size_t kCacheLine = 64;
+
+class ABSL_LOCKABLE Mutex {
+ public:
+  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
+  void unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+  bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) { return mu_.try_lock(); }
+  std::mutex& native() { return mu_; }
+
+ private:
+  std::mutex mu_;
+};
+
+class ABSL_SCOPED_LOCKABLE MutexLock {
+ public:
+  explicit MutexLock(Mutex& mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) { mu_.lock(); }
+  ~MutexLock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+  MutexLock(const MutexLock&) = delete;
+  MutexLock& operator=(const MutexLock&) = delete;
+
+ private:
+  Mutex& mu_;
+};
+
+// Condition variable over detail::Mutex. The caller holds `mu` around every wait.
+class CondVar {
+ public:
+  void wait(Mutex& mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::unique_lock<std::mutex> lock(mu.native(), std::adopt_lock);
+    cv_.wait(lock);
+    lock.release();
+  }
+  // Returns false when `deadline` passed without a notification.
+  template <class Clock, class Dur>
+  bool wait_until(Mutex& mu, std::chrono::time_point<Clock, Dur> deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::unique_lock<std::mutex> lock(mu.native(), std::adopt_lock);
+    const bool notified = cv_.wait_until(lock, deadline) == std::cv_status::no_timeout;
+    lock.release();
+    return notified;
+  }
+  void notify_one() { cv_.notify_one(); }
+  void notify_all() { cv_.notify_all(); }
+
+ private:
+  std::condition_variable cv_;
+};
+
+}  // namespace fnhost::detail

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: fnhost/executor.hpp
+// Executors run `fnhost::Task`s (move-only `void()` callables). Two implementations share the
+// `Executor` interface:
+//  - `AutoscalingExecutor`: a thread pool that starts from zero threads, adds threads when work
+//    waits and no worker can take it — including when workers are blocked (sleeping, in I/O, on a
+//    lock) — keeps CPU-bound work on about one thread per core, and reclaims idle threads after
+//    `idle_timeout`. An idle executor makes no periodic wake-ups.
+//  - `ManualExecutor`: queues tasks for a thread the program owns (a game loop) to run with
+//    `run_one()` / `run_for(budget)`.
+//
+//   auto executor = fnhost::AutoscalingExecutor::create({.max_threads = 64}).value();
+//   absl::Status accepted = executor->submit([] { do_work(); });
+//
+// A task that blocks for long can say so with `fnhost::BlockingScope`, so the executor adds a
+// thread at once instead of detecting the block a millisecond later.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace fnhost {
+
+// A unit of work. Move-only; captures up to 16 bytes are stored without allocating.
+using Task = absl::AnyInvocable<void()>;
+
+// A point-in-time view of an executor's state. Counts are read without a common lock, so a
+// snapshot taken under load may be off by the few operations that raced with it.
+struct ExecutorStats {
+  int64_t threads = 0;    // worker threads alive now
+  int64_t busy = 0;       // workers running a task now
+  int64_t blocked = 0;    // busy workers seen blocked (detected or BlockingScope)
+  int64_t stuck = 0;      // busy workers whose task was declared stuck (past its deadline)
+  int64_t idle = 0;       // workers parked waiting for work
+  int64_t queued = 0;     // tasks submitted and not yet started
+  int64_t spawned = 0;    // threads created since construction
+  int64_t reclaimed = 0;  // threads that exited after idle_timeout
+  int64_t completed = 0;  // tasks that ran to the end
+  int64_t peak_threads = 0;  // highest `threads` seen
+  int64_t peak_running = 0;  // highest number of busy workers that were not blocked or stuck
+};
+
+// The interface `Host` runs invocations on.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  // Queues `task` to run once, later, on one of the executor's threads. Unavailable after
+  // shutdown(); ResourceExhausted if the executor has no thread and cannot create one. On error
+  // `task` is destroyed without running. Thread-safe; never blocks on other tasks.
+  [[nodiscard]] virtual absl::Status submit(Task task) = 0;
+
+  // A snapshot of the executor's counters. Thread-safe, lock-free.
+  [[nodiscard]] virtual ExecutorStats stats() const = 0;
+
+  // Runs one queued task on the calling thread if this executor lets a waiting caller help
+  // (ManualExecutor); returns whether a task ran. AutoscalingExecutor returns false at once.
+  // Used by code that waits for work queued on the same executor (`Context::invoke`).
+  virtual bool help_one() = 0;
+
+  // Stops accepting tasks, runs every task already queued, and returns when no task is left
+  // queued or running. Joins the executor's threads. Idempotent. Must not be called from one of
+  // this executor's tasks.
+  virtual void shutdown() = 0;
+};
+
+// Configuration of an AutoscalingExecutor. Validated by AutoscalingExecutor::create().
+struct ExecutorOptions {
+  // Threads kept alive when idle, 0..max_threads. 0 scales to zero.
+  int min_threads = 0;
+  // Upper bound on worker threads, 1..4096. Blocked workers count against it.
+  int max_threads = 256;
+  // How long a parked worker waits for work before exiting (while threads > min_threads). > 0.
+  absl::Duration idle_timeout = absl::Seconds(2);
+  // Stack size of each worker thread in bytes; 0 takes the platform default. >= 64 KiB otherwise.
+  std::size_t stack_size = 512 * 1024;
+  // CPUs the executor may keep busy with computing workers; 0 detects the CPUs this process may
+  // run on. CPU-bound work runs on about this many threads.
+  int cpu_count = 0;
+  // Worker threads are named `<thread_name_prefix><index>` where the platform allows.
+  std::string thread_name_prefix = "fnhost-w";
+  // How often the monitor looks for blocked workers while work waits, 100us..1s. The monitor
+  // thread exists only while tasks run and sleeps without a timer when the executor is idle.
+  absl::Duration monitor_interval = absl::Milliseconds(1);
+};
+
+// The autoscaling thread pool. See the file comment for its policy.
+class AutoscalingExecutor final : public Executor {
+ public:
+  // Creates an executor; starts `min_threads` workers. InvalidArgument names the bad option;
+  // ResourceExhausted if the initial threads cannot be created.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<AutoscalingExecutor>> create(
+      ExecutorOptions options = {});
+
+  // Runs the queued tasks, then joins every thread (same as shutdown()).
+  ~AutoscalingExecutor() override;
+  AutoscalingExecutor(const AutoscalingExecutor&) = delete;
+  AutoscalingExecutor& operator=(const AutoscalingExecutor&) = delete;
+
+  // Lock-free: an enqueue and a few atomic operations; wakes one parked worker or creates a
+  // thread only when no worker is looking for work. Tasks from one submitting thread start in
+  // submission order; across threads no order is promised.
+  [[nodiscard]] absl::Status submit(Task task) override;
+  [[nodiscard]] ExecutorStats stats() const override;
+  bool help_one() override { return false; }
+  void shutdown() override;
+
+  // The options after defaults were resolved (cpu_count detected).
+  [[nodiscard]] const ExecutorOptions& options() const;
+
+  struct Impl;
+
+ private:
+  explicit AutoscalingExecutor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Declares that the calling thread is about to block (sleep, I/O, wait on a lock) for the
+// scope's lifetime. On an AutoscalingExecutor worker with work waiting, a replacement worker
+// starts at once; elsewhere it does nothing. Nestable; cheap (a few atomic operations).
+class BlockingScope {
+ public:
+  BlockingScope();
+  ~BlockingScope();
+  BlockingScope(const BlockingScope&) = delete;
+  BlockingScope& operator=(const BlockingScope&) = delete;
+
+ private:
+  void* worker_;
+};
+
+// An executor pumped by a thread the program owns. submit() is thread-safe and never runs the
+// task; run_one(), run_for() and run_pending() run tasks on the calling thread. Tasks submitted
+// from one thread run in submission order.
+class ManualExecutor final : public Executor {
+ public:
+  ManualExecutor();
+  // Destroys the still-queued tasks without running them; call run_pending() first to run them.
+  ~ManualExecutor() override;
+  ManualExecutor(const ManualExecutor&) = delete;
+  ManualExecutor& operator=(const ManualExecutor&) = delete;
+
+  // Unavailable after shutdown(). Never blocks.
+  [[nodiscard]] absl::Status submit(Task task) override;
+  [[nodiscard]] ExecutorStats stats() const override;
+  bool help_one() override { return run_one(); }
+  // Stops accepting and runs every queued task on the calling thread.
+  void shutdown() override;
+
+  // Runs the oldest queued task, if any, on the calling thread; returns whether one ran.
+  bool run_one();
+  // Runs queued tasks until none is left or `budget` is spent (checked between tasks; a task
+  // that started runs to its end). Returns how many ran. Does not wait for new tasks.
+  int run_for(absl::Duration budget);
+  // Runs queued tasks, including ones they queue, until none is left. Returns how many ran.
+  int run_pending();
+  // Tasks queued and not yet run.
+  [[nodiscard]] int64_t queued() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fnhost

@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: fnhost/fnhost.hpp
+// The whole public API of fnhost: include this one header.
+#pragma once
+
+#include "fnhost/completion.hpp"
+#include "fnhost/event.hpp"
+#include "fnhost/executor.hpp"
+#include "fnhost/function.hpp"
+#include "fnhost/host.hpp"
+#include "fnhost/observability.hpp"
+#include "fnhost/version.hpp"

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: fnhost/function.hpp
+// What a hosted function is made of:
+//  - `FunctionSpec`: name, handler, optional per-instance `init`, and Lambda-style configuration
+//    (timeout, reserved concurrency, queue bound, provisioned instances, memory size, env).
+//  - `Handler`: `(const Event&, Context&) -> Result`, where `Result` is the output bytes or a
+//    status. It must be safe to call from several threads at once (it is shared by instances).
+//  - `Context`: what one invocation sees — its id, deadline, cancellation, environment, its
+//    instance's state, and `invoke()` to call another function.
+//  - `FunctionStats`: the per-function counters, read with `Host::function_stats()`.
+//
+//   fnhost::FunctionSpec spec{
+//       .name = "greet",
+//       .handler = [](const fnhost::Event& event, fnhost::Context& ctx) -> fnhost::Result {
+//         return "hello " + event.data + " from " + std::string(ctx.function_name());
+//       },
+//       .timeout = absl::Seconds(1),
+//   };
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "fnhost/event.hpp"
+
+namespace fnhost {
+
+namespace detail {
+struct CancelState;
+struct Invocation;
+}  // namespace detail
+
+// What a handler returns: the response bytes, or a status (an error code and message).
+using Result = absl::StatusOr<std::string>;
+
+class Context;
+
+// A function's code. Called concurrently from several threads; must not throw past its own
+// frame (an escaping exception is caught and becomes Internal with its message).
+using Handler = std::function<Result(const Event&, Context&)>;
+
+// Environment variables of a function, visible to its handler and init.
+using EnvMap = absl::flat_hash_map<std::string, std::string>;
+
+// What `init` sees when it creates an instance.
+class InitContext {
+ public:
+  InitContext(std::string_view function_name, int64_t version, const EnvMap& env)
+      : function_name_(function_name), version_(version), env_(env) {}
+  [[nodiscard]] std::string_view function_name() const { return function_name_; }
+  [[nodiscard]] int64_t function_version() const { return version_; }
+  // The value of environment variable `key`, if the spec set it.
+  [[nodiscard]] std::optional<std::string_view> env(std::string_view key) const;
+
+ private:
+  std::string_view function_name_;
+  int64_t version_;
+  const EnvMap& env_;
+};
+
+// Creates one instance's state (a connection, a cache, a model). The handler reaches it with
+// `ctx.instance_state<T>()`. Return an error to fail the invocation that needed the instance;
+// the next invocation tries again.
+using InitFn = std::function<absl::StatusOr<std::shared_ptr<void>>(const InitContext&)>;
+
+// The configuration of one function. Field order is API: fields are only ever appended.
+struct FunctionSpec {
+  // Unique name: 1..128 characters from [A-Za-z0-9_.-].
+  std::string name;
+  // The code. Required.
+  Handler handler;
+  // Optional per-instance initialisation; runs once per instance (a cold start).
+  InitFn init;
+  // How long one invocation may run, counted from when it starts (init included). > 0, <= 1 h.
+  absl::Duration timeout = absl::Seconds(3);
+  // Reserved concurrency: at most this many invocations run at once. 0 = no per-function limit
+  // (the executor's max_threads bounds it). >= 0.
+  int max_concurrency = 0;
+  // Invocations that may wait for a free slot; one more is refused with ResourceExhausted.
+  // 0 = no limit. >= 0.
+  int max_queued = 0;
+  // Provisioned concurrency: instances initialised at registration so the first calls are warm.
+  // >= 0, and <= max_concurrency when that is set.
+  int min_instances = 0;
+  // Memory size reported for the function, in MiB (metering). 1..65536.
+  int memory_mb = 128;
+  // Environment variables, read with Context::env().
+  EnvMap env;
+};
+
+// Checks `spec` without registering it: InvalidArgument naming the field and what to fix.
+[[nodiscard]] absl::Status validate_function_spec(const FunctionSpec& spec);
+
+// Lets a handler notice that its invocation should stop: its deadline passed or the host is
+// shutting down. Valid for the duration of the handler call.
+class CancellationToken {
+ public:
+  explicit CancellationToken(detail::CancelState* state) : state_(state) {}
+  // True once cancellation was requested. Lock-free.
+  [[nodiscard]] bool is_cancelled() const;
+  // Sleeps for `duration` or until cancellation, whichever comes first; returns whether
+  // cancellation was requested. Tells the executor the thread is blocked meanwhile.
+  bool wait_for(absl::Duration duration) const;
+
+ private:
+  detail::CancelState* state_;
+};
+
+// What one invocation sees. Created by the host for each handler call; valid until the handler
+// returns; not thread-safe (use it from the handler's thread).
+class Context {
+ public:
+  explicit Context(detail::Invocation& invocation) : invocation_(&invocation) {}
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  // Unique id of this invocation within the process, e.g. "7f3a9c10-000000000000002a".
+  [[nodiscard]] std::string invocation_id() const;
+  [[nodiscard]] std::string_view function_name() const;
+  // The registration's version: 1 at register_function, +1 at each update_function.
+  [[nodiscard]] int64_t function_version() const;
+  [[nodiscard]] int memory_mb() const;
+  // Time left until the deadline; zero or negative once it passed.
+  [[nodiscard]] absl::Duration remaining() const;
+  // Fires at the deadline and at host shutdown.
+  [[nodiscard]] CancellationToken cancellation() const;
+  [[nodiscard]] bool is_cancelled() const { return cancellation().is_cancelled(); }
+  // Sleeps up to `duration`, returning early on cancellation. Returns false if cancelled.
+  bool sleep_for(absl::Duration duration) const { return !cancellation().wait_for(duration); }
+  // The value of environment variable `key`, if the spec set it.
+  [[nodiscard]] std::optional<std::string_view> env(std::string_view key) const;
+  // Whether this invocation created its instance (a cold start).
+  [[nodiscard]] bool is_cold_start() const;
+  // The state `init` returned for this invocation's instance, or nullptr without init.
+  template <class T>
+  [[nodiscard]] T* instance_state() const {
+    return static_cast<T*>(instance_state_raw());
+  }
+
+  // Invokes function `name` synchronously and waits for its result, at most until this
+  // invocation's deadline (then DeadlineExceeded). Same status codes as Host::invoke. The wait
+  // counts as blocking, so the executor can run the callee on another thread.
+  Result invoke(std::string_view name, Event event);
+  // Queues an asynchronous invocation of `name` (same rules as Host::invoke_async).
+  [[nodiscard]] absl::Status invoke_async(std::string_view name, Event event);
+
+ private:
+  void* instance_state_raw() const;
+  detail::Invocation* invocation_;
+};
+
+// Latency summary of a histogram, with values in the histogram's unit.
+struct DurationSummary {
+  int64_t count = 0;
+  absl::Duration p50 = absl::ZeroDuration();
+  absl::Duration p90 = absl::ZeroDuration();
+  absl::Duration p99 = absl::ZeroDuration();
+  absl::Duration max = absl::ZeroDuration();
+};
+
+// Per-function counters (cumulative since registration, across versions) and gauges (now).
+struct FunctionStats {
+  std::string name;
+  int64_t version = 0;        // current version
+  int64_t invocations = 0;    // accepted invocations (sync and async)
+  int64_t successes = 0;      // handler returned a value
+  int64_t errors = 0;         // handler or init returned an error or threw
+  int64_t throttles = 0;      // refused with ResourceExhausted (queue full)
+  int64_t timeouts = 0;       // answered DeadlineExceeded at the deadline
+  int64_t cold_starts = 0;    // instances created on demand (init ran for an invocation)
+  int64_t late_results = 0;   // results that arrived after the deadline and were dropped
+  int64_t dropped = 0;        // queued invocations dropped by shutdown, never run
+  int64_t in_flight = 0;      // gauge: running now
+  int64_t queued = 0;         // gauge: accepted, waiting to start
+  int64_t instances = 0;      // gauge: instances alive (idle + busy)
+  DurationSummary duration;   // handler run time of finished invocations
+  DurationSummary init_duration;  // init run time of cold starts
+};
+
+}  // namespace fnhost

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: fnhost/host.hpp
+// `Host`: the object a program creates. It owns the function registry, an executor (an
+// AutoscalingExecutor unless you pass your own), per-function queues and instances, the
+// deadline timer, and the counters.
+//
+//   auto host = fnhost::Host::create().value();
+//   absl::Status registered = host.register_function({
+//       .name = "echo",
+//       .handler = [](const fnhost::Event& event, fnhost::Context&) -> fnhost::Result {
+//         return event.data;
+//       }});
+//   fnhost::Result result = host.invoke("echo", fnhost::Event::with_data("hi")).get();
+//   absl::Status queued = host.invoke_async("echo", fnhost::Event::with_data("later"));
+//   fnhost::ShutdownReport report = host.shutdown(absl::Seconds(5));
+//
+// Re-entrancy: a handler may call any Host method except shutdown() and the destructor (use
+// Context::invoke to call another function and wait for it).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "fnhost/completion.hpp"
+#include "fnhost/event.hpp"
+#include "fnhost/executor.hpp"
+#include "fnhost/function.hpp"
+#include "fnhost/observability.hpp"
+
+namespace fnhost {
+
+// Configuration of a Host. Validated by Host::create().
+struct HostOptions {
+  // Options of the AutoscalingExecutor the host creates when `executor` is null.
+  ExecutorOptions executor_options;
+  // Run invocations on this executor instead (e.g. a ManualExecutor pumped by a game loop, or
+  // one AutoscalingExecutor shared by several hosts). The host keeps a reference; it never
+  // shuts down an executor it did not create. While shutdown() or the destructor waits, it
+  // pumps a ManualExecutor itself (help_one).
+  std::shared_ptr<Executor> executor;
+  // Where log records go. Null discards them. Default: one logfmt line per record on stderr.
+  std::shared_ptr<LogSink> log_sink = make_stderr_log_sink();
+  // How long the destructor lets queued and running invocations finish. >= 0.
+  absl::Duration drain_timeout = absl::Seconds(30);
+};
+
+// What shutdown() found. Every invocation accepted before shutdown is in exactly one of the
+// host's counters: it succeeded or failed (FunctionStats), or it is counted here as dropped or
+// unfinished.
+struct ShutdownReport {
+  int64_t completed = 0;   // invocations that finished while shutdown waited
+  int64_t dropped = 0;     // still queued at the deadline: never ran, callers got Unavailable
+  int64_t unfinished = 0;  // still running at the deadline: cancelled, callers got Unavailable
+  // True when nothing was dropped or left running.
+  [[nodiscard]] bool drained() const { return dropped == 0 && unfinished == 0; }
+};
+
+// The in-process function host. Thread-safe: every method may be called from any thread.
+class Host {
+ public:
+  // Creates a host. InvalidArgument names a bad option.
+  [[nodiscard]] static absl::StatusOr<Host> create(HostOptions options = {});
+
+  Host(Host&&) noexcept;
+  Host& operator=(Host&&) noexcept;
+  // Drains like shutdown(options.drain_timeout), then waits for handlers still running to
+  // return (they were cancelled) and stops the executor the host created.
+  ~Host();
+
+  // Registers a function as version 1 and initialises its `min_instances` on this thread.
+  // InvalidArgument for a bad spec (the message names the field), AlreadyExists for a taken
+  // name, Internal if a provisioned instance's init fails (nothing is registered),
+  // Unavailable after shutdown.
+  [[nodiscard]] absl::Status register_function(FunctionSpec spec);
+
+  // Hot swap: atomically replaces the handler and configuration of `spec.name` with a new
+  // version. Invocations already running finish on the old code; the ones that start after
+  // this returns use the new one (queued ones included). Instances of the old version are not
+  // reused. NotFound if no such function; otherwise as register_function.
+  [[nodiscard]] absl::Status update_function(FunctionSpec spec);
+
+  // Removes a function: new calls get NotFound, queued and running invocations finish.
+  // NotFound if no such function.
+  [[nodiscard]] absl::Status remove_function(std::string_view name);
+
+  // Whether `name` is registered now.
+  [[nodiscard]] bool has_function(std::string_view name) const;
+  // Names of the registered functions, sorted.
+  [[nodiscard]] std::vector<std::string> function_names() const;
+
+  // Request/response invocation: queues `event` for `name` and returns a Completion with the
+  // handler's result or a status. Never retried. Refusals come back as an already-answered
+  // Completion: NotFound (no such function), InvalidArgument (empty name), ResourceExhausted
+  // (the function's queue is full), Unavailable (shutting down). Later answers: Internal (the
+  // handler failed or threw; its message), DeadlineExceeded (at the deadline, at once), or the
+  // handler's own status. Never blocks; the handler runs on the executor.
+  [[nodiscard]] Completion invoke(std::string_view name, Event event);
+
+  // Event invocation: queues `event` for `name` and returns at once. OK means accepted: the
+  // invocation will end as a success, a counted and logged failure, or a drop counted by
+  // shutdown(). Refusals as for invoke(). Never blocks.
+  [[nodiscard]] absl::Status invoke_async(std::string_view name, Event event);
+
+  // Counters of function `name`. NotFound if it is not registered.
+  [[nodiscard]] absl::StatusOr<FunctionStats> function_stats(std::string_view name) const;
+  // The executor's counters.
+  [[nodiscard]] ExecutorStats executor_stats() const;
+  // The executor invocations run on.
+  [[nodiscard]] Executor& executor() const;
+
+  // Stops accepting (new calls get Unavailable), waits up to `timeout` for queued and running
+  // invocations to finish, then drops what is still queued and cancels what still runs, and
+  // reports the counts. Returns without waiting for cancelled handlers to return. A second call
+  // reports zeros. Must not be called from a handler.
+  ShutdownReport shutdown(absl::Duration timeout);
+  // Whether the host still accepts invocations.
+  [[nodiscard]] bool is_accepting() const;
+
+  struct Impl;
+
+ private:
+  explicit Host(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fnhost
