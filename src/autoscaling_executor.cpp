@@ -1,0 +1,852 @@
+// SPDX-License-Identifier: Apache-2.0
+// The autoscaling executor. Design (see research/executor-prior-art.md §10):
+//  - One lock-free MPMC queue of tasks and an exact count of accepted-but-not-started tasks
+//    (`pending_`); the count, never try_dequeue()==false, is the sleep predicate.
+//  - Worker states: active (running tasks or looking for one), at most one searcher spinning
+//    briefly before parking, and parked (each on its own condition variable, LIFO, so hot
+//    threads are reused and cold ones time out).
+//  - "Effective running" = active - blocked - stuck. Submit wakes or creates a worker only when
+//    no one is searching and effective running < cpus; otherwise the task waits and, if workers
+//    are busy, the monitor is asked to look for blocked ones.
+//  - The monitor thread runs only while work waits behind busy workers. Each tick it reads the
+//    CPU clock of each active worker: one that used under 20% of the tick and is not runnable
+//    now is blocked (sleeping, in I/O, on a lock); one that is runnable was merely preempted
+//    and another thread would not help. (Scheduler statistics lag by a scheduler tick for a
+//    running thread, too coarse for 1 ms decisions; the CPU clock is exact.) It then adds
+//    workers for the waiting work. Where threads cannot be observed, a watchdog adds one
+//    thread per stalled interval.
+//  - A worker narrows (parks) at a task boundary when effective running > cpus, so threads added
+//    for blocked work do not oversubscribe the CPUs once the blocking ends.
+//  - Lost wake-ups are excluded by "publish, then re-check" on both sides with seq_cst
+//    operations: submit increments pending_ then reads the worker counts; a parking worker
+//    updates the counts then reads pending_.
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "concurrentqueue/concurrentqueue.h"
+#include "fmt/format.h"
+#include "fnhost/detail/sync.hpp"
+#include "fnhost/executor.hpp"
+#include "platform.hpp"
+#include "worker_context.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace fnhost {
+
+namespace detail {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+constexpr uint32_t kDetectedBlocked = 1;  // set by the monitor from scheduler statistics
+constexpr uint32_t kHintedBlocked = 2;    // set by the worker inside a BlockingScope
+constexpr uint32_t kStuck = 4;            // set by the host when the task overran its deadline
+constexpr uint32_t kBlockedMarks = kDetectedBlocked | kHintedBlocked;
+
+// pending_ carries this bit once shutdown began, so a submit that raced with it is refused.
+constexpr int64_t kStoppedBit = int64_t{1} << 62;
+
+// How long the single searcher spins for new work before parking: about one wake-up latency.
+constexpr int64_t kSearchSpinNs = 30'000;
+// A worker whose on-CPU + run-queue share of a monitor tick is below 1/kBlockedShareDivisor is
+// counted as blocked.
+constexpr int64_t kBlockedShareDivisor = 5;
+// Quiet ticks before the monitor's interval doubles (up to kMaxMonitorBackoff times).
+constexpr int kQuietTicksBeforeBackoff = 50;
+constexpr int kMaxMonitorBackoff = 10;
+// With work waiting and no task starting or ending for this long, add a thread (the fallback
+// for blocked workers that scheduler statistics cannot see, and for tasks that busy-wait on
+// each other).
+constexpr int64_t kStallNs = 50'000'000;
+
+}  // namespace
+
+struct alignas(kCacheLine) WorkerSlot {
+  AutoscalingExecutor::Impl* owner = nullptr;
+  int index = 0;
+
+  // Written by the worker, read by the monitor and the host.
+  std::atomic<uint64_t> task_seq{0};  // odd while a task runs
+  std::atomic<uint32_t> marks{0};
+  std::atomic<int64_t> tid{0};
+  std::atomic<int64_t> cpu_clock{0};
+  std::atomic<int64_t> completed{0};  // single writer: the worker
+  std::atomic<bool> parked{false};
+  std::atomic<bool> live{false};
+  int hint_depth = 0;  // BlockingScope nesting; the worker only
+
+  Mutex park_mu;
+  CondVar park_cv;
+  bool wake_signal ABSL_GUARDED_BY(park_mu) = false;
+
+  // Monitor-private.
+  platform::ThreadProbe probe;
+  int64_t probe_tid = 0;
+  int64_t seen_cpu_ns = 0;
+  int64_t seen_wall_ns = 0;
+  bool seen_valid = false;
+  uint64_t seen_seq = 0;
+
+  // Lifecycle, guarded by Impl::slots_mu_.
+  platform::Thread thread;
+};
+
+namespace {
+thread_local WorkerSlot* tls_worker = nullptr;
+}  // namespace
+
+}  // namespace detail
+
+using detail::CondVar;
+using detail::kCacheLine;
+using detail::Mutex;
+using detail::MutexLock;
+using detail::WorkerSlot;
+namespace platform = detail::platform;
+
+struct AutoscalingExecutor::Impl {
+  explicit Impl(ExecutorOptions resolved)
+      : options(std::move(resolved)),
+        cpus(options.cpu_count),
+        slots(new WorkerSlot[static_cast<size_t>(options.max_threads)]) {
+    for (int i = 0; i < options.max_threads; ++i) {
+      slots[i].owner = this;
+      slots[i].index = i;
+    }
+    MutexLock lock(slots_mu);
+    free_slots.reserve(static_cast<size_t>(options.max_threads));
+    for (int i = options.max_threads - 1; i >= 0; --i) free_slots.push_back(i);
+    MutexLock idle_lock(idle_mu);
+    idle_stack.reserve(static_cast<size_t>(options.max_threads));
+  }
+
+  const ExecutorOptions options;
+  const int cpus;
+  moodycamel::ConcurrentQueue<Task> queue;
+
+  alignas(kCacheLine) std::atomic<int64_t> pending{0};
+  alignas(kCacheLine) std::atomic<int> searching{0};
+  // Read on every submit, written on state transitions only: one shared line.
+  alignas(kCacheLine) std::atomic<int> active{0};  // alive and not parked (incl. starting)
+  std::atomic<int> idle{0};
+  std::atomic<int> threads{0};
+  std::atomic<int> blocked{0};
+  std::atomic<int> stuck{0};
+  std::atomic<bool> monitor_active{false};
+  alignas(kCacheLine) std::atomic<int> spawn_debt{0};
+  std::atomic<int64_t> spawned{0};
+  std::atomic<int64_t> reclaimed{0};
+  std::atomic<int64_t> peak_threads{0};
+  std::atomic<int64_t> peak_running{0};
+  std::atomic<int> slot_high_water{0};  // slots [0, high water) may be live
+
+  std::unique_ptr<WorkerSlot[]> slots;
+  Mutex slots_mu;
+  std::vector<int> free_slots ABSL_GUARDED_BY(slots_mu);
+  bool slots_closed ABSL_GUARDED_BY(slots_mu) = false;  // shutdown joined every thread
+  Mutex idle_mu;
+  std::vector<WorkerSlot*> idle_stack ABSL_GUARDED_BY(idle_mu);
+
+  Mutex monitor_mu;
+  CondVar monitor_cv;
+  bool monitor_wanted ABSL_GUARDED_BY(monitor_mu) = false;
+  bool monitor_running ABSL_GUARDED_BY(monitor_mu) = false;
+  bool monitor_stop ABSL_GUARDED_BY(monitor_mu) = false;
+  platform::Thread monitor_thread ABSL_GUARDED_BY(monitor_mu);
+
+  Mutex shutdown_mu;
+  bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
+
+  enum class ParkOutcome { kWork, kRetired, kStop };
+
+  // ---------------------------------------------------------------------------------------
+  int64_t pending_count() const { return pending.load() & ~detail::kStoppedBit; }
+  bool is_stopping() const { return (pending.load() & detail::kStoppedBit) != 0; }
+  int effective_running() const { return active.load() - blocked.load() - stuck.load(); }
+
+  static void raise_peak(std::atomic<int64_t>& peak, int64_t value) {
+    int64_t seen = peak.load(std::memory_order_relaxed);
+    while (value > seen &&
+           !peak.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+    }
+  }
+  void note_running() { raise_peak(peak_running, effective_running()); }
+
+  // Adjusts blocked/stuck for a slot whose marks went from `before` to `after`.
+  void account_marks(uint32_t before, uint32_t after) {
+    const auto category = [](uint32_t marks) {
+      if (marks & detail::kStuck) return 2;
+      return (marks & detail::kBlockedMarks) ? 1 : 0;
+    };
+    const int was = category(before);
+    const int now = category(after);
+    if (was == now) return;
+    if (was == 1) blocked.fetch_sub(1);
+    if (was == 2) stuck.fetch_sub(1);
+    if (now == 1) blocked.fetch_add(1);
+    if (now == 2) stuck.fetch_add(1);
+    if (now == 0) note_running();
+  }
+  void set_mark(WorkerSlot& slot, uint32_t mark) {
+    const uint32_t before = slot.marks.fetch_or(mark);
+    account_marks(before, before | mark);
+  }
+  void clear_mark(WorkerSlot& slot, uint32_t mark) {
+    const uint32_t before = slot.marks.fetch_and(~mark);
+    account_marks(before, before & ~mark);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  absl::Status submit(Task task) {
+    if (threads.load(std::memory_order_relaxed) == 0 && !is_stopping()) {
+      // Scale from zero: make sure a thread exists before publishing, so a task is never
+      // accepted by an executor that cannot run it.
+      if (!spawn_worker() && threads.load() == 0) {
+        return absl::ResourceExhaustedError(
+            "AutoscalingExecutor: no worker thread is alive and none can be created");
+      }
+    }
+    const int64_t before = pending.fetch_add(1);
+    if (before & detail::kStoppedBit) {
+      pending.fetch_sub(1);
+      return absl::UnavailableError("AutoscalingExecutor: shut down; task not accepted");
+    }
+    queue.enqueue(std::move(task));
+    notify_work();
+    return absl::OkStatus();
+  }
+
+  // Called after work was published: brings one more worker to it if that helps.
+  void notify_work() {
+    if (searching.load() > 0) return;
+    if (effective_running() >= cpus) {
+      request_monitor();
+      return;
+    }
+    if (idle.load() > 0 && wake_one()) return;
+    if (!spawn_worker()) request_monitor();
+  }
+
+  // Pops the most recently parked worker and wakes it. The counts move at the pop, so two
+  // wakers never pick the same worker and a woken worker is counted active at once.
+  bool wake_one() {
+    WorkerSlot* slot = nullptr;
+    {
+      MutexLock lock(idle_mu);
+      if (idle_stack.empty()) return false;
+      slot = idle_stack.back();
+      idle_stack.pop_back();
+      active.fetch_add(1);
+      idle.fetch_sub(1);
+    }
+    note_running();
+    MutexLock lock(slot->park_mu);
+    slot->wake_signal = true;
+    slot->park_cv.notify_one();
+    return true;
+  }
+
+  // Starts one worker if below max_threads; returns whether one was started.
+  bool spawn_worker() {
+    int count = threads.load();
+    do {
+      if (count >= options.max_threads) return false;
+    } while (!threads.compare_exchange_weak(count, count + 1));
+    int index = -1;
+    {
+      MutexLock lock(slots_mu);
+      if (free_slots.empty() || slots_closed) {
+        // An exiting worker gave back its count but not yet its slot, or shutdown finished.
+        threads.fetch_sub(1);
+        return false;
+      }
+      index = free_slots.back();
+      free_slots.pop_back();
+      // A slot freed by an exited worker still holds its thread handle: join it (it has
+      // returned from its body, so this does not wait for long) before reuse.
+      slots[index].thread.join();
+      slots[index].live.store(true);
+    }
+    active.fetch_add(1);
+    WorkerSlot& slot = slots[index];
+    raise_high_water(index + 1);
+    absl::Status started = slot.thread.start(options.stack_size, [this, &slot] {
+      worker_main(slot);
+    });
+    if (!started.ok()) {
+      {
+        MutexLock lock(slots_mu);
+        free_slots.push_back(index);
+      }
+      slot.live.store(false);
+      active.fetch_sub(1);
+      threads.fetch_sub(1);
+      spawn_debt.store(0);
+      return false;
+    }
+    spawned.fetch_add(1, std::memory_order_relaxed);
+    raise_peak(peak_threads, threads.load());
+    note_running();
+    return true;
+  }
+
+  void raise_high_water(int value) {
+    int seen = slot_high_water.load();
+    while (value > seen && !slot_high_water.compare_exchange_weak(seen, value)) {
+    }
+  }
+
+  // Starts up to `limit` workers owed by the monitor. New workers call this too, so a large
+  // burst of thread creation fans out as a tree instead of one serial loop.
+  void spawn_from_debt(int limit) {
+    for (int i = 0; i < limit; ++i) {
+      int debt = spawn_debt.load();
+      do {
+        if (debt <= 0) return;
+      } while (!spawn_debt.compare_exchange_weak(debt, debt - 1));
+      if (!spawn_worker()) {
+        spawn_debt.store(0);
+        return;
+      }
+    }
+  }
+
+  // Brings `count` more workers to waiting work: parked ones first, then new threads.
+  void add_workers(int count) {
+    while (count > 0 && idle.load() > 0 && wake_one()) --count;
+    if (count <= 0) return;
+    const int room = options.max_threads - threads.load();
+    count = std::min(count, room);
+    if (count <= 0) return;
+    spawn_debt.fetch_add(count - 1);
+    if (!spawn_worker()) spawn_debt.store(0);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  void worker_main(WorkerSlot& slot) {
+    detail::tls_worker = &slot;
+    platform::set_current_thread_name(fmt::format("{}{}", options.thread_name_prefix, slot.index));
+    slot.cpu_clock.store(platform::current_thread_cpu_clock());
+    slot.tid.store(platform::current_thread_id());
+    spawn_from_debt(2);
+
+    moodycamel::ConsumerToken token(queue);
+    Task task;
+    ParkOutcome outcome = ParkOutcome::kWork;
+    for (;;) {
+      if (queue.try_dequeue(token, task)) {
+        pending.fetch_sub(1);
+        run_task(slot, task);
+        if (effective_running() > cpus && pending_count() > 0) {
+          // Narrowing: too many workers compute at once (blocked ones woke up); this one
+          // steps aside at a task boundary. The monitor wakes it if the others block.
+          request_monitor();
+          outcome = park(slot, /*narrowing=*/true);
+          if (outcome != ParkOutcome::kWork) break;
+        }
+        continue;
+      }
+      if (pending_count() > 0) {
+        // Published but not yet visible in the queue (the producer is between its count
+        // increment and its enqueue): the task is moments away.
+        std::this_thread::yield();
+        continue;
+      }
+      if (is_stopping()) {
+        outcome = ParkOutcome::kStop;
+        break;
+      }
+      if (search(token, task)) {
+        pending.fetch_sub(1);
+        if (pending_count() > 0) notify_work();
+        run_task(slot, task);
+        continue;
+      }
+      outcome = park(slot, /*narrowing=*/false);
+      if (outcome != ParkOutcome::kWork) break;
+    }
+    exit_worker(slot, outcome);
+  }
+
+  void run_task(WorkerSlot& slot, Task& task) {
+    const uint64_t seq = slot.task_seq.load(std::memory_order_relaxed);
+    slot.task_seq.store(seq + 1, std::memory_order_relaxed);
+    try {
+      task();
+    } catch (...) {
+      // A raw task has no one to report to; the exception is dropped so it never reaches
+      // the worker's frame. Host invocations catch and report their own.
+    }
+    task = nullptr;  // captured state is destroyed inside the task's accounting window
+    slot.task_seq.store(seq + 2, std::memory_order_release);
+    slot.completed.store(slot.completed.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);
+    if (slot.marks.load(std::memory_order_relaxed) & (detail::kStuck | detail::kHintedBlocked)) {
+      clear_mark(slot, detail::kStuck | detail::kHintedBlocked);
+    }
+  }
+
+  // The single searcher spins briefly for new work; returns with `task` filled if it found
+  // some. Others park at once: one spinner is enough on a small machine.
+  bool search(moodycamel::ConsumerToken& token, Task& task) {
+    int expected = 0;
+    if (!searching.compare_exchange_strong(expected, 1)) return false;
+    const int64_t give_up = platform::now_ns() + detail::kSearchSpinNs;
+    bool found = false;
+    for (int round = 0;; ++round) {
+      if (pending_count() > 0 && queue.try_dequeue(token, task)) {
+        found = true;
+        break;
+      }
+      if (is_stopping() && pending_count() == 0) break;
+      if ((round & 63) == 63 && platform::now_ns() >= give_up) break;
+      detail::cpu_relax();
+    }
+    searching.store(0);
+    return found;
+  }
+
+  // Parks the worker until woken or idle_timeout passes. Returns whether to work, or to exit
+  // because it retired after idle_timeout or because shutdown left nothing to do. The worker
+  // is counted active again on return.
+  ParkOutcome park(WorkerSlot& slot, bool narrowing) {
+    if (slot.marks.load() & detail::kDetectedBlocked) clear_mark(slot, detail::kDetectedBlocked);
+    {
+      MutexLock lock(idle_mu);
+      idle_stack.push_back(&slot);
+      idle.fetch_add(1);
+      active.fetch_sub(1);
+    }
+    slot.parked.store(true);
+    for (;;) {
+      // Re-check after publishing that we park: a submit that missed us saw pending_ first.
+      const bool work_waits = pending_count() > 0 && searching.load() == 0 &&
+                              (!narrowing || effective_running() < cpus);
+      if ((work_waits || is_stopping()) && unpark_self(slot)) break;
+      narrowing = false;
+
+      const bool may_exit = threads.load() > options.min_threads;
+      bool signaled = false;
+      {
+        MutexLock lock(slot.park_mu);
+        if (may_exit) {
+          const auto deadline =
+              std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options.idle_timeout);
+          while (!slot.wake_signal && slot.park_cv.wait_until(slot.park_mu, deadline)) {
+          }
+        } else {
+          while (!slot.wake_signal) slot.park_cv.wait(slot.park_mu);
+        }
+        signaled = std::exchange(slot.wake_signal, false);
+      }
+      if (signaled) break;
+      // Timed out. Leave the idle stack unless a waker popped us meanwhile (then its signal
+      // is on the way: wait for it).
+      if (!unpark_self(slot)) {
+        MutexLock lock(slot.park_mu);
+        while (!slot.wake_signal) slot.park_cv.wait(slot.park_mu);
+        slot.wake_signal = false;
+        break;
+      }
+      if (try_retire()) {
+        slot.parked.store(false);
+        return ParkOutcome::kRetired;
+      }
+      // Could not retire (min_threads, or work arrived): park again.
+      {
+        MutexLock lock(idle_mu);
+        idle_stack.push_back(&slot);
+        idle.fetch_add(1);
+        active.fetch_sub(1);
+      }
+    }
+    slot.parked.store(false);
+    return is_stopping_and_drained() ? ParkOutcome::kStop : ParkOutcome::kWork;
+  }
+
+  bool is_stopping_and_drained() const { return is_stopping() && pending_count() == 0; }
+
+  // Removes `slot` from the idle stack if it is still there and counts it active again.
+  bool unpark_self(WorkerSlot& slot) {
+    MutexLock lock(idle_mu);
+    auto it = std::find(idle_stack.begin(), idle_stack.end(), &slot);
+    if (it == idle_stack.end()) return false;
+    idle_stack.erase(it);
+    active.fetch_add(1);
+    idle.fetch_sub(1);
+    return true;
+  }
+
+  // An active worker that timed out decides to exit. folly's protocol: decrement, then
+  // re-check for work that slipped in, and back out if there is some.
+  bool try_retire() {
+    int count = threads.load();
+    do {
+      if (count <= options.min_threads) return false;
+    } while (!threads.compare_exchange_weak(count, count - 1));
+    if (pending_count() > 0 && !is_stopping()) {
+      threads.fetch_add(1);
+      return false;
+    }
+    reclaimed.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  void exit_worker(WorkerSlot& slot, ParkOutcome outcome) {
+    // A retired worker gave back its thread count in try_retire; one leaving at shutdown
+    // gives it back here. Both were counted active.
+    if (outcome != ParkOutcome::kRetired) threads.fetch_sub(1);
+    const uint32_t marks = slot.marks.exchange(0);
+    account_marks(marks, 0);
+    active.fetch_sub(1);
+    detail::tls_worker = nullptr;
+    slot.tid.store(0);
+    {
+      // The handle stays in the slot until it is reused or the executor is destroyed;
+      // joining then waits only for this thread's last instructions.
+      MutexLock lock(slots_mu);
+      free_slots.push_back(slot.index);
+    }
+    slot.live.store(false);  // last: shutdown treats a non-live slot as joinable at once
+  }
+
+  // ---------------------------------------------------------------------------------------
+  void request_monitor() {
+    // seq_cst: pairs with the monitor's "un-publish, then re-check pending_" when it retires.
+    if (monitor_active.load()) return;
+    MutexLock lock(monitor_mu);
+    if (monitor_stop) return;
+    monitor_wanted = true;
+    monitor_active.store(true);
+    if (!monitor_running) {
+      monitor_thread.join();  // a previous monitor that retired
+      monitor_running = true;
+      absl::Status started = monitor_thread.start(64 * 1024, [this] { monitor_main(); });
+      if (!started.ok()) {
+        monitor_running = false;
+        monitor_active.store(false);
+      }
+    } else {
+      monitor_cv.notify_one();
+    }
+  }
+
+  void monitor_main() {
+    platform::set_current_thread_name(fmt::format("{}mon", options.thread_name_prefix));
+    const int64_t base_interval = absl::ToInt64Nanoseconds(options.monitor_interval);
+    int quiet_ticks = 0;
+    int backoff = 1;
+    int64_t last_progress_ns = platform::now_ns();
+    int64_t stall_wait_ns = detail::kStallNs;
+    uint64_t last_seq_sum = 0;
+    for (;;) {
+      {
+        MutexLock lock(monitor_mu);
+        if (monitor_stop) break;
+        if (!monitor_wanted) {
+          // Nothing waits: sleep without a timer; exit after idle_timeout.
+          const auto deadline =
+              std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options.idle_timeout);
+          while (!monitor_wanted && !monitor_stop) {
+            if (!monitor_cv.wait_until(monitor_mu, deadline)) break;
+          }
+          if (monitor_stop) break;
+          if (!monitor_wanted) {
+            monitor_running = false;
+            monitor_active.store(false);
+            return;
+          }
+          quiet_ticks = 0;
+          backoff = 1;
+          last_progress_ns = platform::now_ns();
+          stall_wait_ns = detail::kStallNs;
+        } else {
+          const auto deadline = std::chrono::steady_clock::now() +
+                                std::chrono::nanoseconds(base_interval * backoff);
+          while (!monitor_stop && monitor_cv.wait_until(monitor_mu, deadline)) {
+          }
+          if (monitor_stop) break;
+        }
+      }
+      const int64_t now = platform::now_ns();
+      uint64_t seq_sum = 0;
+      const int acted = tick(now, base_interval, seq_sum);
+      if (seq_sum != last_seq_sum) {
+        last_seq_sum = seq_sum;
+        last_progress_ns = now;
+        stall_wait_ns = detail::kStallNs;
+      } else if (pending_count() > 0 && now - last_progress_ns >= stall_wait_ns) {
+        // Nothing started or finished for a while although work waits: add a thread, and
+        // wait longer before the next one (.NET's starvation rule).
+        add_workers(1);
+        last_progress_ns = now;
+        stall_wait_ns = std::min<int64_t>(stall_wait_ns * 2, 1'000'000'000);
+      }
+      if (acted > 0 || blocked.load() > 0) {
+        quiet_ticks = 0;
+        backoff = 1;
+      } else if (++quiet_ticks >= detail::kQuietTicksBeforeBackoff) {
+        quiet_ticks = 0;
+        backoff = std::min(backoff * 2, detail::kMaxMonitorBackoff);
+      }
+      if (pending_count() == 0) {
+        MutexLock lock(monitor_mu);
+        monitor_wanted = false;
+        monitor_active.store(false);
+        // Re-check after un-publishing: a submit that saw monitor_active just before the
+        // store skipped its request.
+        if (pending_count() > 0) {
+          monitor_wanted = true;
+          monitor_active.store(true);
+        }
+      }
+    }
+    MutexLock lock(monitor_mu);
+    monitor_running = false;
+    monitor_active.store(false);
+  }
+
+  // One monitor pass: classify active workers as blocked or computing, then add workers for
+  // waiting work. Returns how many workers it added.
+  int tick(int64_t now, int64_t interval_ns, uint64_t& seq_sum) {
+    const int high_water = slot_high_water.load();
+    for (int i = 0; i < high_water; ++i) {
+      WorkerSlot& slot = slots[i];
+      if (!slot.live.load() || slot.parked.load()) {
+        slot.seen_valid = false;
+        continue;
+      }
+      seq_sum += slot.task_seq.load(std::memory_order_relaxed);
+      const int64_t tid = slot.tid.load();
+      if (tid == 0) continue;
+      if (slot.probe_tid != tid) {
+        slot.probe.open(tid, slot.cpu_clock.load());
+        slot.probe_tid = tid;
+        slot.seen_valid = false;
+      }
+      int64_t cpu_ns = 0;
+      if (!slot.probe.available() || !slot.probe.cpu_time_ns(cpu_ns)) continue;
+      if (slot.seen_valid && now - slot.seen_wall_ns >= interval_ns / 2) {
+        const int64_t wall = now - slot.seen_wall_ns;
+        const int64_t busy = cpu_ns - slot.seen_cpu_ns;
+        // Little CPU over the tick and not runnable now: blocked. Little CPU but runnable:
+        // preempted by other work, and another thread would not help.
+        const bool is_blocked = busy * detail::kBlockedShareDivisor < wall &&
+                                (slot.task_seq.load(std::memory_order_relaxed) & 1) != 0 &&
+                                !slot.probe.is_runnable();
+        const bool marked = (slot.marks.load() & detail::kDetectedBlocked) != 0;
+        if (is_blocked && !marked) set_mark(slot, detail::kDetectedBlocked);
+        if (!is_blocked && marked) clear_mark(slot, detail::kDetectedBlocked);
+      }
+      slot.seen_cpu_ns = cpu_ns;
+      slot.seen_wall_ns = now;
+      slot.seen_valid = true;
+    }
+    const int64_t waiting = pending_count();
+    if (waiting == 0) return 0;
+    const int not_running = blocked.load() + stuck.load();
+    int want = std::max(cpus - effective_running(), not_running);
+    want = static_cast<int>(std::min<int64_t>(want, waiting));
+    if (want <= 0) return 0;
+    add_workers(want);
+    return want;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  void shutdown() {
+    {
+      MutexLock lock(shutdown_mu);
+      if (shut_down) return;
+      shut_down = true;
+    }
+    pending.fetch_or(detail::kStoppedBit);
+    // Wake everyone: parked workers see the stop flag, run what is left, and exit.
+    for (;;) {
+      if (!wake_one()) break;
+    }
+    if (pending_count() > 0 && threads.load() == 0) spawn_worker();
+    // Wait for the workers to drain the queue and exit, waking any that park meanwhile.
+    // Shutdown is rare, so a short poll here is simpler than another wake-up channel.
+    for (;;) {
+      while (wake_one()) {
+      }
+      if (!any_live_worker()) {
+        if (pending_count() > 0) {
+          // Every worker retired just before the last tasks arrived: run them on a new one.
+          spawn_worker();
+        } else {
+          MutexLock lock(slots_mu);
+          if (!any_live_worker()) {
+            slots_closed = true;
+            for (int i = 0; i < options.max_threads; ++i) slots[i].thread.join();
+            break;
+          }
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    {
+      MutexLock lock(monitor_mu);
+      monitor_stop = true;
+      monitor_cv.notify_all();
+    }
+    platform::Thread monitor;
+    {
+      MutexLock lock(monitor_mu);
+      monitor = std::move(monitor_thread);
+    }
+    monitor.join();
+  }
+
+  bool any_live_worker() const {
+    const int high_water = slot_high_water.load();
+    for (int i = 0; i < high_water; ++i) {
+      if (slots[i].live.load()) return true;
+    }
+    return false;
+  }
+
+  ExecutorStats stats() const {
+    ExecutorStats result;
+    result.threads = threads.load(std::memory_order_relaxed);
+    result.idle = idle.load(std::memory_order_relaxed);
+    result.busy = std::max<int64_t>(0, active.load(std::memory_order_relaxed) -
+                                           searching.load(std::memory_order_relaxed));
+    result.blocked = blocked.load(std::memory_order_relaxed);
+    result.stuck = stuck.load(std::memory_order_relaxed);
+    result.queued = pending_count();
+    result.spawned = spawned.load(std::memory_order_relaxed);
+    result.reclaimed = reclaimed.load(std::memory_order_relaxed);
+    result.peak_threads = peak_threads.load(std::memory_order_relaxed);
+    result.peak_running = peak_running.load(std::memory_order_relaxed);
+    const int high_water = slot_high_water.load();
+    for (int i = 0; i < high_water; ++i) {
+      result.completed += slots[i].completed.load(std::memory_order_relaxed);
+    }
+    return result;
+  }
+};
+
+// -------------------------------------------------------------------------------------------
+namespace {
+
+absl::Status validate(const ExecutorOptions& options) {
+  const auto invalid = [](std::string message) {
+    return absl::InvalidArgumentError(fmt::format("ExecutorOptions: {}", message));
+  };
+  if (options.max_threads < 1 || options.max_threads > 4096) {
+    return invalid(fmt::format("max_threads must be in 1..4096, got {}", options.max_threads));
+  }
+  if (options.min_threads < 0 || options.min_threads > options.max_threads) {
+    return invalid(fmt::format("min_threads must be in 0..max_threads ({}), got {}",
+                               options.max_threads, options.min_threads));
+  }
+  if (options.idle_timeout <= absl::ZeroDuration()) {
+    return invalid(fmt::format("idle_timeout must be > 0, got {}",
+                               absl::FormatDuration(options.idle_timeout)));
+  }
+  if (options.stack_size != 0 && options.stack_size < 64 * 1024) {
+    return invalid(fmt::format("stack_size must be 0 (default) or >= 65536 bytes, got {}",
+                               options.stack_size));
+  }
+  if (options.cpu_count < 0) {
+    return invalid(fmt::format("cpu_count must be >= 0 (0 detects), got {}", options.cpu_count));
+  }
+  if (options.monitor_interval < absl::Microseconds(100) ||
+      options.monitor_interval > absl::Seconds(1)) {
+    return invalid(fmt::format("monitor_interval must be in 100us..1s, got {}",
+                               absl::FormatDuration(options.monitor_interval)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AutoscalingExecutor>> AutoscalingExecutor::create(
+    ExecutorOptions options) {
+  if (absl::Status status = validate(options); !status.ok()) return status;
+  if (options.cpu_count == 0) options.cpu_count = platform::available_cpus();
+  auto impl = std::make_unique<Impl>(std::move(options));
+  std::unique_ptr<AutoscalingExecutor> executor(new AutoscalingExecutor(std::move(impl)));
+  for (int i = 0; i < executor->impl_->options.min_threads; ++i) {
+    if (!executor->impl_->spawn_worker()) {
+      return absl::ResourceExhaustedError(
+          fmt::format("AutoscalingExecutor: could not start min_threads ({}) threads",
+                      executor->impl_->options.min_threads));
+    }
+  }
+  return executor;
+}
+
+AutoscalingExecutor::AutoscalingExecutor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+AutoscalingExecutor::~AutoscalingExecutor() {
+  if (impl_) impl_->shutdown();
+}
+
+absl::Status AutoscalingExecutor::submit(Task task) { return impl_->submit(std::move(task)); }
+
+ExecutorStats AutoscalingExecutor::stats() const { return impl_->stats(); }
+
+void AutoscalingExecutor::shutdown() { impl_->shutdown(); }
+
+const ExecutorOptions& AutoscalingExecutor::options() const { return impl_->options; }
+
+// -------------------------------------------------------------------------------------------
+BlockingScope::BlockingScope() : worker_(detail::tls_worker) {
+  auto* slot = static_cast<WorkerSlot*>(worker_);
+  if (slot == nullptr) return;
+  if (slot->hint_depth++ > 0) return;
+  AutoscalingExecutor::Impl& impl = *slot->owner;
+  impl.set_mark(*slot, detail::kHintedBlocked);
+  if (impl.pending_count() > 0) impl.notify_work();
+}
+
+BlockingScope::~BlockingScope() {
+  auto* slot = static_cast<WorkerSlot*>(worker_);
+  if (slot == nullptr) return;
+  if (--slot->hint_depth > 0) return;
+  slot->owner->clear_mark(*slot, detail::kHintedBlocked);
+}
+
+namespace detail {
+
+RunningTaskHandle current_running_task() {
+  WorkerSlot* slot = tls_worker;
+  if (slot == nullptr) return {};
+  return {slot, slot->task_seq.load(std::memory_order_relaxed)};
+}
+
+void mark_task_stuck(const RunningTaskHandle& handle) {
+  if (handle.slot == nullptr) return;
+  WorkerSlot& slot = *handle.slot;
+  if (slot.task_seq.load() != handle.task_seq) return;
+  AutoscalingExecutor::Impl& impl = *slot.owner;
+  impl.set_mark(slot, kStuck);
+  // The task may have ended between the check and the mark; its worker clears kStuck at the
+  // end of a task, so undo only if we are sure it is gone.
+  if (slot.task_seq.load() != handle.task_seq) {
+    impl.clear_mark(slot, kStuck);
+    return;
+  }
+  if (impl.pending_count() > 0) impl.notify_work();
+}
+
+}  // namespace detail
+}  // namespace fnhost

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+// The one place that knows the operating system: threads with a chosen stack size and name,
+// the CPUs this process may use, and per-thread scheduler statistics. Every function has a
+// portable fallback, so the library builds and behaves correctly where Linux's extras are
+// missing, only with less precise blocked-thread detection.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+
+namespace fnhost::detail::platform {
+
+// CPUs this process may run on (its affinity mask), at least 1.
+int available_cpus();
+
+// Monotonic time in nanoseconds (steady clock).
+int64_t now_ns();
+
+// The kernel's id of the calling thread (gettid on Linux), or 0 where there is none.
+int64_t current_thread_id();
+
+// Names the calling thread (truncated to the platform's limit).
+void set_current_thread_name(const std::string& name);
+
+// A joinable thread. Move-only; must be joined before destruction.
+class Thread {
+ public:
+  Thread() = default;
+  Thread(Thread&& other) noexcept;
+  Thread& operator=(Thread&& other) noexcept;
+  ~Thread();
+
+  // Starts `body` on a new thread with `stack_size` bytes of stack (0 = default).
+  // ResourceExhausted when the system refuses a thread.
+  [[nodiscard]] absl::Status start(std::size_t stack_size, absl::AnyInvocable<void()> body);
+  [[nodiscard]] bool joinable() const { return started_; }
+  void join();
+
+ private:
+  bool started_ = false;
+  std::uintptr_t handle_ = 0;
+};
+
+// A handle on the calling thread's CPU-time clock, for ThreadProbe::open; 0 where there is
+// none.
+int64_t current_thread_cpu_clock();
+
+// Observes another thread of this process: its CPU time (exact, also while it runs) and
+// whether it is runnable now (running or waiting for a CPU) rather than sleeping or blocked.
+// Together they tell a blocked thread (little CPU, not runnable) from a preempted one (little
+// CPU, runnable). On Linux the state comes from /proc/self/task/<tid>/stat, kept open.
+// Elsewhere available() is false and callers fall back to a progress watchdog.
+class ThreadProbe {
+ public:
+  ThreadProbe() = default;
+  ThreadProbe(const ThreadProbe&) = delete;
+  ThreadProbe& operator=(const ThreadProbe&) = delete;
+  ~ThreadProbe();
+
+  // Starts observing thread `tid` with CPU clock `cpu_clock`, closing any previous one.
+  // Returns available().
+  bool open(int64_t tid, int64_t cpu_clock);
+  void close();
+  [[nodiscard]] bool available() const { return fd_ >= 0; }
+  // The thread's cumulative CPU time; false if it could not be read.
+  bool cpu_time_ns(int64_t& cpu_ns) const;
+  // True if the thread is running or runnable; false if it sleeps, waits, or is unreadable.
+  [[nodiscard]] bool is_runnable() const;
+
+ private:
+  int fd_ = -1;
+  int64_t cpu_clock_ = 0;
+};
+
+}  // namespace fnhost::detail::platform
