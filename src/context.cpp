@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <algorithm>
+#include <chrono>
+
+#include "fmt/format.h"
+#include "fnhost/executor.hpp"
+#include "fnhost/function.hpp"
+#include "host_core.hpp"
+#include "host_internal.hpp"
+#include "platform.hpp"
+
+namespace fnhost {
+
+std::string Context::invocation_id() const {
+  return invocation_->slot->host->invocation_id(*invocation_);
+}
+
+std::string_view Context::function_name() const { return invocation_->slot->name; }
+
+int64_t Context::function_version() const { return invocation_->version->number; }
+
+int Context::memory_mb() const { return invocation_->version->spec.memory_mb; }
+
+absl::Duration Context::remaining() const {
+  return absl::Nanoseconds(invocation_->deadline_ns - detail::platform::now_ns());
+}
+
+CancellationToken Context::cancellation() const {
+  return CancellationToken(&invocation_->cancel);
+}
+
+std::optional<std::string_view> Context::env(std::string_view key) const {
+  const EnvMap& env = invocation_->version->spec.env;
+  auto it = env.find(absl::string_view(key.data(), key.size()));
+  if (it == env.end()) return std::nullopt;
+  return std::string_view(it->second);
+}
+
+bool Context::is_cold_start() const { return invocation_->cold_start; }
+
+void* Context::instance_state_raw() const {
+  return invocation_->instance != nullptr ? invocation_->instance->state.get() : nullptr;
+}
+
+Result Context::invoke(std::string_view name, Event event) {
+  HostCore& host = *invocation_->slot->host;
+  auto state = std::make_shared<detail::CompletionState>();
+  if (absl::Status admitted = host.admit(name, std::move(event), state); !admitted.ok()) {
+    return admitted;
+  }
+  const auto deadline = std::chrono::steady_clock::time_point(
+      std::chrono::nanoseconds(invocation_->deadline_ns));
+  // Waiting for the callee blocks this worker: say so, so the executor can run the callee (and
+  // everything else) on another thread. A ManualExecutor runs it right here instead.
+  BlockingScope blocking;
+  while (!state->is_ready()) {
+    if (host.executor->help_one()) continue;
+    if (state->wait_until(deadline)) break;
+    return absl::DeadlineExceededError(
+        fmt::format("function \"{}\": deadline passed while waiting for \"{}\"",
+                    invocation_->slot->name, name));
+  }
+  return state->wait();
+}
+
+absl::Status Context::invoke_async(std::string_view name, Event event) {
+  return invocation_->slot->host->admit(name, std::move(event), nullptr);
+}
+
+}  // namespace fnhost

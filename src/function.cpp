@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "fnhost/function.hpp"
+
+#include <string>
+
+#include "fmt/format.h"
+#include "fnhost/executor.hpp"
+#include "host_internal.hpp"
+
+namespace fnhost {
+
+namespace {
+
+bool is_valid_name_character(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '_' || c == '-' || c == '.';
+}
+
+}  // namespace
+
+absl::Status validate_function_spec(const FunctionSpec& spec) {
+  const auto invalid = [&](std::string message) {
+    const std::string shown = spec.name.size() > 40 ? spec.name.substr(0, 40) + "..." : spec.name;
+    return absl::InvalidArgumentError(fmt::format("function \"{}\": {}", shown, message));
+  };
+  if (spec.name.empty()) return invalid("name must not be empty");
+  if (spec.name.size() > 128) {
+    return invalid(fmt::format("name must be at most 128 characters, got {}", spec.name.size()));
+  }
+  for (char c : spec.name) {
+    if (!is_valid_name_character(c)) {
+      return invalid(fmt::format(
+          "name may contain only letters, digits, '_', '-' and '.'; found {:?}", c));
+    }
+  }
+  if (!spec.handler) return invalid("handler must be set");
+  if (spec.timeout <= absl::ZeroDuration() || spec.timeout > absl::Hours(1)) {
+    return invalid(fmt::format("timeout must be > 0 and <= 1h, got {}",
+                               absl::FormatDuration(spec.timeout)));
+  }
+  if (spec.max_concurrency < 0) {
+    return invalid(fmt::format("max_concurrency must be >= 0 (0 = no limit), got {}",
+                               spec.max_concurrency));
+  }
+  if (spec.max_queued < 0) {
+    return invalid(
+        fmt::format("max_queued must be >= 0 (0 = no limit), got {}", spec.max_queued));
+  }
+  if (spec.min_instances < 0) {
+    return invalid(fmt::format("min_instances must be >= 0, got {}", spec.min_instances));
+  }
+  if (spec.max_concurrency > 0 && spec.min_instances > spec.max_concurrency) {
+    return invalid(fmt::format("min_instances ({}) must not exceed max_concurrency ({})",
+                               spec.min_instances, spec.max_concurrency));
+  }
+  if (spec.memory_mb < 1 || spec.memory_mb > 65536) {
+    return invalid(fmt::format("memory_mb must be in 1..65536, got {}", spec.memory_mb));
+  }
+  return absl::OkStatus();
+}
+
+std::optional<std::string_view> InitContext::env(std::string_view key) const {
+  auto it = env_.find(absl::string_view(key.data(), key.size()));
+  if (it == env_.end()) return std::nullopt;
+  return std::string_view(it->second);
+}
+
+bool CancellationToken::is_cancelled() const {
+  return state_->cancelled.load(std::memory_order_acquire);
+}
+
+bool CancellationToken::wait_for(absl::Duration duration) const {
+  if (is_cancelled()) return true;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        absl::ToChronoNanoseconds(std::max(duration, absl::ZeroDuration()));
+  BlockingScope blocking;
+  detail::MutexLock lock(state_->mu);
+  while (!state_->cancelled.load(std::memory_order_relaxed)) {
+    if (!state_->cv.wait_until(state_->mu, deadline)) break;
+  }
+  return state_->cancelled.load(std::memory_order_relaxed);
+}
+
+}  // namespace fnhost

@@ -1,0 +1,683 @@
+// SPDX-License-Identifier: Apache-2.0
+// The host: admission, per-function queues scheduled fairly on the executor (a function is in
+// the executor's queue at most once at a time, so a flood from one function delays another by
+// at most one turn per worker), instances, deadlines and shutdown.
+#include "fnhost/host.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "fmt/format.h"
+#include "fnhost/detail/status_macros.hpp"
+#include "host_core.hpp"
+#include "platform.hpp"
+#include "worker_context.hpp"
+
+namespace fnhost {
+
+using detail::FunctionSlot;
+using detail::FunctionVersion;
+using detail::Instance;
+using detail::Invocation;
+using detail::MutexLock;
+using detail::std_view;
+
+namespace {
+
+uint32_t random_id_prefix() {
+  std::random_device device;
+  return static_cast<uint32_t>(device());
+}
+
+std::string describe_exception(std::exception_ptr exception) {
+  try {
+    std::rethrow_exception(std::move(exception));
+  } catch (const std::exception& error) {
+    return error.what();
+  } catch (...) {
+    return "unknown exception (not derived from std::exception)";
+  }
+}
+
+absl::Status unavailable_after_shutdown(std::string_view what) {
+  return absl::UnavailableError(fmt::format("host is shutting down: {} not accepted", what));
+}
+
+}  // namespace
+
+HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_executor,
+                   bool owns)
+    : options(std::move(host_options)),
+      executor(std::move(host_executor)),
+      owns_executor(owns),
+      id_prefix_(random_id_prefix()),
+      watcher_([this](Invocation* invocation) { on_deadline(invocation); }) {}
+
+HostCore::~HostCore() {
+  shutdown(options.drain_timeout);
+  // Runner tasks still in the executor refer to slots; let them end before slots go away.
+  if (owns_executor) {
+    executor->shutdown();
+  } else {
+    for (;;) {
+      int64_t runners = 0;
+      {
+        MutexLock lock(registration_mu_);
+        for (const auto& slot : table_.slots()) runners += slot->runner_tasks.load();
+      }
+      if (runners == 0) break;
+      if (!executor->help_one()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration
+
+absl::Status HostCore::provision(const FunctionVersion& version, FunctionSlot* slot, int count) {
+  for (int i = 0; i < count; ++i) {
+    auto instance = std::make_unique<Instance>();
+    if (version.spec.init) {
+      const InitContext init_context(version.spec.name, version.number, version.spec.env);
+      absl::StatusOr<std::shared_ptr<void>> state;
+      const int64_t start = detail::platform::now_ns();
+      try {
+        state = version.spec.init(init_context);
+      } catch (...) {
+        state = absl::InternalError(describe_exception(std::current_exception()));
+      }
+      if (slot != nullptr) slot->init_duration.record(detail::platform::now_ns() - start);
+      if (!state.ok()) {
+        return absl::InternalError(
+            fmt::format("function \"{}\": init of provisioned instance {} of {} failed: {}",
+                        version.spec.name, i + 1, count, state.status().ToString()));
+      }
+      instance->state = *std::move(state);
+    }
+    MutexLock lock(version.pool_mu);
+    version.idle_instances.push_back(std::move(instance));
+    version.live_instances.fetch_add(1, std::memory_order_relaxed);
+  }
+  return absl::OkStatus();
+}
+
+void HostCore::publish(FunctionSlot& slot, std::shared_ptr<const FunctionVersion> version) {
+  slot.max_concurrency.store(version->spec.max_concurrency);
+  slot.max_queued.store(version->spec.max_queued);
+  slot.instances.fetch_add(version->live_instances.load(), std::memory_order_relaxed);
+  slot.current.store(std::move(version));
+  // A higher concurrency limit may let queued invocations start now.
+  try_schedule(slot);
+}
+
+absl::Status HostCore::register_function(FunctionSpec spec) {
+  FNHOST_RETURN_IF_ERROR(validate_function_spec(spec));
+  if (!accepting_.load()) return unavailable_after_shutdown("register_function");
+  const auto already_exists = [&] {
+    return absl::AlreadyExistsError(fmt::format(
+        "function \"{}\" is already registered; use update_function to replace it", spec.name));
+  };
+  {
+    MutexLock lock(registration_mu_);
+    FunctionSlot* slot = table_.find(spec.name);
+    if (slot != nullptr && slot->current.load() != nullptr) return already_exists();
+  }
+  auto version = std::make_shared<FunctionVersion>();
+  const int provisioned = spec.min_instances;
+  version->spec = std::move(spec);
+  version->number = 1;
+  // Provisioned instances run user code (init): outside every lock.
+  FNHOST_RETURN_IF_ERROR(provision(*version, nullptr, provisioned));
+
+  MutexLock lock(registration_mu_);
+  FunctionSlot* slot = table_.find(version->spec.name);
+  if (slot != nullptr && slot->current.load() != nullptr) return already_exists();
+  if (slot == nullptr) {
+    auto fresh = std::make_unique<FunctionSlot>();
+    fresh->name = version->spec.name;
+    fresh->index = static_cast<int>(table_.slots().size());
+    fresh->host = this;
+    slot = table_.insert(std::move(fresh));
+  } else {
+    // Re-registration after removal keeps the name's counters and numbers versions onward.
+    version->number = slot->version_numbers.load() + 1;
+  }
+  slot->version_numbers.store(version->number);
+  publish(*slot, std::move(version));
+  return absl::OkStatus();
+}
+
+absl::Status HostCore::update_function(FunctionSpec spec) {
+  FNHOST_RETURN_IF_ERROR(validate_function_spec(spec));
+  if (!accepting_.load()) return unavailable_after_shutdown("update_function");
+  const auto not_found = [&] {
+    return absl::NotFoundError(fmt::format(
+        "function \"{}\" is not registered; use register_function to add it", spec.name));
+  };
+  FunctionSlot* slot = nullptr;
+  {
+    MutexLock lock(registration_mu_);
+    slot = table_.find(spec.name);
+    if (slot == nullptr || slot->current.load() == nullptr) return not_found();
+  }
+  auto version = std::make_shared<FunctionVersion>();
+  const int provisioned = spec.min_instances;
+  version->spec = std::move(spec);
+  version->number = slot->version_numbers.load() + 1;
+  FNHOST_RETURN_IF_ERROR(provision(*version, slot, provisioned));
+
+  MutexLock lock(registration_mu_);
+  std::shared_ptr<const FunctionVersion> previous = slot->current.load();
+  if (previous == nullptr) return not_found();
+  version->number = slot->version_numbers.load() + 1;
+  slot->version_numbers.store(version->number);
+  // Idle instances of the old version are no longer reused; count them gone now.
+  slot->instances.fetch_sub(previous->live_instances.load(), std::memory_order_relaxed);
+  publish(*slot, std::move(version));
+  return absl::OkStatus();
+}
+
+absl::Status HostCore::remove_function(std::string_view name) {
+  MutexLock lock(registration_mu_);
+  FunctionSlot* slot = table_.find(name);
+  std::shared_ptr<const FunctionVersion> previous =
+      slot != nullptr ? slot->current.load() : nullptr;
+  if (previous == nullptr) {
+    return absl::NotFoundError(fmt::format("function \"{}\" is not registered", name));
+  }
+  slot->instances.fetch_sub(previous->live_instances.load(), std::memory_order_relaxed);
+  slot->current.store(nullptr);
+  return absl::OkStatus();
+}
+
+bool HostCore::has_function(std::string_view name) const {
+  const FunctionSlot* slot = table_.find(name);
+  return slot != nullptr && slot->current.load() != nullptr;
+}
+
+std::vector<std::string> HostCore::function_names() const {
+  std::vector<std::string> names;
+  {
+    MutexLock lock(registration_mu_);
+    for (const auto& slot : table_.slots()) {
+      if (slot->current.load() != nullptr) names.push_back(slot->name);
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) const {
+  const FunctionSlot* slot = table_.find(name);
+  std::shared_ptr<const FunctionVersion> version =
+      slot != nullptr ? slot->current.load() : nullptr;
+  if (version == nullptr) {
+    return absl::NotFoundError(fmt::format("function \"{}\" is not registered", name));
+  }
+  const auto relaxed = [](const std::atomic<int64_t>& counter) {
+    return counter.load(std::memory_order_relaxed);
+  };
+  const auto summary = [](const detail::DurationHistogram& histogram) {
+    const detail::DurationHistogram::Summary raw = histogram.summarize();
+    return DurationSummary{.count = raw.count,
+                           .p50 = absl::Nanoseconds(raw.p50),
+                           .p90 = absl::Nanoseconds(raw.p90),
+                           .p99 = absl::Nanoseconds(raw.p99),
+                           .max = absl::Nanoseconds(raw.max)};
+  };
+  FunctionStats stats;
+  stats.name = slot->name;
+  stats.version = version->number;
+  stats.invocations = relaxed(slot->invocations);
+  stats.successes = relaxed(slot->successes);
+  stats.errors = relaxed(slot->errors);
+  stats.throttles = relaxed(slot->throttles);
+  stats.timeouts = relaxed(slot->timeouts);
+  stats.cold_starts = relaxed(slot->cold_starts);
+  stats.late_results = relaxed(slot->late_results);
+  stats.dropped = relaxed(slot->dropped);
+  stats.in_flight = relaxed(slot->in_flight);
+  stats.queued = std::max<int64_t>(0, relaxed(slot->queued));
+  stats.instances = version->live_instances.load(std::memory_order_relaxed);
+  stats.duration = summary(slot->duration);
+  stats.init_duration = summary(slot->init_duration);
+  return stats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admission and scheduling
+
+absl::Status HostCore::admit(std::string_view name, Event event,
+                             std::shared_ptr<detail::CompletionState> completion) {
+  if (name.empty()) return absl::InvalidArgumentError("function name must not be empty");
+  FunctionSlot* slot = table_.find(name);
+  if (slot == nullptr) {
+    return absl::NotFoundError(fmt::format("function \"{}\" is not registered", name));
+  }
+  std::shared_ptr<const FunctionVersion> version = slot->current.load();
+  if (version == nullptr) {
+    return absl::NotFoundError(fmt::format("function \"{}\" is not registered", name));
+  }
+  // Count first, then check accepting_: pairs with shutdown(), which clears accepting_ and
+  // then reads the counts, so an invocation is either refused here or seen by shutdown.
+  const int64_t ahead = slot->queued.fetch_add(1);
+  if (!accepting_.load()) {
+    slot->queued.fetch_sub(1);
+    return unavailable_after_shutdown(fmt::format("invocation of \"{}\"", name));
+  }
+  const int max_queued = slot->max_queued.load(std::memory_order_relaxed);
+  if (max_queued > 0 && ahead >= max_queued) {
+    slot->queued.fetch_sub(1);
+    slot->throttles.fetch_add(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError(fmt::format(
+        "function \"{}\": queue full ({} invocations waiting, max_queued = {}); retry later",
+        name, ahead, max_queued));
+  }
+  auto* invocation = new Invocation();
+  invocation->slot = slot;
+  invocation->version = std::move(version);
+  invocation->event = std::move(event);
+  invocation->is_async = completion == nullptr;
+  invocation->completion = std::move(completion);
+  invocation->sequence =
+      static_cast<uint64_t>(slot->invocations.fetch_add(1, std::memory_order_relaxed) + 1);
+  slot->queue.enqueue(invocation);
+  try_schedule(*slot);
+  return absl::OkStatus();
+}
+
+Completion HostCore::invoke(std::string_view name, Event event) {
+  auto state = std::make_shared<detail::CompletionState>();
+  absl::Status admitted = admit(name, std::move(event), state);
+  if (!admitted.ok()) return Completion::ready(std::move(admitted));
+  return Completion(std::move(state));
+}
+
+void HostCore::try_schedule(FunctionSlot& slot) {
+  if (slot.queued.load() <= 0) return;
+  const int limit = slot.max_concurrency.load(std::memory_order_relaxed);
+  if (limit > 0 && slot.in_flight.load() >= limit) return;
+  if (slot.scheduled.exchange(true)) return;
+  slot.runner_tasks.fetch_add(1);
+  absl::Status submitted = executor->submit([this, &slot] { run_slot(slot); });
+  if (!submitted.ok()) {
+    slot.runner_tasks.fetch_sub(1);
+    slot.scheduled.store(false);
+    fail_queued(slot, submitted);
+  }
+}
+
+void HostCore::run_slot(FunctionSlot& slot) {
+  const auto leave = [&] {
+    slot.scheduled.store(false);
+    // Publish, then re-check: work that arrived while `scheduled` was set is picked up here.
+    try_schedule(slot);
+    slot.runner_tasks.fetch_sub(1);
+  };
+  // Claim a concurrency slot first, so waiting invocations never occupy a worker.
+  const int limit = slot.max_concurrency.load(std::memory_order_relaxed);
+  int64_t running = slot.in_flight.load();
+  do {
+    if (limit > 0 && running >= limit) return leave();
+  } while (!slot.in_flight.compare_exchange_weak(running, running + 1));
+
+  Invocation* invocation = nullptr;
+  while (!slot.queue.try_dequeue(invocation)) {
+    if (slot.queued.load() <= 0) {
+      // Another runner or shutdown took what was counted.
+      slot.in_flight.fetch_sub(1);
+      return leave();
+    }
+    std::this_thread::yield();  // counted by an admission that has not enqueued yet
+  }
+  slot.queued.fetch_sub(1);
+  slot.scheduled.store(false);
+  try_schedule(slot);
+
+  if (stopped_.load()) {
+    answer_abandoned(*invocation, absl::UnavailableError(fmt::format(
+                                      "host shut down before invocation of \"{}\" started",
+                                      slot.name)));
+    slot.dropped.fetch_add(1, std::memory_order_relaxed);
+    invocation->release();
+  } else {
+    execute(*invocation);
+  }
+  slot.in_flight.fetch_sub(1);
+  if (draining_.load(std::memory_order_relaxed)) note_finished();
+  try_schedule(slot);
+  slot.runner_tasks.fetch_sub(1);
+}
+
+void HostCore::fail_queued(FunctionSlot& slot, const absl::Status& status) {
+  Invocation* invocation = nullptr;
+  while (slot.queued.load() > 0) {
+    if (!slot.queue.try_dequeue(invocation)) {
+      std::this_thread::yield();
+      continue;
+    }
+    slot.queued.fetch_sub(1);
+    slot.dropped.fetch_add(1, std::memory_order_relaxed);
+    answer_abandoned(*invocation,
+                     absl::Status(status.code(), fmt::format("function \"{}\" cannot run: {}",
+                                                             slot.name, detail::std_view(status.message()))));
+    invocation->release();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+
+Instance* HostCore::acquire_instance(Invocation& invocation, Result& failure) {
+  const FunctionVersion& version = *invocation.version;
+  {
+    MutexLock lock(version.pool_mu);
+    if (!version.idle_instances.empty()) {
+      Instance* instance = version.idle_instances.back().release();
+      version.idle_instances.pop_back();
+      return instance;
+    }
+  }
+  // Cold start: a new instance, initialised on this thread within the invocation's deadline.
+  FunctionSlot& slot = *invocation.slot;
+  auto instance = std::make_unique<Instance>();
+  invocation.cold_start = true;
+  slot.cold_starts.fetch_add(1, std::memory_order_relaxed);
+  if (version.spec.init) {
+    const InitContext init_context(version.spec.name, version.number, version.spec.env);
+    absl::StatusOr<std::shared_ptr<void>> state;
+    const int64_t start = detail::platform::now_ns();
+    try {
+      state = version.spec.init(init_context);
+    } catch (...) {
+      state = absl::InternalError(describe_exception(std::current_exception()));
+    }
+    slot.init_duration.record(detail::platform::now_ns() - start);
+    if (!state.ok()) {
+      failure = absl::InternalError(fmt::format("function \"{}\": init failed: {}", slot.name,
+                                                std_view(state.status().message())));
+      return nullptr;
+    }
+    instance->state = *std::move(state);
+  }
+  version.live_instances.fetch_add(1, std::memory_order_relaxed);
+  slot.instances.fetch_add(1, std::memory_order_relaxed);
+  return instance.release();
+}
+
+void HostCore::release_instance(Invocation& invocation, bool discard) {
+  std::unique_ptr<Instance> instance(invocation.instance);
+  invocation.instance = nullptr;
+  if (instance == nullptr) return;
+  const FunctionVersion& version = *invocation.version;
+  const bool current = invocation.slot->current.load().get() == &version;
+  if (!discard) {
+    MutexLock lock(version.pool_mu);
+    version.idle_instances.push_back(std::move(instance));
+    return;
+  }
+  // A timed-out instance may be mid-way through anything: never reuse it.
+  version.live_instances.fetch_sub(1, std::memory_order_relaxed);
+  if (current) invocation.slot->instances.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void HostCore::execute(Invocation& invocation) {
+  FunctionSlot& slot = *invocation.slot;
+  // Hot swap: an invocation that starts after update_function runs the new version; after
+  // remove_function the version it was accepted with.
+  if (std::shared_ptr<const FunctionVersion> latest = slot.current.load();
+      latest != nullptr && latest != invocation.version) {
+    invocation.version = std::move(latest);
+  }
+  const FunctionSpec& spec = invocation.version->spec;
+  invocation.start_ns = detail::platform::now_ns();
+  invocation.deadline_ns = invocation.start_ns + absl::ToInt64Nanoseconds(spec.timeout);
+  invocation.worker = detail::current_running_task();
+  watcher_.watch(&invocation);
+
+  Result result = absl::UnknownError("handler did not run");
+  invocation.instance = acquire_instance(invocation, result);
+  if (invocation.instance != nullptr) {
+    Context context(invocation);
+    try {
+      result = spec.handler(invocation.event, context);
+    } catch (...) {
+      result = absl::InternalError(fmt::format("function \"{}\" threw: {}", slot.name,
+                                               describe_exception(std::current_exception())));
+    }
+  }
+  const bool timed_out = !watcher_.unwatch(&invocation);
+  const int64_t duration_ns = detail::platform::now_ns() - invocation.start_ns;
+  release_instance(invocation, timed_out);
+  finish(invocation, std::move(result), duration_ns);
+  invocation.release();
+}
+
+void HostCore::finish(Invocation& invocation, Result result, int64_t duration_ns) {
+  FunctionSlot& slot = *invocation.slot;
+  if (!invocation.try_claim_answer()) {
+    // The deadline or shutdown answered already: this result is late and goes nowhere.
+    slot.late_results.fetch_add(1, std::memory_order_relaxed);
+    if (options.log_sink != nullptr) {
+      log(LogLevel::kWarning, slot.name, invocation_id(invocation),
+          fmt::format("late result dropped: the invocation was already answered after {}",
+                      absl::FormatDuration(absl::Nanoseconds(duration_ns))));
+    }
+    return;
+  }
+  slot.duration.record(duration_ns);
+  if (result.ok()) {
+    slot.successes.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    slot.errors.fetch_add(1, std::memory_order_relaxed);
+    if (invocation.is_async) on_async_failure(invocation, result.status());
+  }
+  if (invocation.completion != nullptr) invocation.completion->complete(std::move(result));
+}
+
+void HostCore::on_deadline(Invocation* invocation) {
+  if (invocation->try_claim_answer()) {
+    FunctionSlot& slot = *invocation->slot;
+    slot.timeouts.fetch_add(1, std::memory_order_relaxed);
+    invocation->cancel.cancel();
+    detail::mark_task_stuck(invocation->worker);
+    const absl::Status timeout = absl::DeadlineExceededError(
+        fmt::format("function \"{}\" timed out after {}", slot.name,
+                    absl::FormatDuration(invocation->version->spec.timeout)));
+    if (invocation->is_async) on_async_failure(*invocation, timeout);
+    if (invocation->completion != nullptr) invocation->completion->complete(timeout);
+    if (draining_.load(std::memory_order_relaxed)) note_finished();
+  }
+  invocation->release();
+}
+
+void HostCore::answer_abandoned(Invocation& invocation, absl::Status status) {
+  if (invocation.try_claim_answer()) deliver_abandoned(invocation, std::move(status));
+}
+
+void HostCore::deliver_abandoned(Invocation& invocation, absl::Status status) {
+  invocation.cancel.cancel();
+  if (invocation.is_async && options.log_sink != nullptr) {
+    log(LogLevel::kError, invocation.slot->name, invocation_id(invocation),
+        detail::std_view(status.message()));
+  }
+  if (invocation.completion != nullptr) invocation.completion->complete(std::move(status));
+}
+
+// The seam for retries, on-failure destinations and dead letters: today a failed asynchronous
+// invocation is counted (by the caller) and logged here.
+void HostCore::on_async_failure(Invocation& invocation, const absl::Status& status) {
+  if (options.log_sink == nullptr) return;
+  log(LogLevel::kError, invocation.slot->name, invocation_id(invocation),
+      fmt::format("async invocation failed: {}", status.ToString()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown
+
+void HostCore::note_finished() {
+  MutexLock lock(drain_mu_);
+  drain_cv_.notify_all();
+}
+
+int64_t HostCore::outstanding() const {
+  int64_t count = 0;
+  MutexLock lock(registration_mu_);
+  for (const auto& slot : table_.slots()) {
+    count += std::max<int64_t>(0, slot->queued.load()) + slot->in_flight.load();
+  }
+  return count;
+}
+
+int64_t HostCore::finished_total() const {
+  int64_t count = 0;
+  MutexLock lock(registration_mu_);
+  for (const auto& slot : table_.slots()) {
+    count += slot->successes.load() + slot->errors.load() + slot->timeouts.load();
+  }
+  return count;
+}
+
+ShutdownReport HostCore::shutdown(absl::Duration timeout) {
+  {
+    MutexLock lock(drain_mu_);
+    if (shut_down_) return {};
+    shut_down_ = true;
+  }
+  ShutdownReport report;
+  draining_.store(true);
+  accepting_.store(false);
+  const int64_t finished_before = finished_total();
+  const auto deadline =
+      std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(std::max(timeout, absl::ZeroDuration()));
+  while (outstanding() > 0 && std::chrono::steady_clock::now() < deadline) {
+    // A ManualExecutor has no threads of its own: pump it while waiting.
+    if (executor->help_one()) continue;
+    MutexLock lock(drain_mu_);
+    // Bounded wait: a finishing invocation notifies, the bound covers one that ended between
+    // the outstanding() check and this wait.
+    drain_cv_.wait_until(drain_mu_, std::min(deadline, std::chrono::steady_clock::now() +
+                                                           std::chrono::milliseconds(10)));
+  }
+  stopped_.store(true);
+  // Drop what never started.
+  std::vector<FunctionSlot*> slots;
+  {
+    MutexLock lock(registration_mu_);
+    for (const auto& slot : table_.slots()) slots.push_back(slot.get());
+  }
+  for (FunctionSlot* slot : slots) {
+    Invocation* invocation = nullptr;
+    while (slot->queued.load() > 0) {
+      if (!slot->queue.try_dequeue(invocation)) {
+        std::this_thread::yield();
+        continue;
+      }
+      slot->queued.fetch_sub(1);
+      slot->dropped.fetch_add(1, std::memory_order_relaxed);
+      ++report.dropped;
+      answer_abandoned(*invocation,
+                       absl::UnavailableError(fmt::format(
+                           "host shut down before invocation of \"{}\" started", slot->name)));
+      invocation->release();
+    }
+  }
+  // Cancel what still runs.
+  for (Invocation* invocation : watcher_.snapshot()) {
+    if (invocation->try_claim_answer()) {
+      ++report.unfinished;
+      deliver_abandoned(*invocation,
+                       absl::UnavailableError(fmt::format(
+                           "host shut down while invocation of \"{}\" was running",
+                           invocation->slot->name)));
+    }
+    invocation->release();
+  }
+  report.completed = finished_total() - finished_before;
+  return report;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Misc
+
+std::string HostCore::invocation_id(const Invocation& invocation) const {
+  return fmt::format("{:08x}-{:04x}{:012x}", id_prefix_, invocation.slot->index & 0xffff,
+                     invocation.sequence & 0xffffffffffffULL);
+}
+
+void HostCore::log(LogLevel level, std::string_view function, std::string_view invocation_id,
+                   std::string_view message) const {
+  if (options.log_sink == nullptr) return;
+  const LogRecord record{.time = absl::Now(),
+                         .level = level,
+                         .function = function,
+                         .invocation_id = invocation_id,
+                         .message = message};
+  try {
+    options.log_sink->write(record);
+  } catch (...) {
+    // A failing sink must not take the invocation path down with it.
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host facade
+
+struct Host::Impl : HostCore {
+  using HostCore::HostCore;
+};
+
+absl::StatusOr<Host> Host::create(HostOptions options) {
+  if (options.drain_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        fmt::format("HostOptions: drain_timeout must be >= 0, got {}",
+                    absl::FormatDuration(options.drain_timeout)));
+  }
+  std::shared_ptr<Executor> executor = options.executor;
+  bool owns = false;
+  if (executor == nullptr) {
+    absl::StatusOr<std::unique_ptr<AutoscalingExecutor>> created =
+        AutoscalingExecutor::create(options.executor_options);
+    if (!created.ok()) return created.status();
+    executor = std::shared_ptr<Executor>(*std::move(created));
+    owns = true;
+  }
+  return Host(std::make_unique<Impl>(std::move(options), std::move(executor), owns));
+}
+
+Host::Host(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Host::Host(Host&&) noexcept = default;
+Host& Host::operator=(Host&&) noexcept = default;
+Host::~Host() = default;
+
+absl::Status Host::register_function(FunctionSpec spec) {
+  return impl_->register_function(std::move(spec));
+}
+absl::Status Host::update_function(FunctionSpec spec) {
+  return impl_->update_function(std::move(spec));
+}
+absl::Status Host::remove_function(std::string_view name) { return impl_->remove_function(name); }
+bool Host::has_function(std::string_view name) const { return impl_->has_function(name); }
+std::vector<std::string> Host::function_names() const { return impl_->function_names(); }
+
+Completion Host::invoke(std::string_view name, Event event) {
+  return impl_->invoke(name, std::move(event));
+}
+
+absl::Status Host::invoke_async(std::string_view name, Event event) {
+  return impl_->admit(name, std::move(event), nullptr);
+}
+
+absl::StatusOr<FunctionStats> Host::function_stats(std::string_view name) const {
+  return impl_->function_stats(name);
+}
+ExecutorStats Host::executor_stats() const { return impl_->executor->stats(); }
+Executor& Host::executor() const { return *impl_->executor; }
+ShutdownReport Host::shutdown(absl::Duration timeout) { return impl_->shutdown(timeout); }
+bool Host::is_accepting() const { return impl_->is_accepting(); }
+
+}  // namespace fnhost

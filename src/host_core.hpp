@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+// HostCore: the state behind fnhost::Host — registration, admission, per-function scheduling on
+// the executor, running invocations, deadlines and shutdown. Context reaches it through the
+// invocation's slot.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "deadline_watcher.hpp"
+#include "fnhost/detail/sync.hpp"
+#include "fnhost/host.hpp"
+#include "function_table.hpp"
+#include "host_internal.hpp"
+
+namespace fnhost {
+
+struct HostCore {
+  explicit HostCore(HostOptions options, std::shared_ptr<Executor> executor, bool owns_executor);
+  ~HostCore();
+
+  // Registration.
+  absl::Status register_function(FunctionSpec spec);
+  absl::Status update_function(FunctionSpec spec);
+  absl::Status remove_function(std::string_view name);
+  bool has_function(std::string_view name) const;
+  std::vector<std::string> function_names() const;
+  absl::StatusOr<FunctionStats> function_stats(std::string_view name) const;
+
+  // Admission: queues an invocation; with `completion` it is synchronous.
+  absl::Status admit(std::string_view name, Event event,
+                     std::shared_ptr<detail::CompletionState> completion);
+  Completion invoke(std::string_view name, Event event);
+
+  ShutdownReport shutdown(absl::Duration timeout);
+  bool is_accepting() const { return accepting_.load(); }
+
+  // Formats the id of an invocation.
+  std::string invocation_id(const detail::Invocation& invocation) const;
+  void log(LogLevel level, std::string_view function, std::string_view invocation_id,
+           std::string_view message) const;
+
+  const HostOptions options;
+  const std::shared_ptr<Executor> executor;
+  const bool owns_executor;
+
+ private:
+  // Creates `count` instances of `version` by running its init on this thread.
+  absl::Status provision(const detail::FunctionVersion& version, detail::FunctionSlot* slot,
+                         int count);
+  void publish(detail::FunctionSlot& slot, std::shared_ptr<const detail::FunctionVersion> version);
+  void try_schedule(detail::FunctionSlot& slot);
+  void run_slot(detail::FunctionSlot& slot);
+  void execute(detail::Invocation& invocation);
+  detail::Instance* acquire_instance(detail::Invocation& invocation, Result& failure);
+  void release_instance(detail::Invocation& invocation, bool discard);
+  // Delivers the handler's result unless the deadline or shutdown answered first.
+  void finish(detail::Invocation& invocation, Result result, int64_t duration_ns);
+  void on_deadline(detail::Invocation* invocation);
+  // Answers an accepted invocation that will not run or finish: counts and logs it.
+  void answer_abandoned(detail::Invocation& invocation, absl::Status status);
+  // The same for an invocation whose answer the caller already claimed.
+  void deliver_abandoned(detail::Invocation& invocation, absl::Status status);
+  void fail_queued(detail::FunctionSlot& slot, const absl::Status& status);
+  void on_async_failure(detail::Invocation& invocation, const absl::Status& status);
+  void note_finished();
+  int64_t outstanding() const;
+  int64_t finished_total() const;
+
+  std::atomic<bool> accepting_{true};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stopped_{false};  // past the shutdown deadline: runners start nothing
+  const uint32_t id_prefix_;
+
+  mutable detail::Mutex registration_mu_;
+  // Inserts and iteration hold registration_mu_; find() is lock-free by design.
+  detail::FunctionTable table_;
+
+  detail::Mutex drain_mu_;
+  detail::CondVar drain_cv_;
+  bool shut_down_ ABSL_GUARDED_BY(drain_mu_) = false;
+
+  detail::DeadlineWatcher watcher_;
+};
+
+}  // namespace fnhost

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: Apache-2.0
+// The host's internal types: a function's stable slot and its versions, instances, one
+// invocation's record, and the shared completion state. Shared by host.cpp, context.cpp,
+// completion.cpp and deadline_watcher.cpp; not installed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "concurrentqueue/concurrentqueue.h"
+#include "fnhost/detail/sync.hpp"
+#include "fnhost/function.hpp"
+#include "histogram.hpp"
+#include "worker_context.hpp"
+
+namespace fnhost {
+struct HostCore;
+
+namespace detail {
+
+// Debian's Abseil has its own string_view; fmt and the public API speak std::string_view.
+inline std::string_view std_view(absl::string_view view) { return {view.data(), view.size()}; }
+
+// One initialised copy of a function version: what its init returned.
+struct Instance {
+  std::shared_ptr<void> state;
+};
+
+// An immutable registration of a function (one version) plus its pool of idle instances.
+// Invocations hold a shared_ptr to the version they run on, so a hot swap or removal never
+// pulls code from under a running handler.
+struct FunctionVersion {
+  FunctionSpec spec;
+  int64_t number = 0;
+
+  mutable Mutex pool_mu;
+  // LIFO: the most recently used (warmest) instance is reused first.
+  mutable std::vector<std::unique_ptr<Instance>> idle_instances ABSL_GUARDED_BY(pool_mu);
+  mutable std::atomic<int64_t> live_instances{0};
+};
+
+// Everything the host keeps for one function name, for the host's lifetime. Slots are never
+// freed while the host lives (a removed name keeps its slot for re-registration and for the
+// invocations still queued), which is what lets the hot path use raw slot pointers.
+struct FunctionSlot {
+  std::string name;
+  int index = 0;
+  HostCore* host = nullptr;
+
+  // Current version; null once removed. Replaced atomically by update_function.
+  std::atomic<std::shared_ptr<const FunctionVersion>> current;
+  // Mirrors the current version's limits so admission reads plain atomics.
+  std::atomic<int> max_concurrency{0};
+  std::atomic<int> max_queued{0};
+  std::atomic<int64_t> version_numbers{0};  // the last version number handed out
+
+  // Accepted invocations waiting to start; `queued` is the exact count (the sleep predicate
+  // and the queue bound), the queue itself is not linearizable across producers.
+  moodycamel::ConcurrentQueue<struct Invocation*> queue;
+  alignas(kCacheLine) std::atomic<int64_t> queued{0};
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<bool> scheduled{false};   // a runner task for this slot is in the executor
+  std::atomic<int64_t> runner_tasks{0};  // runner tasks submitted and not yet returned
+
+  // Counters (relaxed: metrics).
+  alignas(kCacheLine) std::atomic<int64_t> invocations{0};
+  std::atomic<int64_t> successes{0};
+  std::atomic<int64_t> errors{0};
+  std::atomic<int64_t> throttles{0};
+  std::atomic<int64_t> timeouts{0};
+  std::atomic<int64_t> cold_starts{0};
+  std::atomic<int64_t> late_results{0};
+  std::atomic<int64_t> dropped{0};
+  std::atomic<int64_t> instances{0};
+  DurationHistogram duration;
+  DurationHistogram init_duration;
+};
+
+// Cancellation of one invocation: a flag for polling and a condition variable for handlers
+// that sleep through CancellationToken::wait_for.
+struct CancelState {
+  std::atomic<bool> cancelled{false};
+  Mutex mu;
+  CondVar cv;
+
+  void cancel() {
+    {
+      MutexLock lock(mu);
+      cancelled.store(true, std::memory_order_release);
+    }
+    cv.notify_all();
+  }
+};
+
+// The answer to a synchronous invocation, delivered once.
+class CompletionState {
+ public:
+  // Stores `result` and runs the callbacks; false (and nothing changes) if already complete.
+  bool complete(Result result);
+  bool is_ready() const { return ready_.load(std::memory_order_acquire); }
+  const Result& wait() const;
+  bool wait_until(std::chrono::steady_clock::time_point deadline) const;
+  void add_callback(absl::AnyInvocable<void(const Result&)> callback);
+
+ private:
+  mutable Mutex mu_;
+  mutable CondVar cv_;
+  std::atomic<bool> ready_{false};
+  // Written once under mu_ before ready_ is set (release); read freely once ready_ is seen.
+  Result result_;
+  std::vector<absl::AnyInvocable<void(const Result&)>> callbacks_ ABSL_GUARDED_BY(mu_);
+};
+
+// One invocation, from admission to its last reference. Reference-counted: the queue/runner,
+// the deadline watcher, and the Context's nested calls each hold one while they use it.
+struct Invocation {
+  FunctionSlot* slot = nullptr;
+  // The version current at admission; the runner switches to a newer one if the function was
+  // updated before the invocation started.
+  std::shared_ptr<const FunctionVersion> version;
+  Event event;
+  uint64_t sequence = 0;  // per function; with the slot index, the invocation id
+  bool is_async = false;
+  std::shared_ptr<CompletionState> completion;  // sync only
+
+  // Set when it starts.
+  int64_t start_ns = 0;
+  int64_t deadline_ns = 0;
+  Instance* instance = nullptr;
+  bool cold_start = false;
+  RunningTaskHandle worker;
+  CancelState cancel;
+
+  // Exactly one of {handler result, deadline, shutdown} answers the invocation.
+  std::atomic<bool> answered{false};
+  bool try_claim_answer() { return !answered.exchange(true, std::memory_order_acq_rel); }
+
+  // Deadline watcher linkage, guarded by the watcher shard's mutex.
+  Invocation* watch_prev = nullptr;
+  Invocation* watch_next = nullptr;
+  int watch_shard = -1;  // -1 once unlinked
+  int watch_home = 0;    // the shard watch() used; written by the running thread only
+
+  std::atomic<int> references{1};
+  void add_reference() { references.fetch_add(1, std::memory_order_relaxed); }
+  void release() {
+    if (references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+};
+
+}  // namespace detail
+}  // namespace fnhost
