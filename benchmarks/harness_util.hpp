@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: benchmarks/harness_util.hpp
+// Small measurement tools shared by the scenario harness (fnhost_harness): a monotonic clock in
+// nanoseconds, a futex-backed one-shot signal with a timed wait, the completion counter every
+// workload counts its tasks with, calibrated arithmetic work, and process probes (CPU time,
+// threads, RSS, heap). Nothing here measures anything by itself; see workloads.cpp.
+#pragma once
+
+#include <dirent.h>
+#include <linux/futex.h>
+#include <malloc.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <vector>
+
+namespace fnhost::bench {
+
+inline constexpr std::size_t kCacheLine = 64;
+
+// Nanoseconds on the steady clock. Comparable across the threads of one process.
+inline int64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// A one-shot signal: set() once from any thread; wait_for() blocks (futex, no spinning) until
+// set or timeout. Used so the measuring thread does not steal a core while it waits.
+class Signal {
+ public:
+  void set() {
+    word_.store(1, std::memory_order_release);
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+            nullptr, 0);
+  }
+  [[nodiscard]] bool is_set() const { return word_.load(std::memory_order_acquire) == 1; }
+  // Returns whether the signal was set before `timeout_ns` passed.
+  bool wait_for(int64_t timeout_ns) {
+    const int64_t deadline = now_ns() + timeout_ns;
+    while (!is_set()) {
+      const int64_t left = deadline - now_ns();
+      if (left <= 0) return false;
+      timespec ts{static_cast<time_t>(left / 1'000'000'000),
+                  static_cast<long>(left % 1'000'000'000)};
+      syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word_), FUTEX_WAIT_PRIVATE, 0, &ts, nullptr,
+              0);
+    }
+    return true;
+  }
+
+ private:
+  std::atomic<uint32_t> word_{0};
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+};
+
+// Counts finished tasks. The task that brings the count to `expected` stamps the end time and
+// sets the signal, so the end time does not include the waiter's wake-up.
+class Counter {
+ public:
+  explicit Counter(int64_t expected) : expected_(expected) {}
+  void arrive() {
+    // acq_rel: the last arriver must see the other tasks' writes (latency samples) and publish
+    // them to the waiter through the signal.
+    const int64_t n = done_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    if (n == expected_) {
+      end_ns_.store(now_ns(), std::memory_order_relaxed);
+      signal_.set();
+    }
+  }
+  // Waits until `expected` tasks arrived; false on timeout (then some task was lost or hung).
+  bool wait_for(int64_t timeout_ns) { return expected_ == 0 || signal_.wait_for(timeout_ns); }
+  [[nodiscard]] int64_t done() const { return done_.load(std::memory_order_acquire); }
+  [[nodiscard]] int64_t expected() const { return expected_; }
+  [[nodiscard]] int64_t end_ns() const { return end_ns_.load(std::memory_order_relaxed); }
+
+ private:
+  alignas(kCacheLine) std::atomic<int64_t> done_{0};
+  alignas(kCacheLine) const int64_t expected_;
+  std::atomic<int64_t> end_ns_{0};
+  Signal signal_;
+};
+
+// Tracks how many tasks run at once and the highest value seen.
+class RunningGauge {
+ public:
+  void enter() {
+    const int64_t now = running_.fetch_add(1, std::memory_order_relaxed) + 1;
+    int64_t peak = peak_.load(std::memory_order_relaxed);
+    while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+    }
+  }
+  void leave() { running_.fetch_sub(1, std::memory_order_relaxed); }
+  [[nodiscard]] int64_t peak() const { return peak_.load(std::memory_order_relaxed); }
+
+ private:
+  alignas(kCacheLine) std::atomic<int64_t> running_{0};
+  alignas(kCacheLine) std::atomic<int64_t> peak_{0};
+};
+
+// Integer arithmetic that the compiler cannot remove: `iterations` steps of xorshift.
+inline uint64_t spin_arithmetic(int64_t iterations) {
+  uint64_t x = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(iterations);
+  for (int64_t i = 0; i < iterations; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+  }
+  asm volatile("" : : "r"(x) : "memory");
+  return x;
+}
+
+// Iterations of spin_arithmetic per microsecond on this machine (median of several trials).
+inline double calibrate_spin_per_us() {
+  std::vector<double> rates;
+  constexpr int64_t kIterations = 2'000'000;
+  for (int trial = 0; trial < 7; ++trial) {
+    const int64_t start = now_ns();
+    spin_arithmetic(kIterations);
+    const int64_t elapsed = std::max<int64_t>(1, now_ns() - start);
+    rates.push_back(static_cast<double>(kIterations) * 1000.0 / static_cast<double>(elapsed));
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+// Process CPU time (user + system, all threads) in microseconds, from getrusage.
+inline int64_t process_cpu_us() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return (int64_t{usage.ru_utime.tv_sec} + usage.ru_stime.tv_sec) * 1'000'000 +
+         usage.ru_utime.tv_usec + usage.ru_stime.tv_usec;
+}
+
+// Threads of this process now (entries of /proc/self/task).
+inline int count_threads() {
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  closedir(dir);
+  return count;
+}
+
+// Resident set size of this process in bytes (/proc/self/statm).
+inline int64_t rss_bytes() {
+  FILE* file = std::fopen("/proc/self/statm", "r");
+  if (file == nullptr) return -1;
+  long size = 0;
+  long resident = 0;
+  const int read = std::fscanf(file, "%ld %ld", &size, &resident);
+  std::fclose(file);
+  if (read != 2) return -1;
+  return int64_t{resident} * sysconf(_SC_PAGESIZE);
+}
+
+// Bytes the malloc heap has handed out now (all arenas, plus mmapped chunks).
+inline int64_t heap_bytes() {
+  const struct mallinfo2 info = mallinfo2();
+  return static_cast<int64_t>(info.uordblks + info.hblkhd);
+}
+
+// CPUs this process may run on.
+inline int allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+    return static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  }
+  return CPU_COUNT(&set);
+}
+
+// Restricts this process (and the children it starts later) to the first `cpus` CPUs it may
+// run on now. Returns false if that fails or `cpus` is more than there are.
+inline bool restrict_to_cpus(int cpus) {
+  cpu_set_t current;
+  CPU_ZERO(&current);
+  if (sched_getaffinity(0, sizeof(current), &current) != 0) return false;
+  if (cpus <= 0 || cpus > CPU_COUNT(&current)) return false;
+  cpu_set_t wanted;
+  CPU_ZERO(&wanted);
+  int taken = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE && taken < cpus; ++cpu) {
+    if (CPU_ISSET(cpu, &current)) {
+      CPU_SET(cpu, &wanted);
+      ++taken;
+    }
+  }
+  return sched_setaffinity(0, sizeof(wanted), &wanted) == 0;
+}
+
+// Percentile `p` (0..100) of `values`, which it sorts. 0 for an empty vector.
+inline double percentile(std::vector<int64_t>& values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const double rank = p / 100.0 * static_cast<double>(values.size() - 1);
+  const auto index = static_cast<std::size_t>(rank + 0.5);
+  return static_cast<double>(values[std::min(index, values.size() - 1)]);
+}
+
+}  // namespace fnhost::bench

@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: benchmarks/workloads.cpp
+// The scenario harness's workloads, each a template over the system adapters of systems.hpp,
+// run in a fresh child process per measurement. What each one measures, and fnhost's target on
+// a 2-core machine (issue 3):
+//   W1  one producer posts 2,000,000 no-op tasks; tasks/s from the first post to the last task's
+//       end. Target: fnhost >= 1.3x the best peer and >= 0.65x the raw queue; host >= 1.0x.
+//   W2  the same 2,000,000 tasks from two producers (1,000,000 each).
+//   W3  tasks posted at a paced 20,000/s for 2 s; post->start latency p50/p99/p999 and the CPU
+//       the process burned meanwhile. Target: p50 and p99 no worse than oneTBB's.
+//   W4  from idle, 512 tasks that sleep 5 ms each (no blocking hint unless --hint); wall time to
+//       drain, and the most tasks running at once. Fixed pools at the core count (W4) and at 64
+//       (W4w). Target: <= 30 ms, faster than a pool of 64, >= 40x faster than a core-sized pool.
+//   W5  20,000 tasks of ~50 us of arithmetic; wall time and the most tasks running at once.
+//       Pools at the core count (W5) and at 64 (W5w). Target: <= 1.03x the best core-sized pool,
+//       at most cores + 1 running at once.
+//   W6  after one task, 3 s idle: process CPU time in the idle window and the threads the system
+//       still has. Target: 0 threads after idle_timeout, <= 100 us CPU per idle 3 s.
+//   W7  fan-out: 200,000 events, each delivered to 8 subscribers (host: 8 functions, 8
+//       invoke_async per event; others: 8 tasks). Events/s. Target: >= 1.5x oneTBB.
+//   W8  cold start: a fresh system per sample (fnhost: zero threads; fixed pools: threads
+//       created and parked; thread_per_task: pthread_create), time from submit/invoke to the
+//       task starting; p50/p99 over 500 samples. Target: p50 <= 60 us.
+//   W9  mixed: 2,000 tasks alternating 1 ms of arithmetic and 5 ms of sleep; tasks/s and CPU
+//       utilisation (process CPU time / (wall time x cores)).
+//   M1  host only: heap and RSS bytes per registered function (1,000 registered), and the
+//       process RSS of an idle host with 1,000 functions. Target: <= 2 KiB per function.
+//   M2  100,000 tasks queued behind one blocked worker (pools of 1; fnhost max_threads = 1;
+//       host: a function with max_concurrency = 1): heap and RSS bytes per queued task.
+//       Target (host): <= 256 B per queued empty async event.
+// Every workload counts its tasks; a measurement whose count is off is reported as failed.
+#include "workloads.hpp"
+
+#include <sys/prctl.h>
+
+#include <cmath>
+#include <thread>
+#include <type_traits>
+
+#include "harness_util.hpp"
+#include "systems.hpp"
+
+namespace fnhost::bench {
+namespace {
+
+double seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
+int64_t timeout_ns(const Params& params) { return static_cast<int64_t>(params.timeout_s * 1e9); }
+
+void add(Measurement& m, std::string key, double value) {
+  m.values.emplace_back(std::move(key), value);
+}
+
+void sleep_ns(int64_t ns) {
+  timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) != 0) {
+  }
+}
+
+void sleep_until_ns(int64_t deadline) {
+  timespec ts{static_cast<time_t>(deadline / 1'000'000'000),
+              static_cast<long>(deadline % 1'000'000'000)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) != 0) {
+  }
+}
+
+// The blocking part of W4/W9 tasks: 5 ms of sleep, announced to fnhost only with --hint.
+void blocking_sleep(int64_t ns, bool hint) {
+  if (hint) {
+    BlockingScope scope;
+    sleep_ns(ns);
+  } else {
+    sleep_ns(ns);
+  }
+}
+
+// A task was lost or hung: report and exit without running destructors, which would wait for
+// the missing task forever.
+[[noreturn]] void die_waiting(const Counter& counter, std::string_view what) {
+  std::printf("status=fail reason=timeout:%.*s tasks=%lld expected=%lld\n",
+              static_cast<int>(what.size()), what.data(), static_cast<long long>(counter.done()),
+              static_cast<long long>(counter.expected()));
+  std::fflush(stdout);
+  std::_Exit(3);
+}
+
+void wait_all(Counter& counter, const Params& params, std::string_view what) {
+  if (!counter.wait_for(timeout_ns(params))) die_waiting(counter, what);
+}
+
+SystemConfig base_config(const Params& params) {
+  SystemConfig config;
+  config.pool = params.pool;
+  config.fnhost_max_threads = params.fnhost_max_threads;
+  return config;
+}
+
+// fnhost's own counters, shown in the harness's diagnostics table (keys starting with x_).
+template <class S>
+void add_executor_stats(S& system, Measurement& m) {
+  if constexpr (requires { system.stats(); }) {
+    const ExecutorStats stats = system.stats();
+    add(m, "x_peak_threads", static_cast<double>(stats.peak_threads));
+    add(m, "x_spawned", static_cast<double>(stats.spawned));
+  }
+}
+
+// Stops the system and settles the task accounting.
+template <class S>
+void finish(S& system, const Counter& counter, Measurement& m) {
+  add_executor_stats(system, m);
+  system.finish();
+  m.tasks += counter.done();
+  m.expected += counter.expected();
+  m.rejected += system.rejected();
+}
+
+void arrive_body(void* ctx, uint64_t /*arg*/) { static_cast<Counter*>(ctx)->arrive(); }
+
+// ---- W1 / W2: no-op throughput -----------------------------------------------------------------
+template <class S>
+Measurement w1_one_producer(const Params& params) {
+  const int64_t n = params.smoke ? 20'000 : 2'000'000;
+  Counter counter(n);
+  S system(base_config(params), Body{arrive_body, &counter});
+  Measurement m;
+  const int64_t start = now_ns();
+  system.produce([&](auto& poster) {
+    for (int64_t i = 0; i < n; ++i) poster.post(0, 0);
+  });
+  const int64_t posted = now_ns();
+  wait_all(counter, params, "W1");
+  add(m, "rate", static_cast<double>(n) / seconds(counter.end_ns() - start));
+  add(m, "x_post_ns", static_cast<double>(posted - start) / static_cast<double>(n));
+  finish(system, counter, m);
+  return m;
+}
+
+template <class S>
+Measurement w2_two_producers(const Params& params) {
+  const int64_t per_producer = params.smoke ? 10'000 : 1'000'000;
+  Counter counter(2 * per_producer);
+  S system(base_config(params), Body{arrive_body, &counter});
+  Measurement m;
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> producers;
+  for (int p = 0; p < 2; ++p) {
+    producers.emplace_back([&] {
+      ready.fetch_add(1);
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      system.produce([&](auto& poster) {
+        for (int64_t i = 0; i < per_producer; ++i) poster.post(0, 0);
+      });
+    });
+  }
+  while (ready.load() < 2) std::this_thread::yield();
+  const int64_t start = now_ns();
+  go.store(true, std::memory_order_release);
+  for (std::thread& producer : producers) producer.join();
+  wait_all(counter, params, "W2");
+  add(m, "rate", static_cast<double>(2 * per_producer) / seconds(counter.end_ns() - start));
+  finish(system, counter, m);
+  return m;
+}
+
+// ---- W3: paced post->start latency -------------------------------------------------------------
+struct LatencyContext {
+  explicit LatencyContext(int64_t n) : counter(n), start(static_cast<std::size_t>(n), 0) {}
+  Counter counter;
+  std::vector<int64_t> start;
+};
+
+template <class S>
+Measurement w3_paced_latency(const Params& params) {
+  constexpr int64_t kIntervalNs = 50'000;  // 20,000 posts/s
+  const int64_t n = params.smoke ? 1'000 : 40'000;
+  LatencyContext ctx(n);
+  std::vector<int64_t> posted(static_cast<std::size_t>(n), 0);
+  S system(base_config(params), Body{[](void* c, uint64_t arg) {
+                                       auto* context = static_cast<LatencyContext*>(c);
+                                       context->start[arg] = now_ns();
+                                       context->counter.arrive();
+                                     },
+                                     &ctx});
+  Measurement m;
+  sleep_ns(10'000'000);  // let pools park
+  const int64_t cpu_before = process_cpu_us();
+  const int64_t start = now_ns();
+  system.produce([&](auto& poster) {
+    // Without this the kernel may wake the pacing sleep up to 50 us late.
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    int64_t next = now_ns();
+    for (int64_t i = 0; i < n; ++i) {
+      sleep_until_ns(next);
+      posted[static_cast<std::size_t>(i)] = now_ns();
+      poster.post(0, static_cast<uint64_t>(i));
+      next += kIntervalNs;
+    }
+  });
+  wait_all(ctx.counter, params, "W3");
+  const int64_t cpu_after = process_cpu_us();
+  const int64_t wall = now_ns() - start;
+  std::vector<int64_t> latency(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < latency.size(); ++i) latency[i] = ctx.start[i] - posted[i];
+  add(m, "p50_us", percentile(latency, 50) / 1e3);
+  add(m, "p99_us", percentile(latency, 99) / 1e3);
+  add(m, "p999_us", percentile(latency, 99.9) / 1e3);
+  add(m, "cpu_pct",
+      100.0 * static_cast<double>(cpu_after - cpu_before) * 1e3 / static_cast<double>(wall));
+  finish(system, ctx.counter, m);
+  return m;
+}
+
+// ---- W4: blocking burst from idle --------------------------------------------------------------
+struct GaugedContext {
+  explicit GaugedContext(int64_t n) : counter(n) {}
+  Counter counter;
+  RunningGauge gauge;
+  int64_t spin_iterations = 0;
+  bool hint = false;
+};
+
+template <class S>
+Measurement w4_sleep_burst(const Params& params) {
+  const int64_t n = params.smoke ? 64 : 512;
+  GaugedContext ctx(n);
+  ctx.hint = params.blocking_hint;
+  S system(base_config(params), Body{[](void* c, uint64_t) {
+                                       auto* context = static_cast<GaugedContext*>(c);
+                                       context->gauge.enter();
+                                       blocking_sleep(5'000'000, context->hint);
+                                       context->gauge.leave();
+                                       context->counter.arrive();
+                                     },
+                                     &ctx});
+  Measurement m;
+  sleep_ns(params.smoke ? 5'000'000 : 20'000'000);  // idle: fixed pools parked, fnhost at zero
+  const int64_t start = now_ns();
+  system.produce([&](auto& poster) {
+    for (int64_t i = 0; i < n; ++i) poster.post(0, 0);
+  });
+  wait_all(ctx.counter, params, "W4");
+  add(m, "drain_ms", static_cast<double>(ctx.counter.end_ns() - start) / 1e6);
+  add(m, "peak_running", static_cast<double>(ctx.gauge.peak()));
+  finish(system, ctx.counter, m);
+  return m;
+}
+
+// ---- W5: CPU-bound tasks -----------------------------------------------------------------------
+template <class S>
+Measurement w5_cpu_bound(const Params& params) {
+  const int64_t n = params.smoke ? 200 : 20'000;
+  GaugedContext ctx(n);
+  ctx.spin_iterations = std::llround(50.0 * params.spin_per_us);
+  S system(base_config(params), Body{[](void* c, uint64_t) {
+                                       auto* context = static_cast<GaugedContext*>(c);
+                                       context->gauge.enter();
+                                       spin_arithmetic(context->spin_iterations);
+                                       context->gauge.leave();
+                                       context->counter.arrive();
+                                     },
+                                     &ctx});
+  Measurement m;
+  const int64_t start = now_ns();
+  system.produce([&](auto& poster) {
+    for (int64_t i = 0; i < n; ++i) poster.post(0, 0);
+  });
+  wait_all(ctx.counter, params, "W5");
+  add(m, "wall_ms", static_cast<double>(ctx.counter.end_ns() - start) / 1e6);
+  add(m, "peak_running", static_cast<double>(ctx.gauge.peak()));
+  finish(system, ctx.counter, m);
+  return m;
+}
+
+// ---- W6: idle cost -----------------------------------------------------------------------------
+template <class S>
+Measurement w6_idle(const Params& params) {
+  const int64_t idle_ns = params.smoke ? 200'000'000 : 3'000'000'000;
+  const int baseline_threads = count_threads();
+  Counter counter(1);
+  S system(base_config(params), Body{arrive_body, &counter});
+  Measurement m;
+  system.produce([&](auto& poster) { poster.post(0, 0); });
+  wait_all(counter, params, "W6");
+  const int64_t cpu_before = process_cpu_us();
+  sleep_ns(idle_ns);
+  const int64_t cpu_after = process_cpu_us();
+  add(m, "idle_cpu_us", static_cast<double>(cpu_after - cpu_before));
+  add(m, "threads_left", static_cast<double>(count_threads() - baseline_threads));
+  finish(system, counter, m);
+  return m;
+}
+
+// ---- W7: fan-out -------------------------------------------------------------------------------
+template <class S>
+Measurement w7_fan_out(const Params& params) {
+  constexpr int kSubscribers = 8;
+  const int64_t events = params.smoke ? 2'000 : 200'000;
+  Counter counter(events * kSubscribers);
+  SystemConfig config = base_config(params);
+  config.targets = kSubscribers;
+  S system(config, Body{arrive_body, &counter});
+  Measurement m;
+  const int64_t start = now_ns();
+  system.produce([&](auto& poster) {
+    for (int64_t e = 0; e < events; ++e) {
+      for (int s = 0; s < kSubscribers; ++s) poster.post(s, 0);
+    }
+  });
+  wait_all(counter, params, "W7");
+  add(m, "rate", static_cast<double>(events) / seconds(counter.end_ns() - start));
+  finish(system, counter, m);
+  return m;
+}
+
+// ---- W8: cold start ----------------------------------------------------------------------------
+struct ColdContext {
+  Counter counter{1};
+  int64_t start = 0;
+};
+
+template <class S>
+Measurement w8_cold_start(const Params& params) {
+  const int samples = params.smoke ? 20 : 500;
+  SystemConfig config = base_config(params);
+  config.sync_invoke = true;
+  Measurement m;
+  std::vector<int64_t> latency;
+  for (int sample = 0; sample < samples; ++sample) {
+    ColdContext ctx;
+    S system(config, Body{[](void* c, uint64_t) {
+                            auto* context = static_cast<ColdContext*>(c);
+                            context->start = now_ns();
+                            context->counter.arrive();
+                          },
+                          &ctx});
+    sleep_ns(1'000'000);  // fixed pools: let the new threads park
+    const int64_t start = now_ns();
+    system.produce([&](auto& poster) { poster.post(0, 0); });
+    wait_all(ctx.counter, params, "W8");
+    latency.push_back(ctx.start - start);
+    system.finish();
+    m.tasks += ctx.counter.done();
+    m.expected += 1;
+    m.rejected += system.rejected();
+  }
+  add(m, "p50_us", percentile(latency, 50) / 1e3);
+  add(m, "p99_us", percentile(latency, 99) / 1e3);
+  return m;
+}
+
+// ---- W9: mixed CPU and blocking ----------------------------------------------------------------
+template <class S>
+Measurement w9_mixed(const Params& params) {
+  const int64_t n = params.smoke ? 40 : 2'000;
+  GaugedContext ctx(n);
+  ctx.spin_iterations = std::llround(1000.0 * params.spin_per_us);
+  ctx.hint = params.blocking_hint;
+  SystemConfig config = base_config(params);
+  config.pass_arg = true;
+  S system(config, Body{[](void* c, uint64_t arg) {
+                          auto* context = static_cast<GaugedContext*>(c);
+                          if (arg & 1) {
+                            blocking_sleep(5'000'000, context->hint);
+                          } else {
+                            spin_arithmetic(context->spin_iterations);
+                          }
+                          context->counter.arrive();
+                        },
+                        &ctx});
+  Measurement m;
+  const int64_t cpu_before = process_cpu_us();
+  const int64_t start = now_ns();
+  system.produce([&](auto& poster) {
+    for (int64_t i = 0; i < n; ++i) poster.post(0, static_cast<uint64_t>(i));
+  });
+  wait_all(ctx.counter, params, "W9");
+  const int64_t wall = ctx.counter.end_ns() - start;
+  const int64_t cpu = process_cpu_us() - cpu_before;
+  add(m, "rate", static_cast<double>(n) / seconds(wall));
+  add(m, "cpu_util_pct",
+      100.0 * static_cast<double>(cpu) * 1e3 / (static_cast<double>(wall) * allowed_cpus()));
+  add(m, "wall_ms", static_cast<double>(wall) / 1e6);
+  finish(system, ctx.counter, m);
+  return m;
+}
+
+// ---- M1: memory per registered function (host only) --------------------------------------------
+Measurement m1_function_memory(const Params& params) {
+  const int n = params.smoke ? 100 : 1'000;
+  Measurement m;
+  const int64_t rss_before_host = rss_bytes();
+  auto created = Host::create({.log_sink = nullptr});
+  if (!created.ok()) fail_setup(created.status().ToString());
+  Host host = std::move(*created);
+  const int64_t heap_before = heap_bytes();
+  const int64_t rss_before = rss_bytes();
+  for (int i = 0; i < n; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "fn-%04d", i);
+    absl::Status registered = host.register_function({
+        .name = name,
+        .handler = [](const Event&, Context&) -> Result { return std::string(); },
+    });
+    if (!registered.ok()) fail_setup(registered.ToString());
+  }
+  const int64_t heap_after = heap_bytes();
+  const int64_t rss_after = rss_bytes();
+  add(m, "heap_per_fn", static_cast<double>(heap_after - heap_before) / n);
+  add(m, "rss_per_fn", static_cast<double>(rss_after - rss_before) / n);
+  add(m, "idle_rss_kib", static_cast<double>(rss_after) / 1024);
+  add(m, "host_rss_kib", static_cast<double>(rss_after - rss_before_host) / 1024);
+  m.tasks = static_cast<int64_t>(host.function_names().size());
+  m.expected = n;
+  return m;
+}
+
+// ---- M2: memory per queued task ----------------------------------------------------------------
+struct GateContext {
+  explicit GateContext(int64_t n) : counter(n) {}
+  Counter counter;
+  Signal gate;
+  std::atomic<bool> gate_started{false};
+  int64_t timeout_ns = 0;
+};
+
+template <class S>
+Measurement m2_queued_memory(const Params& params) {
+  const int64_t n = params.smoke ? 1'000 : 100'000;
+  GateContext ctx(n + 1);
+  ctx.timeout_ns = timeout_ns(params);
+  SystemConfig config = base_config(params);
+  config.pass_arg = true;
+  if constexpr (std::is_same_v<S, HostSystem>) {
+    config.function_max_concurrency = 1;
+  } else {
+    config.fnhost_max_threads = 1;
+  }
+  S system(config, Body{[](void* c, uint64_t arg) {
+                          auto* context = static_cast<GateContext*>(c);
+                          if (arg == 1) {
+                            context->gate_started.store(true);
+                            context->gate.wait_for(context->timeout_ns);
+                          }
+                          context->counter.arrive();
+                        },
+                        &ctx});
+  Measurement m;
+  system.produce([&](auto& poster) { poster.post(0, 1); });
+  // Some systems (tbb_group) start the gate task only later; the count below copes with that.
+  for (int i = 0; i < 1000 && !ctx.gate_started.load(); ++i) sleep_ns(1'000'000);
+  const int64_t heap_before = heap_bytes();
+  const int64_t rss_before = rss_bytes();
+  system.produce([&](auto& poster) {
+    for (int64_t i = 0; i < n; ++i) poster.post(0, 0);
+  });
+  const int64_t heap_after = heap_bytes();
+  const int64_t rss_after = rss_bytes();
+  const int64_t queued = std::max<int64_t>(1, n - ctx.counter.done());
+  ctx.gate.set();
+  wait_all(ctx.counter, params, "M2");
+  add(m, "heap_per_queued",
+      static_cast<double>(heap_after - heap_before) / static_cast<double>(queued));
+  add(m, "rss_per_queued",
+      static_cast<double>(rss_after - rss_before) / static_cast<double>(queued));
+  add(m, "x_queued", static_cast<double>(queued));
+  finish(system, ctx.counter, m);
+  return m;
+}
+
+template <class S>
+Measurement run_kind(std::string_view kind, const Params& params) {
+  if (kind == "W1") return w1_one_producer<S>(params);
+  if (kind == "W2") return w2_two_producers<S>(params);
+  if (kind == "W3") return w3_paced_latency<S>(params);
+  if (kind == "W4") return w4_sleep_burst<S>(params);
+  if (kind == "W5") return w5_cpu_bound<S>(params);
+  if (kind == "W6") return w6_idle<S>(params);
+  if (kind == "W7") return w7_fan_out<S>(params);
+  if (kind == "W8") return w8_cold_start<S>(params);
+  if (kind == "W9") return w9_mixed<S>(params);
+  if (kind == "M2") return m2_queued_memory<S>(params);
+  if constexpr (std::is_same_v<S, HostSystem>) {
+    if (kind == "M1") return m1_function_memory(params);
+  }
+  Measurement m;
+  m.ok = false;
+  m.error = "unknown-workload-for-system";
+  return m;
+}
+
+MetricDef up(std::string key, std::string label, double scale = 1) {
+  return {std::move(key), std::move(label), true, true, scale};
+}
+MetricDef down(std::string key, std::string label, double scale = 1) {
+  return {std::move(key), std::move(label), false, true, scale};
+}
+MetricDef info(std::string key, std::string label) {
+  return {std::move(key), std::move(label), false, false, 1};
+}
+
+}  // namespace
+
+const std::vector<WorkloadDef>& workload_defs() {
+  static const std::vector<WorkloadDef> defs = [] {
+    const std::vector<std::string> pools = {"fnhost",    "host", "tbb_arena",
+                                            "tbb_group", "asio", "mutex_pool"};
+    std::vector<std::string> with_floor = pools;
+    with_floor.push_back("raw_queue");
+    std::vector<std::string> with_threads = pools;
+    with_threads.push_back("thread_per_task");
+    std::vector<std::string> everything = with_threads;
+    everything.push_back("raw_queue");
+    std::vector<WorkloadDef> list;
+    list.push_back(
+        {"W1", "W1", "W1 1 producer, 2M no-op tasks", {up("rate", "M tasks/s", 1e-6)}, with_floor});
+    list.push_back({"W2",
+                    "W2",
+                    "W2 2 producers, 2M no-op tasks",
+                    {up("rate", "M tasks/s", 1e-6)},
+                    with_floor});
+    list.push_back({"W3",
+                    "W3",
+                    "W3 paced 20k/s, post→start",
+                    {down("p50_us", "p50 µs"), down("p99_us", "p99 µs"),
+                     down("p999_us", "p99.9 µs"), down("cpu_pct", "CPU % of a core")},
+                    with_floor});
+    list.push_back({"W4",
+                    "W4",
+                    "W4 512 × sleep 5 ms from idle, pools = --pool",
+                    {down("drain_ms", "drain ms"), info("peak_running", "peak running")},
+                    with_threads});
+    list.push_back({"W4w",
+                    "W4",
+                    "W4 same, pools = --wide-pool",
+                    {down("drain_ms", "drain ms"), info("peak_running", "peak running")},
+                    pools,
+                    true});
+    list.push_back({"W5",
+                    "W5",
+                    "W5 20k × 50 µs arithmetic, pools = --pool",
+                    {down("wall_ms", "wall ms"), info("peak_running", "peak running")},
+                    pools});
+    list.push_back({"W5w",
+                    "W5",
+                    "W5 same, pools = --wide-pool",
+                    {down("wall_ms", "wall ms"), info("peak_running", "peak running")},
+                    pools,
+                    true});
+    list.push_back(
+        {"W6",
+         "W6",
+         "W6 one task, then 3 s idle",
+         {down("idle_cpu_us", "CPU µs while idle"), info("threads_left", "threads left")},
+         pools});
+    list.push_back({"W7",
+                    "W7",
+                    "W7 fan-out 200k events × 8 subscribers",
+                    {up("rate", "M events/s", 1e-6)},
+                    with_floor});
+    list.push_back({"W8",
+                    "W8",
+                    "W8 cold start, submit→start (fresh system per sample)",
+                    {down("p50_us", "p50 µs"), down("p99_us", "p99 µs")},
+                    everything});
+    list.push_back({"W9",
+                    "W9",
+                    "W9 mixed 1 ms CPU / 5 ms sleep, 2k tasks",
+                    {up("rate", "tasks/s"), up("cpu_util_pct", "CPU utilisation %")},
+                    pools});
+    list.push_back(
+        {"M1",
+         "M1",
+         "M1 host with 1,000 functions",
+         {info("heap_per_fn", "heap B/function"), info("rss_per_fn", "RSS B/function"),
+          info("host_rss_kib", "RSS added by host KiB"), info("idle_rss_kib", "process RSS KiB")},
+         {"host"}});
+    list.push_back(
+        {"M2",
+         "M2",
+         "M2 100k tasks queued behind a blocked worker",
+         {down("heap_per_queued", "heap B/queued"), down("rss_per_queued", "RSS B/queued")},
+         with_floor,
+         false,
+         true});
+    return list;
+  }();
+  return defs;
+}
+
+bool is_peer(std::string_view system) {
+  return system == "tbb_arena" || system == "tbb_group" || system == "asio" ||
+         system == "mutex_pool" || system == "thread_per_task";
+}
+
+Measurement run_measurement(std::string_view system, std::string_view kind, const Params& params) {
+  Measurement m;
+  const bool known = with_system(system, [&](auto tag) {
+    using S = typename decltype(tag)::type;
+    m = run_kind<S>(kind, params);
+  });
+  if (!known) {
+    m.ok = false;
+    m.error = "unknown-or-missing-system";
+    return m;
+  }
+  if (m.ok && m.tasks != m.expected) {
+    m.ok = false;
+    m.error = "task-count-mismatch";
+  }
+  if (m.ok && m.rejected != 0) {
+    m.ok = false;
+    m.error = "rejected-or-dropped";
+  }
+  return m;
+}
+
+}  // namespace fnhost::bench
