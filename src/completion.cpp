@@ -72,7 +72,9 @@ Completion Completion::ready(Result result) {
 
 bool Completion::is_ready() const { return state_->is_ready(); }
 
-const Result& Completion::get() const { return state_->wait(); }
+const Result& Completion::get() const& { return state_->wait(); }
+
+Result Completion::get() && { return state_->wait(); }
 
 bool Completion::wait_for(absl::Duration timeout) const {
   return state_->wait_until(std::chrono::steady_clock::now() +

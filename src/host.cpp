@@ -142,10 +142,8 @@ absl::Status HostCore::register_function(FunctionSpec spec) {
     fresh->index = static_cast<int>(table_.slots().size());
     fresh->host = this;
     slot = table_.insert(std::move(fresh));
-  } else {
-    // Re-registration after removal keeps the name's counters and numbers versions onward.
-    version->number = slot->version_numbers.load() + 1;
   }
+  // A removed name registered again starts over at version 1 (its counters carry on).
   slot->version_numbers.store(version->number);
   publish(*slot, std::move(version));
   return absl::OkStatus();

@@ -31,8 +31,10 @@ class Completion {
   // Whether the result is there. Never blocks.
   [[nodiscard]] bool is_ready() const;
   // Blocks until the result is there and returns it. The reference lives as long as any copy of
-  // this Completion.
-  [[nodiscard]] const Result& get() const;
+  // this Completion; on a temporary (`host.invoke(...).get()`) the result is returned by value,
+  // so binding it to a `const Result&` is safe.
+  [[nodiscard]] const Result& get() const&;
+  [[nodiscard]] Result get() &&;
   // Blocks up to `timeout`; returns whether the result is there.
   bool wait_for(absl::Duration timeout) const;
   // Calls `callback` once with the result: at once on this thread if it is ready, otherwise on
