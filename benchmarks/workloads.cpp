@@ -176,12 +176,14 @@ Measurement w3_paced_latency(const Params& params) {
   const int64_t n = params.smoke ? 1'000 : 40'000;
   LatencyContext ctx(n);
   std::vector<int64_t> posted(static_cast<std::size_t>(n), 0);
-  S system(base_config(params), Body{[](void* c, uint64_t arg) {
-                                       auto* context = static_cast<LatencyContext*>(c);
-                                       context->start[arg] = now_ns();
-                                       context->counter.arrive();
-                                     },
-                                     &ctx});
+  SystemConfig config = base_config(params);
+  config.pass_arg = true;
+  S system(config, Body{[](void* c, uint64_t arg) {
+                          auto* context = static_cast<LatencyContext*>(c);
+                          if (arg < context->start.size()) context->start[arg] = now_ns();
+                          context->counter.arrive();
+                        },
+                        &ctx});
   Measurement m;
   sleep_ns(10'000'000);  // let pools park
   const int64_t cpu_before = process_cpu_us();
@@ -201,13 +203,21 @@ Measurement w3_paced_latency(const Params& params) {
   const int64_t cpu_after = process_cpu_us();
   const int64_t wall = now_ns() - start;
   std::vector<int64_t> latency(static_cast<std::size_t>(n));
-  for (std::size_t i = 0; i < latency.size(); ++i) latency[i] = ctx.start[i] - posted[i];
+  int64_t missing = 0;
+  for (std::size_t i = 0; i < latency.size(); ++i) {
+    if (ctx.start[i] == 0) ++missing;
+    latency[i] = ctx.start[i] - posted[i];
+  }
   add(m, "p50_us", percentile(latency, 50) / 1e3);
   add(m, "p99_us", percentile(latency, 99) / 1e3);
   add(m, "p999_us", percentile(latency, 99.9) / 1e3);
   add(m, "cpu_pct",
       100.0 * static_cast<double>(cpu_after - cpu_before) * 1e3 / static_cast<double>(wall));
   finish(system, ctx.counter, m);
+  if (missing != 0) {
+    m.ok = false;
+    m.error = "tasks-ran-with-the-wrong-argument";
+  }
   return m;
 }
 
@@ -216,6 +226,7 @@ struct GaugedContext {
   explicit GaugedContext(int64_t n) : counter(n) {}
   Counter counter;
   RunningGauge gauge;
+  std::atomic<int64_t> odd_args{0};  // W9: tasks that got an odd argument (the sleeping half)
   int64_t spin_iterations = 0;
   bool hint = false;
 };
@@ -361,6 +372,7 @@ Measurement w9_mixed(const Params& params) {
   S system(config, Body{[](void* c, uint64_t arg) {
                           auto* context = static_cast<GaugedContext*>(c);
                           if (arg & 1) {
+                            context->odd_args.fetch_add(1, std::memory_order_relaxed);
                             blocking_sleep(5'000'000, context->hint);
                           } else {
                             spin_arithmetic(context->spin_iterations);
@@ -382,6 +394,10 @@ Measurement w9_mixed(const Params& params) {
       100.0 * static_cast<double>(cpu) * 1e3 / (static_cast<double>(wall) * allowed_cpus()));
   add(m, "wall_ms", static_cast<double>(wall) / 1e6);
   finish(system, ctx.counter, m);
+  if (ctx.odd_args.load() != n / 2) {
+    m.ok = false;
+    m.error = "tasks-ran-with-the-wrong-argument";
+  }
   return m;
 }
 
