@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// The host: admission, per-function queues scheduled fairly on the executor (a function is in
-// the executor's queue at most once at a time, so a flood from one function delays another by
-// at most one turn per worker), instances, deadlines and shutdown.
+// The host: admission, per-function queues scheduled fairly on the executor, instances,
+// deadlines and shutdown.
+//
+// Scheduling: each queued invocation that may run now (under its function's max_concurrency)
+// gets one run token, an executor task. So the executor's queue length is the true runnable
+// backlog, which is what it scales on. Tokens are not bound to a function: a token takes the
+// function at the head of a round-robin ring, runs one of its invocations, and puts it back at
+// the tail if it has more tokens. A flood from one function therefore delays another by about
+// one turn per worker, not by the flood's length.
 #include "fnhost/host.hpp"
 
 #include <algorithm>
@@ -63,13 +69,16 @@ HostCore::~HostCore() {
   if (owns_executor) {
     executor->shutdown();
   } else {
+    // A token holds units in tokens_of(run_state) until it takes a slot, then busy_tokens.
     for (;;) {
-      int64_t runners = 0;
+      int64_t tokens = 0;
       {
         MutexLock lock(registration_mu_);
-        for (const auto& slot : table_.slots()) runners += slot->runner_tasks.load();
+        for (const auto& slot : table_.slots()) {
+          tokens += FunctionSlot::tokens_of(slot->run_state.load()) + slot->busy_tokens.load();
+        }
       }
-      if (runners == 0) break;
+      if (tokens == 0) break;
       if (!executor->help_one()) std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
   }
@@ -111,7 +120,8 @@ void HostCore::publish(FunctionSlot& slot, std::shared_ptr<const FunctionVersion
   slot.instances.fetch_add(version->live_instances.load(), std::memory_order_relaxed);
   slot.current.store(std::move(version));
   // A higher concurrency limit may let queued invocations start now.
-  try_schedule(slot);
+  while (add_token(slot)) {
+  }
 }
 
 absl::Status HostCore::register_function(FunctionSpec spec) {
@@ -238,7 +248,7 @@ absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) co
   stats.cold_starts = relaxed(slot->cold_starts);
   stats.late_results = relaxed(slot->late_results);
   stats.dropped = relaxed(slot->dropped);
-  stats.in_flight = relaxed(slot->in_flight);
+  stats.in_flight = FunctionSlot::running_of(slot->run_state.load(std::memory_order_relaxed));
   stats.queued = std::max<int64_t>(0, relaxed(slot->queued));
   stats.instances = version->live_instances.load(std::memory_order_relaxed);
   stats.duration = summary(slot->duration);
@@ -284,7 +294,7 @@ absl::Status HostCore::admit(std::string_view name, Event event,
   invocation->sequence =
       static_cast<uint64_t>(slot->invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   slot->queue.enqueue(invocation);
-  try_schedule(*slot);
+  add_token(*slot);
   return absl::OkStatus();
 }
 
@@ -295,76 +305,91 @@ Completion HostCore::invoke(std::string_view name, Event event) {
   return Completion(std::move(state));
 }
 
-void HostCore::try_schedule(FunctionSlot& slot) {
-  if (slot.queued.load() <= 0) return;
+bool HostCore::add_token(FunctionSlot& slot) {
   const int limit = slot.max_concurrency.load(std::memory_order_relaxed);
-  if (limit > 0 && slot.in_flight.load() >= limit) return;
-  if (slot.scheduled.exchange(true)) return;
-  slot.runner_tasks.fetch_add(1);
-  absl::Status submitted = executor->submit([this, &slot] { run_slot(slot); });
-  if (!submitted.ok()) {
-    slot.runner_tasks.fetch_sub(1);
-    slot.scheduled.store(false);
-    fail_queued(slot, submitted);
-  }
-}
-
-void HostCore::run_slot(FunctionSlot& slot) {
-  const auto leave = [&] {
-    slot.scheduled.store(false);
-    // Publish, then re-check: work that arrived while `scheduled` was set is picked up here.
-    try_schedule(slot);
-    slot.runner_tasks.fetch_sub(1);
-  };
-  // Claim a concurrency slot first, so waiting invocations never occupy a worker.
-  const int limit = slot.max_concurrency.load(std::memory_order_relaxed);
-  int64_t running = slot.in_flight.load();
+  uint64_t state = slot.run_state.load();
   do {
-    if (limit > 0 && running >= limit) return leave();
-  } while (!slot.in_flight.compare_exchange_weak(running, running + 1));
-
-  Invocation* invocation = nullptr;
-  while (!slot.queue.try_dequeue(invocation)) {
-    if (slot.queued.load() <= 0) {
-      // Another runner or shutdown took what was counted.
-      slot.in_flight.fetch_sub(1);
-      return leave();
-    }
-    std::this_thread::yield();  // counted by an admission that has not enqueued yet
-  }
-  slot.queued.fetch_sub(1);
-  slot.scheduled.store(false);
-  try_schedule(slot);
-
-  if (stopped_.load()) {
-    answer_abandoned(*invocation, absl::UnavailableError(fmt::format(
-                                      "host shut down before invocation of \"{}\" started",
-                                      slot.name)));
-    slot.dropped.fetch_add(1, std::memory_order_relaxed);
-    invocation->release();
+    const int64_t tokens = FunctionSlot::tokens_of(state);
+    if (tokens >= slot.queued.load()) return false;  // every queued invocation has one
+    if (limit > 0 && tokens + FunctionSlot::running_of(state) >= limit) return false;
+  } while (!slot.run_state.compare_exchange_weak(state, state + 1));
+  if (!slot.in_ring.exchange(true)) ring_.push(&slot);
+  absl::Status submitted = executor->submit([this] { run_token(); });
+  if (submitted.ok()) return true;
+  // The executor refused (a shared executor that was shut down): the token will never run.
+  // Take the unit back through the ring like a token would, and answer the invocation.
+  FunctionSlot* taken = nullptr;
+  while ((taken = ring_.pop()) == nullptr) std::this_thread::yield();
+  taken->busy_tokens.fetch_add(1);
+  if (FunctionSlot::tokens_of(taken->run_state.fetch_sub(1)) > 1) {
+    ring_.push(taken);
   } else {
-    execute(*invocation);
+    taken->in_ring.store(false);
+    if (FunctionSlot::tokens_of(taken->run_state.load()) > 0 && !taken->in_ring.exchange(true)) {
+      ring_.push(taken);
+    }
   }
-  slot.in_flight.fetch_sub(1);
-  if (draining_.load(std::memory_order_relaxed)) note_finished();
-  try_schedule(slot);
-  slot.runner_tasks.fetch_sub(1);
-}
-
-void HostCore::fail_queued(FunctionSlot& slot, const absl::Status& status) {
   Invocation* invocation = nullptr;
-  while (slot.queued.load() > 0) {
-    if (!slot.queue.try_dequeue(invocation)) {
+  while (taken->queued.load() > 0) {
+    if (!taken->queue.try_dequeue(invocation)) {
       std::this_thread::yield();
       continue;
     }
-    slot.queued.fetch_sub(1);
-    slot.dropped.fetch_add(1, std::memory_order_relaxed);
+    taken->queued.fetch_sub(1);
+    taken->dropped.fetch_add(1, std::memory_order_relaxed);
     answer_abandoned(*invocation,
-                     absl::Status(status.code(), fmt::format("function \"{}\" cannot run: {}",
-                                                             slot.name, detail::std_view(status.message()))));
+                     absl::UnavailableError(fmt::format(
+                         "function \"{}\" cannot run: {}", taken->name,
+                         std_view(submitted.message()))));
     invocation->release();
+    break;
   }
+  taken->busy_tokens.fetch_sub(1);
+  return false;
+}
+
+void HostCore::run_token() {
+  FunctionSlot* slot = nullptr;
+  // Every token owns a unit of some listed function, so the ring is empty only for the
+  // moment a token re-lists its function.
+  while ((slot = ring_.pop()) == nullptr) std::this_thread::yield();
+  slot->busy_tokens.fetch_add(1);
+  // Turn one token unit into one running invocation; the limit already counted it.
+  const uint64_t before = slot->run_state.fetch_add(FunctionSlot::kOneRunning - 1);
+  if (FunctionSlot::tokens_of(before) > 1) {
+    ring_.push(slot);  // more turns to take: back of the ring
+  } else {
+    // Un-list, then re-check: a token added meanwhile saw in_ring set and did not list it.
+    slot->in_ring.store(false);
+    if (FunctionSlot::tokens_of(slot->run_state.load()) > 0 && !slot->in_ring.exchange(true)) {
+      ring_.push(slot);
+    }
+  }
+  Invocation* invocation = nullptr;
+  bool found = false;
+  while (slot->queued.load() > 0) {
+    if (slot->queue.try_dequeue(invocation)) {
+      found = true;
+      break;
+    }
+    std::this_thread::yield();  // counted by an admission that has not enqueued yet
+  }
+  if (found) {
+    slot->queued.fetch_sub(1);
+    if (stopped_.load()) {
+      slot->dropped.fetch_add(1, std::memory_order_relaxed);
+      answer_abandoned(*invocation, absl::UnavailableError(fmt::format(
+                                        "host shut down before invocation of \"{}\" started",
+                                        slot->name)));
+      invocation->release();
+    } else {
+      execute(*invocation);
+    }
+  }
+  slot->run_state.fetch_sub(FunctionSlot::kOneRunning);
+  if (draining_.load(std::memory_order_relaxed)) note_finished();
+  add_token(*slot);
+  slot->busy_tokens.fetch_sub(1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -526,7 +551,8 @@ int64_t HostCore::outstanding() const {
   int64_t count = 0;
   MutexLock lock(registration_mu_);
   for (const auto& slot : table_.slots()) {
-    count += std::max<int64_t>(0, slot->queued.load()) + slot->in_flight.load();
+    count += std::max<int64_t>(0, slot->queued.load()) +
+             FunctionSlot::running_of(slot->run_state.load());
   }
   return count;
 }

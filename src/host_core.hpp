@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -54,8 +55,11 @@ struct HostCore {
   absl::Status provision(const detail::FunctionVersion& version, detail::FunctionSlot* slot,
                          int count);
   void publish(detail::FunctionSlot& slot, std::shared_ptr<const detail::FunctionVersion> version);
-  void try_schedule(detail::FunctionSlot& slot);
-  void run_slot(detail::FunctionSlot& slot);
+  // Gives `slot` one more run token if it has a queued invocation without one and room under
+  // its concurrency limit; returns whether it did.
+  bool add_token(detail::FunctionSlot& slot);
+  // An executor task: runs one invocation of the function at the head of the ring.
+  void run_token();
   void execute(detail::Invocation& invocation);
   detail::Instance* acquire_instance(detail::Invocation& invocation, Result& failure);
   void release_instance(detail::Invocation& invocation, bool discard);
@@ -66,7 +70,6 @@ struct HostCore {
   void answer_abandoned(detail::Invocation& invocation, absl::Status status);
   // The same for an invocation whose answer the caller already claimed.
   void deliver_abandoned(detail::Invocation& invocation, absl::Status status);
-  void fail_queued(detail::FunctionSlot& slot, const absl::Status& status);
   void on_async_failure(detail::Invocation& invocation, const absl::Status& status);
   void note_finished();
   int64_t outstanding() const;
@@ -78,6 +81,29 @@ struct HostCore {
   const uint32_t id_prefix_;
 
   mutable detail::Mutex registration_mu_;
+  // Functions with run tokens, each listed once: tokens take the head and put it back at the
+  // tail while it has more, so functions take turns whatever their backlog. Strict FIFO is the
+  // point, so this is a locked deque rather than moodycamel's queue (FIFO only per producer).
+  class Ring {
+   public:
+    void push(detail::FunctionSlot* slot) {
+      detail::MutexLock lock(mu_);
+      slots_.push_back(slot);
+    }
+    detail::FunctionSlot* pop() {
+      detail::MutexLock lock(mu_);
+      if (slots_.empty()) return nullptr;
+      detail::FunctionSlot* slot = slots_.front();
+      slots_.pop_front();
+      return slot;
+    }
+
+   private:
+    detail::Mutex mu_;
+    std::deque<detail::FunctionSlot*> slots_ ABSL_GUARDED_BY(mu_);
+  };
+  Ring ring_;
+
   // Inserts and iteration hold registration_mu_; find() is lock-free by design.
   detail::FunctionTable table_;
 

@@ -62,9 +62,16 @@ struct FunctionSlot {
   // and the queue bound), the queue itself is not linearizable across producers.
   moodycamel::ConcurrentQueue<struct Invocation*> queue;
   alignas(kCacheLine) std::atomic<int64_t> queued{0};
-  std::atomic<int64_t> in_flight{0};
-  std::atomic<bool> scheduled{false};   // a runner task for this slot is in the executor
-  std::atomic<int64_t> runner_tasks{0};  // runner tasks submitted and not yet returned
+  // Run tokens (low 32 bits) and running invocations (high 32 bits) in one word, so the
+  // concurrency limit (tokens + running <= max_concurrency) is checked and claimed atomically.
+  // A token is one executor task that will run one of this function's queued invocations.
+  std::atomic<uint64_t> run_state{0};
+  std::atomic<bool> in_ring{false};        // listed in the host's round-robin ring
+  std::atomic<int64_t> busy_tokens{0};     // tokens that took this slot and have not returned
+
+  static constexpr uint64_t kOneRunning = uint64_t{1} << 32;
+  static uint32_t tokens_of(uint64_t state) { return static_cast<uint32_t>(state); }
+  static uint32_t running_of(uint64_t state) { return static_cast<uint32_t>(state >> 32); }
 
   // Counters (relaxed: metrics).
   alignas(kCacheLine) std::atomic<int64_t> invocations{0};
