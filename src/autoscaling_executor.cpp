@@ -103,8 +103,11 @@ struct alignas(kCacheLine) WorkerSlot {
   bool seen_valid = false;
   uint64_t seen_seq = 0;
 
-  // Lifecycle, guarded by Impl::slots_mu_.
+  // Lifecycle, guarded by Impl::slots_mu. A worker can exit before its spawner has stored its
+  // handle; then the spawner, not the worker, frees the slot.
   platform::Thread thread;
+  bool handle_stored = false;
+  bool exited_early = false;
 };
 
 namespace {
@@ -160,6 +163,7 @@ struct AutoscalingExecutor::Impl {
   Mutex slots_mu;
   std::vector<int> free_slots ABSL_GUARDED_BY(slots_mu);
   bool slots_closed ABSL_GUARDED_BY(slots_mu) = false;  // shutdown joined every thread
+  int spawns_in_progress ABSL_GUARDED_BY(slots_mu) = 0;
   Mutex idle_mu;
   std::vector<WorkerSlot*> idle_stack ABSL_GUARDED_BY(idle_mu);
 
@@ -281,19 +285,30 @@ struct AutoscalingExecutor::Impl {
       // A slot freed by an exited worker still holds its thread handle: join it (it has
       // returned from its body, so this does not wait for long) before reuse.
       slots[index].thread.join();
+      slots[index].handle_stored = false;
+      slots[index].exited_early = false;
       slots[index].live.store(true);
+      ++spawns_in_progress;
     }
     active.fetch_add(1);
     WorkerSlot& slot = slots[index];
     raise_high_water(index + 1);
-    absl::Status started = slot.thread.start(options.stack_size, [this, &slot] {
-      worker_main(slot);
-    });
-    if (!started.ok()) {
-      {
-        MutexLock lock(slots_mu);
+    // Thread creation is slow (tens of microseconds): outside the lock.
+    platform::Thread thread;
+    absl::Status started =
+        thread.start(options.stack_size, [this, &slot] { worker_main(slot); });
+    {
+      MutexLock lock(slots_mu);
+      --spawns_in_progress;
+      if (started.ok()) {
+        slot.thread = std::move(thread);
+        slot.handle_stored = true;
+        if (slot.exited_early) free_slots.push_back(index);
+      } else {
         free_slots.push_back(index);
       }
+    }
+    if (!started.ok()) {
       slot.live.store(false);
       active.fetch_sub(1);
       threads.fetch_sub(1);
@@ -521,7 +536,11 @@ struct AutoscalingExecutor::Impl {
       // The handle stays in the slot until it is reused or the executor is destroyed;
       // joining then waits only for this thread's last instructions.
       MutexLock lock(slots_mu);
-      free_slots.push_back(slot.index);
+      if (slot.handle_stored) {
+        free_slots.push_back(slot.index);
+      } else {
+        slot.exited_early = true;
+      }
     }
     slot.live.store(false);  // last: shutdown treats a non-live slot as joinable at once
   }
@@ -692,7 +711,7 @@ struct AutoscalingExecutor::Impl {
           spawn_worker();
         } else {
           MutexLock lock(slots_mu);
-          if (!any_live_worker()) {
+          if (!any_live_worker() && spawns_in_progress == 0) {
             slots_closed = true;
             for (int i = 0; i < options.max_threads; ++i) slots[i].thread.join();
             break;

@@ -118,7 +118,9 @@ void HostCore::publish(FunctionSlot& slot, std::shared_ptr<const FunctionVersion
   slot.max_concurrency.store(version->spec.max_concurrency);
   slot.max_queued.store(version->spec.max_queued);
   slot.instances.fetch_add(version->live_instances.load(), std::memory_order_relaxed);
-  slot.current.store(std::move(version));
+  const int64_t number = version->number;
+  slot.latest.store(std::move(version));
+  slot.live_version.store(number);
   // A higher concurrency limit may let queued invocations start now.
   while (add_token(slot)) {
   }
@@ -134,7 +136,7 @@ absl::Status HostCore::register_function(FunctionSpec spec) {
   {
     MutexLock lock(registration_mu_);
     FunctionSlot* slot = table_.find(spec.name);
-    if (slot != nullptr && slot->current.load() != nullptr) return already_exists();
+    if (slot != nullptr && slot->live_version.load() != 0) return already_exists();
   }
   auto version = std::make_shared<FunctionVersion>();
   const int provisioned = spec.min_instances;
@@ -145,7 +147,7 @@ absl::Status HostCore::register_function(FunctionSpec spec) {
 
   MutexLock lock(registration_mu_);
   FunctionSlot* slot = table_.find(version->spec.name);
-  if (slot != nullptr && slot->current.load() != nullptr) return already_exists();
+  if (slot != nullptr && slot->live_version.load() != 0) return already_exists();
   if (slot == nullptr) {
     auto fresh = std::make_unique<FunctionSlot>();
     fresh->name = version->spec.name;
@@ -170,7 +172,7 @@ absl::Status HostCore::update_function(FunctionSpec spec) {
   {
     MutexLock lock(registration_mu_);
     slot = table_.find(spec.name);
-    if (slot == nullptr || slot->current.load() == nullptr) return not_found();
+    if (slot == nullptr || slot->live_version.load() == 0) return not_found();
   }
   auto version = std::make_shared<FunctionVersion>();
   const int provisioned = spec.min_instances;
@@ -179,8 +181,8 @@ absl::Status HostCore::update_function(FunctionSpec spec) {
   FNHOST_RETURN_IF_ERROR(provision(*version, slot, provisioned));
 
   MutexLock lock(registration_mu_);
-  std::shared_ptr<const FunctionVersion> previous = slot->current.load();
-  if (previous == nullptr) return not_found();
+  if (slot->live_version.load() == 0) return not_found();
+  std::shared_ptr<const FunctionVersion> previous = slot->latest.load();
   version->number = slot->version_numbers.load() + 1;
   slot->version_numbers.store(version->number);
   // Idle instances of the old version are no longer reused; count them gone now.
@@ -192,19 +194,18 @@ absl::Status HostCore::update_function(FunctionSpec spec) {
 absl::Status HostCore::remove_function(std::string_view name) {
   MutexLock lock(registration_mu_);
   FunctionSlot* slot = table_.find(name);
-  std::shared_ptr<const FunctionVersion> previous =
-      slot != nullptr ? slot->current.load() : nullptr;
-  if (previous == nullptr) {
+  if (slot == nullptr || slot->live_version.load() == 0) {
     return absl::NotFoundError(fmt::format("function \"{}\" is not registered", name));
   }
-  slot->instances.fetch_sub(previous->live_instances.load(), std::memory_order_relaxed);
-  slot->current.store(nullptr);
+  slot->instances.fetch_sub(slot->latest.load()->live_instances.load(),
+                            std::memory_order_relaxed);
+  slot->live_version.store(0);
   return absl::OkStatus();
 }
 
 bool HostCore::has_function(std::string_view name) const {
   const FunctionSlot* slot = table_.find(name);
-  return slot != nullptr && slot->current.load() != nullptr;
+  return slot != nullptr && slot->live_version.load() != 0;
 }
 
 std::vector<std::string> HostCore::function_names() const {
@@ -212,7 +213,7 @@ std::vector<std::string> HostCore::function_names() const {
   {
     MutexLock lock(registration_mu_);
     for (const auto& slot : table_.slots()) {
-      if (slot->current.load() != nullptr) names.push_back(slot->name);
+      if (slot->live_version.load() != 0) names.push_back(slot->name);
     }
   }
   std::sort(names.begin(), names.end());
@@ -222,7 +223,7 @@ std::vector<std::string> HostCore::function_names() const {
 absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) const {
   const FunctionSlot* slot = table_.find(name);
   std::shared_ptr<const FunctionVersion> version =
-      slot != nullptr ? slot->current.load() : nullptr;
+      slot != nullptr && slot->live_version.load() != 0 ? slot->latest.load() : nullptr;
   if (version == nullptr) {
     return absl::NotFoundError(fmt::format("function \"{}\" is not registered", name));
   }
@@ -266,8 +267,7 @@ absl::Status HostCore::admit(std::string_view name, Event event,
   if (slot == nullptr) {
     return absl::NotFoundError(fmt::format("function \"{}\" is not registered", name));
   }
-  std::shared_ptr<const FunctionVersion> version = slot->current.load();
-  if (version == nullptr) {
+  if (slot->live_version.load() == 0) {
     return absl::NotFoundError(fmt::format("function \"{}\" is not registered", name));
   }
   // Count first, then check accepting_: pairs with shutdown(), which clears accepting_ and
@@ -287,7 +287,6 @@ absl::Status HostCore::admit(std::string_view name, Event event,
   }
   auto* invocation = new Invocation();
   invocation->slot = slot;
-  invocation->version = std::move(version);
   invocation->event = std::move(event);
   invocation->is_async = completion == nullptr;
   invocation->completion = std::move(completion);
@@ -437,7 +436,7 @@ void HostCore::release_instance(Invocation& invocation, bool discard) {
   invocation.instance = nullptr;
   if (instance == nullptr) return;
   const FunctionVersion& version = *invocation.version;
-  const bool current = invocation.slot->current.load().get() == &version;
+  const bool current = invocation.slot->live_version.load() == version.number;
   if (!discard) {
     MutexLock lock(version.pool_mu);
     version.idle_instances.push_back(std::move(instance));
@@ -450,12 +449,9 @@ void HostCore::release_instance(Invocation& invocation, bool discard) {
 
 void HostCore::execute(Invocation& invocation) {
   FunctionSlot& slot = *invocation.slot;
-  // Hot swap: an invocation that starts after update_function runs the new version; after
-  // remove_function the version it was accepted with.
-  if (std::shared_ptr<const FunctionVersion> latest = slot.current.load();
-      latest != nullptr && latest != invocation.version) {
-    invocation.version = std::move(latest);
-  }
+  // Hot swap: an invocation that starts after update_function runs the new version; one
+  // accepted before remove_function runs the last version.
+  invocation.version = slot.latest.load();
   const FunctionSpec& spec = invocation.version->spec;
   invocation.start_ns = detail::platform::now_ns();
   invocation.deadline_ns = invocation.start_ns + absl::ToInt64Nanoseconds(spec.timeout);

@@ -43,6 +43,25 @@ struct FunctionVersion {
   mutable std::atomic<int64_t> live_instances{0};
 };
 
+// The latest version of a function, swapped atomically. A small lock rather than
+// std::atomic<std::shared_ptr>: libstdc++ 12's lock bit is invisible to ThreadSanitizer, and the
+// lock is held only to copy a pointer.
+class VersionCell {
+ public:
+  std::shared_ptr<const FunctionVersion> load() const {
+    MutexLock lock(mu_);
+    return version_;
+  }
+  void store(std::shared_ptr<const FunctionVersion> version) {
+    MutexLock lock(mu_);
+    version_.swap(version);
+  }
+
+ private:
+  mutable Mutex mu_;
+  std::shared_ptr<const FunctionVersion> version_ ABSL_GUARDED_BY(mu_);
+};
+
 // Everything the host keeps for one function name, for the host's lifetime. Slots are never
 // freed while the host lives (a removed name keeps its slot for re-registration and for the
 // invocations still queued), which is what lets the hot path use raw slot pointers.
@@ -51,8 +70,11 @@ struct FunctionSlot {
   int index = 0;
   HostCore* host = nullptr;
 
-  // Current version; null once removed. Replaced atomically by update_function.
-  std::atomic<std::shared_ptr<const FunctionVersion>> current;
+  // The latest published version; kept after removal so accepted invocations still run.
+  VersionCell latest;
+  // The current version's number; 0 when the function is not registered (never or removed).
+  // What admission checks, so it never touches `latest`.
+  std::atomic<int64_t> live_version{0};
   // Mirrors the current version's limits so admission reads plain atomics.
   std::atomic<int> max_concurrency{0};
   std::atomic<int> max_queued{0};
@@ -126,8 +148,7 @@ class CompletionState {
 // the deadline watcher, and the Context's nested calls each hold one while they use it.
 struct Invocation {
   FunctionSlot* slot = nullptr;
-  // The version current at admission; the runner switches to a newer one if the function was
-  // updated before the invocation started.
+  // The version it runs on: the latest one when it starts.
   std::shared_ptr<const FunctionVersion> version;
   Event event;
   uint64_t sequence = 0;  // per function; with the slot index, the invocation id
