@@ -39,7 +39,7 @@ void DeadlineWatcher::watch(Invocation* invocation) {
   Shard& shard = shards_[static_cast<size_t>(index)];
   invocation->watch_home = index;
   {
-    MutexLock lock(shard.mu);
+    SpinLockHolder lock(shard.mu);
     invocation->watch_shard = index;
     invocation->watch_prev = nullptr;
     invocation->watch_next = shard.head;
@@ -73,7 +73,7 @@ bool DeadlineWatcher::unwatch(Invocation* invocation) {
   // watch_home is written by this thread in watch() and never by the watcher, so it needs no
   // lock; watch_shard says, under the shard's lock, whether the watcher already took it out.
   Shard& shard = shards_[static_cast<size_t>(invocation->watch_home)];
-  MutexLock lock(shard.mu);
+  SpinLockHolder lock(shard.mu);
   if (invocation->watch_shard < 0) return false;
   unlink(shard, invocation);
   return true;
@@ -82,7 +82,7 @@ bool DeadlineWatcher::unwatch(Invocation* invocation) {
 std::vector<Invocation*> DeadlineWatcher::snapshot() {
   std::vector<Invocation*> watched;
   for (Shard& shard : shards_) {
-    MutexLock lock(shard.mu);
+    SpinLockHolder lock(shard.mu);
     for (Invocation* it = shard.head; it != nullptr; it = it->watch_next) {
       it->add_reference();
       watched.push_back(it);
@@ -114,7 +114,7 @@ void DeadlineWatcher::run() {
     const int64_t now = platform::now_ns();
     int64_t earliest = kNever;
     for (Shard& shard : shards_) {
-      MutexLock lock(shard.mu);
+      SpinLockHolder lock(shard.mu);
       Invocation* it = shard.head;
       while (it != nullptr) {
         Invocation* next = it->watch_next;

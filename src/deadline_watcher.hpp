@@ -41,7 +41,7 @@ class DeadlineWatcher {
   static constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
   struct alignas(kCacheLine) Shard {
-    Mutex mu;
+    SpinLock mu;
     Invocation* head ABSL_GUARDED_BY(mu) = nullptr;
   };
 

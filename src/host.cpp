@@ -107,7 +107,7 @@ absl::Status HostCore::provision(const FunctionVersion& version, FunctionSlot* s
       }
       instance->state = *std::move(state);
     }
-    MutexLock lock(version.pool_mu);
+    detail::SpinLockHolder lock(version.pool_mu);
     version.idle_instances.push_back(std::move(instance));
     version.live_instances.fetch_add(1, std::memory_order_relaxed);
   }
@@ -318,16 +318,8 @@ bool HostCore::add_token(FunctionSlot& slot) {
   // The executor refused (a shared executor that was shut down): the token will never run.
   // Take the unit back through the ring like a token would, and answer the invocation.
   FunctionSlot* taken = nullptr;
-  while ((taken = ring_.pop()) == nullptr) std::this_thread::yield();
-  taken->busy_tokens.fetch_add(1);
-  if (FunctionSlot::tokens_of(taken->run_state.fetch_sub(1)) > 1) {
-    ring_.push(taken);
-  } else {
-    taken->in_ring.store(false);
-    if (FunctionSlot::tokens_of(taken->run_state.load()) > 0 && !taken->in_ring.exchange(true)) {
-      ring_.push(taken);
-    }
-  }
+  while ((taken = ring_.take_turn()) == nullptr) std::this_thread::yield();
+  taken->run_state.fetch_sub(FunctionSlot::kOneRunning);
   Invocation* invocation = nullptr;
   while (taken->queued.load() > 0) {
     if (!taken->queue.try_dequeue(invocation)) {
@@ -351,19 +343,7 @@ void HostCore::run_token() {
   FunctionSlot* slot = nullptr;
   // Every token owns a unit of some listed function, so the ring is empty only for the
   // moment a token re-lists its function.
-  while ((slot = ring_.pop()) == nullptr) std::this_thread::yield();
-  slot->busy_tokens.fetch_add(1);
-  // Turn one token unit into one running invocation; the limit already counted it.
-  const uint64_t before = slot->run_state.fetch_add(FunctionSlot::kOneRunning - 1);
-  if (FunctionSlot::tokens_of(before) > 1) {
-    ring_.push(slot);  // more turns to take: back of the ring
-  } else {
-    // Un-list, then re-check: a token added meanwhile saw in_ring set and did not list it.
-    slot->in_ring.store(false);
-    if (FunctionSlot::tokens_of(slot->run_state.load()) > 0 && !slot->in_ring.exchange(true)) {
-      ring_.push(slot);
-    }
-  }
+  while ((slot = ring_.take_turn()) == nullptr) std::this_thread::yield();
   Invocation* invocation = nullptr;
   bool found = false;
   while (slot->queued.load() > 0) {
@@ -397,7 +377,7 @@ void HostCore::run_token() {
 Instance* HostCore::acquire_instance(Invocation& invocation, Result& failure) {
   const FunctionVersion& version = *invocation.version;
   {
-    MutexLock lock(version.pool_mu);
+    detail::SpinLockHolder lock(version.pool_mu);
     if (!version.idle_instances.empty()) {
       Instance* instance = version.idle_instances.back().release();
       version.idle_instances.pop_back();
@@ -438,7 +418,7 @@ void HostCore::release_instance(Invocation& invocation, bool discard) {
   const FunctionVersion& version = *invocation.version;
   const bool current = invocation.slot->live_version.load() == version.number;
   if (!discard) {
-    MutexLock lock(version.pool_mu);
+    detail::SpinLockHolder lock(version.pool_mu);
     version.idle_instances.push_back(std::move(instance));
     return;
   }

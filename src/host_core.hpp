@@ -81,25 +81,45 @@ struct HostCore {
   const uint32_t id_prefix_;
 
   mutable detail::Mutex registration_mu_;
-  // Functions with run tokens, each listed once: tokens take the head and put it back at the
-  // tail while it has more, so functions take turns whatever their backlog. Strict FIFO is the
-  // point, so this is a locked deque rather than moodycamel's queue (FIFO only per producer).
+  // Functions with run tokens, each listed once: a token takes the head and, in the same
+  // critical section, puts it back at the tail if it has more tokens, so functions take turns
+  // whatever their backlog. Strict FIFO is the point, so this is a locked deque rather than
+  // moodycamel's queue (FIFO only per producer).
   class Ring {
    public:
     void push(detail::FunctionSlot* slot) {
-      detail::MutexLock lock(mu_);
+      detail::SpinLockHolder lock(mu_);
       slots_.push_back(slot);
     }
-    detail::FunctionSlot* pop() {
-      detail::MutexLock lock(mu_);
-      if (slots_.empty()) return nullptr;
-      detail::FunctionSlot* slot = slots_.front();
-      slots_.pop_front();
+    // Takes the head and one of its tokens, turning it into a running invocation; re-lists
+    // the head at the tail if it has tokens left (otherwise clears its in_ring flag). Returns
+    // the head, or nullptr if the ring is empty.
+    detail::FunctionSlot* take_turn() {
+      detail::FunctionSlot* slot = nullptr;
+      {
+        detail::SpinLockHolder lock(mu_);
+        if (slots_.empty()) return nullptr;
+        slot = slots_.front();
+        slots_.pop_front();
+        slot->busy_tokens.fetch_add(1);
+        const uint64_t before =
+            slot->run_state.fetch_add(detail::FunctionSlot::kOneRunning - 1);
+        if (detail::FunctionSlot::tokens_of(before) > 1) {
+          slots_.push_back(slot);
+          return slot;
+        }
+      }
+      // Un-list, then re-check: a token added meanwhile saw in_ring set and did not list it.
+      slot->in_ring.store(false);
+      if (detail::FunctionSlot::tokens_of(slot->run_state.load()) > 0 &&
+          !slot->in_ring.exchange(true)) {
+        push(slot);
+      }
       return slot;
     }
 
    private:
-    detail::Mutex mu_;
+    detail::SpinLock mu_;
     std::deque<detail::FunctionSlot*> slots_ ABSL_GUARDED_BY(mu_);
   };
   Ring ring_;

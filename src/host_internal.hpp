@@ -37,7 +37,7 @@ struct FunctionVersion {
   FunctionSpec spec;
   int64_t number = 0;
 
-  mutable Mutex pool_mu;
+  mutable SpinLock pool_mu;
   // LIFO: the most recently used (warmest) instance is reused first.
   mutable std::vector<std::unique_ptr<Instance>> idle_instances ABSL_GUARDED_BY(pool_mu);
   mutable std::atomic<int64_t> live_instances{0};
@@ -49,16 +49,19 @@ struct FunctionVersion {
 class VersionCell {
  public:
   std::shared_ptr<const FunctionVersion> load() const {
-    MutexLock lock(mu_);
+    SpinLockHolder lock(mu_);
     return version_;
   }
   void store(std::shared_ptr<const FunctionVersion> version) {
-    MutexLock lock(mu_);
-    version_.swap(version);
+    {
+      SpinLockHolder lock(mu_);
+      version_.swap(version);
+    }
+    // The previous version (now in `version`) is released outside the lock.
   }
 
  private:
-  mutable Mutex mu_;
+  mutable SpinLock mu_;
   std::shared_ptr<const FunctionVersion> version_ ABSL_GUARDED_BY(mu_);
 };
 
