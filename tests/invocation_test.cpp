@@ -593,8 +593,9 @@ TEST_CASE("ctx.invoke_async queues an invocation of another function", "[invocat
   REQUIRE(host
               .register_function({.name = "target",
                                   .handler = [&](const Event& event, Context&) -> Result {
-                                    received.fetch_add(1);
+                                    // Payload first: the test waits on `received`.
                                     if (event.data == "forwarded") right_payload.fetch_add(1);
+                                    received.fetch_add(1);
                                     return "";
                                   }})
               .ok());

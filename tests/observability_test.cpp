@@ -357,9 +357,12 @@ TEST_CASE("FunctionStats counts each outcome", "[observability]") {
   for (const char* data : {"ok", "throw42", "error"}) {
     REQUIRE(host.invoke_async("mixed", Event::with_data(data)).ok());
   }
+  // The counters settle when the last handler's outcome is recorded; the gauges may trail by
+  // the few instructions that follow it, so wait for both.
   REQUIRE(wait_until([&] {
     const fnhost::FunctionStats stats = stats_of(host, "mixed");
-    return stats.successes + stats.errors == 7 && stats.duration.count == 7;
+    return stats.successes + stats.errors == 7 && stats.duration.count == 7 &&
+           stats.in_flight == 0 && stats.queued == 0;
   }));
   const fnhost::FunctionStats stats = stats_of(host, "mixed");
   CHECK(stats.invocations == 7);

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "fnhost/completion.hpp"
+#include "fnhost/executor.hpp"
 #include "fnhost/function.hpp"
 #include "fnhost/host.hpp"
 #include "fnhost/observability.hpp"
@@ -56,6 +57,41 @@ inline Host make_host(HostOptions options = quiet_options()) {
 inline std::string describe(const Result& result) {
   if (result.ok()) return "OK: " + *result;
   return result.status().ToString();
+}
+
+// One line with every ExecutorStats field, for INFO() when a wait on the executor fails.
+inline std::string describe(const ExecutorStats& stats) {
+  return "executor{threads=" + std::to_string(stats.threads) +
+         " busy=" + std::to_string(stats.busy) + " blocked=" + std::to_string(stats.blocked) +
+         " stuck=" + std::to_string(stats.stuck) + " idle=" + std::to_string(stats.idle) +
+         " queued=" + std::to_string(stats.queued) + " spawned=" + std::to_string(stats.spawned) +
+         " reclaimed=" + std::to_string(stats.reclaimed) +
+         " completed=" + std::to_string(stats.completed) +
+         " peak_threads=" + std::to_string(stats.peak_threads) +
+         " peak_running=" + std::to_string(stats.peak_running) + "}";
+}
+
+// One line with the counters and gauges of a FunctionStats, for INFO().
+inline std::string describe(const FunctionStats& stats) {
+  return "function{" + stats.name + " v" + std::to_string(stats.version) +
+         " invocations=" + std::to_string(stats.invocations) +
+         " successes=" + std::to_string(stats.successes) +
+         " errors=" + std::to_string(stats.errors) +
+         " throttles=" + std::to_string(stats.throttles) +
+         " timeouts=" + std::to_string(stats.timeouts) +
+         " cold_starts=" + std::to_string(stats.cold_starts) +
+         " late_results=" + std::to_string(stats.late_results) +
+         " dropped=" + std::to_string(stats.dropped) +
+         " in_flight=" + std::to_string(stats.in_flight) +
+         " queued=" + std::to_string(stats.queued) +
+         " instances=" + std::to_string(stats.instances) + "}";
+}
+
+// Executor and function state of `host` in one line, for INFO() after a failed wait.
+inline std::string describe_state(const Host& host, std::string_view name) {
+  absl::StatusOr<FunctionStats> stats = host.function_stats(name);
+  return describe(host.executor_stats()) + " " +
+         (stats.ok() ? describe(*stats) : stats.status().ToString());
 }
 
 inline absl::StatusCode code_of(const Result& result) { return result.status().code(); }
