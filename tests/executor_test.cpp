@@ -1,0 +1,910 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests for fnhost::AutoscalingExecutor and fnhost::BlockingScope (include/fnhost/executor.hpp):
+// option validation, exactly-once execution, ordering, shutdown and destructor draining, scale-up
+// past blocked workers, no oversubscription by CPU-bound work, idle reclaim, lost wake-ups, stats.
+//
+// No test sleeps to synchronise or asserts on timing: waits poll a condition with a generous
+// deadline (testing::wait_until), and every task that blocks can be released by the test on any
+// exit path (testing::Gate / Rendezvous + ScopeExit) so a failure never hangs the binary.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#if defined(__linux__)
+#include <pthread.h>
+#endif
+
+#include <catch2/catch.hpp>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "fnhost/executor.hpp"
+#include "testing/blocking_tasks.hpp"
+#include "testing/wait.hpp"
+
+namespace {
+
+using fnhost::AutoscalingExecutor;
+using fnhost::ExecutorOptions;
+using fnhost::ExecutorStats;
+using fnhost::testing::wait_until;
+using fnhost::testing::blocking_tasks::Gate;
+using fnhost::testing::blocking_tasks::kEscapeTimeout;
+using fnhost::testing::blocking_tasks::Rendezvous;
+using fnhost::testing::blocking_tasks::ScopeExit;
+using fnhost::testing::blocking_tasks::spin_for;
+using namespace std::chrono_literals;
+
+// An idle timeout long enough that no worker exits during a test, so thread counts are exact.
+const absl::Duration kNoReclaim = absl::Hours(1);
+
+std::unique_ptr<AutoscalingExecutor> make_executor(ExecutorOptions options) {
+  auto created = AutoscalingExecutor::create(std::move(options));
+  INFO("create(): " << created.status().ToString());
+  REQUIRE(created.ok());
+  return std::move(created).value();
+}
+
+std::string describe(const ExecutorStats& s) {
+  return "threads=" + std::to_string(s.threads) + " busy=" + std::to_string(s.busy) +
+         " blocked=" + std::to_string(s.blocked) + " stuck=" + std::to_string(s.stuck) +
+         " idle=" + std::to_string(s.idle) + " queued=" + std::to_string(s.queued) +
+         " spawned=" + std::to_string(s.spawned) + " reclaimed=" + std::to_string(s.reclaimed) +
+         " completed=" + std::to_string(s.completed) +
+         " peak_threads=" + std::to_string(s.peak_threads) +
+         " peak_running=" + std::to_string(s.peak_running);
+}
+
+// ----------------------------------------------------------------------------------------------
+// create()
+
+struct BadOptions {
+  const char* what;
+  ExecutorOptions options;
+  const char* field;  // the message must name it
+};
+
+TEST_CASE("create rejects invalid options with InvalidArgument naming the field", "[executor]") {
+  const std::vector<BadOptions> cases = {
+      {"negative min_threads", {.min_threads = -1}, "min_threads"},
+      {"zero max_threads", {.max_threads = 0}, "max_threads"},
+      {"negative max_threads", {.max_threads = -3}, "max_threads"},
+      {"max_threads above 4096", {.max_threads = 4097}, "max_threads"},
+      {"min_threads above max_threads", {.min_threads = 5, .max_threads = 4}, "min_threads"},
+      {"zero idle_timeout", {.idle_timeout = absl::ZeroDuration()}, "idle_timeout"},
+      {"negative idle_timeout", {.idle_timeout = absl::Milliseconds(-1)}, "idle_timeout"},
+      {"stack_size of 1 byte", {.stack_size = 1}, "stack_size"},
+      {"stack_size just under 64 KiB", {.stack_size = 64 * 1024 - 1}, "stack_size"},
+      {"negative cpu_count", {.cpu_count = -1}, "cpu_count"},
+      {"zero monitor_interval", {.monitor_interval = absl::ZeroDuration()}, "monitor_interval"},
+      {"monitor_interval under 100us",
+       {.monitor_interval = absl::Microseconds(99)},
+       "monitor_interval"},
+      {"monitor_interval over 1s",
+       {.monitor_interval = absl::Seconds(1) + absl::Microseconds(1)},
+       "monitor_interval"},
+      {"negative monitor_interval",
+       {.monitor_interval = absl::Milliseconds(-1)},
+       "monitor_interval"},
+  };
+  for (const BadOptions& bad : cases) {
+    INFO(bad.what);
+    auto created = AutoscalingExecutor::create(bad.options);
+    REQUIRE_FALSE(created.ok());
+    INFO(created.status().ToString());
+    CHECK(absl::IsInvalidArgument(created.status()));
+    CHECK_THAT(std::string(created.status().message()), Catch::Contains(bad.field));
+  }
+}
+
+TEST_CASE("create accepts options at the edges of their ranges", "[executor]") {
+  const std::vector<std::pair<const char*, ExecutorOptions>> cases = {
+      {"max_threads = 1", {.max_threads = 1}},
+      {"max_threads = 4096", {.max_threads = 4096}},
+      {"min_threads = max_threads", {.min_threads = 2, .max_threads = 2}},
+      {"tiny idle_timeout", {.idle_timeout = absl::Nanoseconds(1)}},
+      {"stack_size 0 (platform default)", {.stack_size = 0}},
+      {"stack_size exactly 64 KiB", {.stack_size = 64 * 1024}},
+      {"cpu_count = 1", {.cpu_count = 1}},
+      {"monitor_interval = 100us", {.monitor_interval = absl::Microseconds(100)}},
+      {"monitor_interval = 1s", {.monitor_interval = absl::Seconds(1)}},
+  };
+  for (const auto& [what, options] : cases) {
+    INFO(what);
+    auto created = AutoscalingExecutor::create(options);
+    INFO(created.status().ToString());
+    CHECK(created.ok());
+  }
+}
+
+TEST_CASE("options() reports the detected cpu_count, or the one given", "[executor]") {
+  SECTION("detected when 0") {
+    auto executor = make_executor({.cpu_count = 0});
+    CHECK(executor->options().cpu_count >= 1);
+  }
+  SECTION("kept when set") {
+    auto executor = make_executor({.max_threads = 8, .cpu_count = 3});
+    CHECK(executor->options().cpu_count == 3);
+    CHECK(executor->options().max_threads == 8);
+  }
+}
+
+TEST_CASE("an executor with min_threads 0 starts with zero threads", "[executor]") {
+  auto executor = make_executor({.min_threads = 0, .max_threads = 8});
+  const ExecutorStats s = executor->stats();
+  INFO(describe(s));
+  CHECK(s.threads == 0);
+  CHECK(s.spawned == 0);
+  CHECK(s.idle == 0);
+  CHECK(s.busy == 0);
+  CHECK(s.queued == 0);
+}
+
+TEST_CASE("an executor starts min_threads threads and keeps them parked", "[executor]") {
+  const int min_threads = GENERATE(1, 3);
+  auto executor =
+      make_executor({.min_threads = min_threads, .max_threads = 8, .idle_timeout = kNoReclaim});
+  // Threads may register themselves after create() returns, so wait for them to show up.
+  CHECK(wait_until([&] {
+    const ExecutorStats s = executor->stats();
+    return s.threads == min_threads && s.idle == min_threads;
+  }));
+  const ExecutorStats s = executor->stats();
+  INFO(describe(s));
+  CHECK(s.threads == min_threads);
+  CHECK(s.spawned == min_threads);
+  CHECK(s.busy == 0);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Running tasks
+
+TEST_CASE("every task submitted by many producers runs exactly once", "[executor]") {
+  const int max_threads = GENERATE(1, 2, 4, 8);
+  CAPTURE(max_threads);
+  constexpr int kProducers = 8;
+  constexpr int kPerProducer = 2000;
+  constexpr int kTotal = kProducers * kPerProducer;
+
+  std::vector<std::atomic<int>> runs(kTotal);
+  auto executor = make_executor({.max_threads = max_threads});
+
+  std::atomic<int> rejected{0};
+  Gate start;
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      start.wait();
+      for (int i = 0; i < kPerProducer; ++i) {
+        const int index = p * kPerProducer + i;
+        if (!executor
+                 ->submit([&runs, index] { runs[static_cast<std::size_t>(index)].fetch_add(1); })
+                 .ok()) {
+          rejected.fetch_add(1);
+        }
+      }
+    });
+  }
+  start.open();
+  for (std::thread& t : producers) t.join();
+  CHECK(rejected.load() == 0);
+
+  CHECK(wait_until([&] { return executor->stats().completed == kTotal; }));
+  // After shutdown() nothing can still run, so a duplicate run would show now.
+  executor->shutdown();
+  int never = 0;
+  int twice = 0;
+  for (const auto& r : runs) {
+    if (r.load() == 0) ++never;
+    if (r.load() > 1) ++twice;
+  }
+  CHECK(never == 0);
+  CHECK(twice == 0);
+  const ExecutorStats s = executor->stats();
+  INFO(describe(s));
+  CHECK(s.completed == kTotal);
+  CHECK(s.queued == 0);
+  CHECK(s.peak_threads <= max_threads);
+  CHECK(s.peak_threads >= 1);
+}
+
+TEST_CASE("tasks submitted from inside tasks all run", "[executor]") {
+  const int max_threads = GENERATE(1, 2, 4, 8);
+  CAPTURE(max_threads);
+  constexpr int kFanOut = 4;
+  constexpr int kDepth = 5;  // 1 + 4 + ... + 4^5 = 1365 tasks
+  int expected = 0;
+  for (int d = 0, level = 1; d <= kDepth; ++d, level *= kFanOut) expected += level;
+
+  auto executor = make_executor({.max_threads = max_threads});
+  std::atomic<int> ran{0};
+  std::atomic<int> rejected{0};
+  std::function<void(int)> spawn = [&](int depth) {
+    auto status = executor->submit([&, depth] {
+      ran.fetch_add(1);
+      if (depth < kDepth) {
+        for (int i = 0; i < kFanOut; ++i) spawn(depth + 1);
+      }
+    });
+    if (!status.ok()) rejected.fetch_add(1);
+  };
+  spawn(0);
+  CHECK(wait_until([&] { return ran.load() == expected; }));
+  CHECK(rejected.load() == 0);
+  executor->shutdown();
+  CHECK(ran.load() == expected);
+}
+
+TEST_CASE("tasks from one submitting thread start in submission order with one worker",
+          "[executor]") {
+  constexpr int kTasks = 2000;
+  std::mutex mu;
+  std::vector<int> order;
+  order.reserve(kTasks + 1);
+  Gate gate;
+  auto executor = make_executor({.max_threads = 1});
+  ScopeExit release([&] { gate.open(); });
+
+  auto record = [&](int i) {
+    return [&mu, &order, i] {
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back(i);
+    };
+  };
+
+  SECTION("while the worker is busy, so they all queue") {
+    REQUIRE(executor->submit([&] { gate.wait(); }).ok());
+    REQUIRE(wait_until([&] { return gate.waiting() == 1; }));
+    for (int i = 0; i < kTasks; ++i) REQUIRE(executor->submit(record(i)).ok());
+    gate.open();
+  }
+  SECTION("while the worker is running them") {
+    for (int i = 0; i < kTasks; ++i) REQUIRE(executor->submit(record(i)).ok());
+  }
+  executor->shutdown();
+
+  std::vector<int> expected(kTasks);
+  std::iota(expected.begin(), expected.end(), 0);
+  std::lock_guard<std::mutex> lock(mu);
+  CHECK(order == expected);
+}
+
+TEST_CASE("an AutoscalingExecutor does not let a caller help", "[executor]") {
+  auto executor = make_executor({.max_threads = 2});
+  CHECK_FALSE(executor->help_one());
+  std::atomic<int> ran{0};
+  REQUIRE(executor->submit([&] { ran.fetch_add(1); }).ok());
+  CHECK_FALSE(executor->help_one());
+  CHECK(wait_until([&] { return ran.load() == 1; }));
+}
+
+// ----------------------------------------------------------------------------------------------
+// Shutdown and destruction
+
+TEST_CASE("submit after shutdown returns Unavailable and destroys the task unrun", "[executor]") {
+  auto executor = make_executor({.min_threads = 1, .max_threads = 4});
+  executor->shutdown();
+  std::atomic<int> ran{0};
+  auto token = std::make_shared<int>(7);
+  const absl::Status status = executor->submit([token, &ran] { ran.fetch_add(1); });
+  INFO(status.ToString());
+  CHECK(absl::IsUnavailable(status));
+  // The task (and the token it captured) was destroyed, not kept in a queue.
+  CHECK(token.use_count() == 1);
+  CHECK(ran.load() == 0);
+
+  const ExecutorStats s = executor->stats();
+  INFO(describe(s));
+  CHECK(s.threads == 0);
+  CHECK(s.queued == 0);
+  executor->shutdown();  // idempotent
+  CHECK(ran.load() == 0);
+}
+
+TEST_CASE("shutdown runs already queued tasks before it returns", "[executor]") {
+  constexpr int kQueued = 100;
+  std::atomic<int> ran{0};
+
+  SECTION("with tasks queued and none blocked") {
+    auto executor = make_executor({.max_threads = 2});
+    for (int i = 0; i < kQueued; ++i) {
+      REQUIRE(executor
+                  ->submit([&] {
+                    spin_for(20us);
+                    ran.fetch_add(1);
+                  })
+                  .ok());
+    }
+    executor->shutdown();
+    CHECK(ran.load() == kQueued);
+    CHECK(executor->stats().threads == 0);
+  }
+
+  SECTION("with the only worker held while shutdown begins") {
+    Gate gate;
+    std::atomic<bool> shutdown_returned{false};
+    auto executor = make_executor({.max_threads = 1, .idle_timeout = kNoReclaim});
+    REQUIRE(executor
+                ->submit([&] {
+                  gate.wait();
+                  ran.fetch_add(1);
+                })
+                .ok());
+    REQUIRE(wait_until([&] { return gate.waiting() == 1; }));
+    for (int i = 0; i < kQueued; ++i) {
+      REQUIRE(executor->submit([&] { ran.fetch_add(1); }).ok());
+    }
+    CHECK(executor->stats().queued == kQueued);
+
+    std::thread stopper([&] {
+      executor->shutdown();
+      shutdown_returned.store(true);
+    });
+    ScopeExit join_stopper([&] {
+      gate.open();
+      if (stopper.joinable()) stopper.join();
+    });
+
+    // Probe until shutdown() has stopped accepting; probes accepted before that must run too.
+    std::atomic<int> accepted_probes{0};
+    const bool refused = wait_until([&] {
+      const absl::Status status = executor->submit([&] { ran.fetch_add(1); });
+      if (status.ok()) {
+        accepted_probes.fetch_add(1);
+        return false;
+      }
+      INFO(status.ToString());
+      INFO(status.ToString());
+      CHECK(absl::IsUnavailable(status));
+      return true;
+    });
+    REQUIRE(refused);
+    // The first task is still held, so shutdown() cannot have finished.
+    CHECK_FALSE(shutdown_returned.load());
+    CHECK(ran.load() == 0);
+
+    gate.open();
+    stopper.join();
+    CHECK(shutdown_returned.load());
+    CHECK(ran.load() == 1 + kQueued + accepted_probes.load());
+    CHECK(executor->stats().threads == 0);
+  }
+}
+
+TEST_CASE("the destructor runs queued tasks before joining", "[executor]") {
+  constexpr int kTasks = 300;
+  std::atomic<int> ran{0};
+  auto token = std::make_shared<int>(0);
+  {
+    auto executor = make_executor({.max_threads = 1});
+    for (int i = 0; i < kTasks; ++i) {
+      REQUIRE(executor
+                  ->submit([&ran, token] {
+                    spin_for(50us);
+                    ran.fetch_add(1);
+                  })
+                  .ok());
+    }
+  }
+  CHECK(ran.load() == kTasks);
+  CHECK(token.use_count() == 1);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Scaling up past blocked workers
+
+// `kTasks` tasks that can finish only once all of them run at the same time: on a 2-core machine
+// this needs the executor to add threads for workers that are blocked, not computing.
+void check_all_blocked_tasks_meet(bool use_blocking_scope) {
+  constexpr int kTasks = 48;
+  Rendezvous rendezvous(kTasks);
+  std::atomic<int> met{0};
+  std::atomic<int> finished{0};
+  auto executor = make_executor({.max_threads = 64});
+  // Declared after the executor so it runs first on every exit path: releases stuck tasks so the
+  // executor's destructor can join even when the test has failed.
+  ScopeExit release([&] { rendezvous.release(); });
+
+  for (int i = 0; i < kTasks; ++i) {
+    REQUIRE(executor
+                ->submit([&, use_blocking_scope] {
+                  bool all_met = false;
+                  if (use_blocking_scope) {
+                    fnhost::BlockingScope blocking;
+                    all_met = rendezvous.arrive_and_wait();
+                  } else {
+                    all_met = rendezvous.arrive_and_wait();
+                  }
+                  if (all_met) met.fetch_add(1);
+                  finished.fetch_add(1);
+                })
+                .ok());
+  }
+
+  const bool done = wait_until([&] { return finished.load() == kTasks; });
+  if (!done) {
+    const ExecutorStats s = executor->stats();
+    UNSCOPED_INFO("only " << rendezvous.arrived() << " of " << kTasks << " tasks got to run; "
+                          << describe(s));
+    rendezvous.release();
+  }
+  REQUIRE(done);
+  CHECK(met.load() == kTasks);
+  const ExecutorStats s = executor->stats();
+  INFO(describe(s));
+  CHECK(s.peak_threads >= kTasks);
+  CHECK(s.peak_threads <= 64);
+}
+
+TEST_CASE("tasks blocked on each other get enough threads to all run", "[executor]") {
+  check_all_blocked_tasks_meet(/*use_blocking_scope=*/false);
+}
+
+TEST_CASE("tasks that block inside a BlockingScope get enough threads to all run", "[executor]") {
+  check_all_blocked_tasks_meet(/*use_blocking_scope=*/true);
+}
+
+TEST_CASE("max_threads bounds the pool even when every worker is blocked", "[executor]") {
+  const int max_threads = GENERATE(1, 2, 4, 8);
+  CAPTURE(max_threads);
+  const int tasks = max_threads + 4;
+  Gate gate;
+  std::atomic<int> ran{0};
+  auto executor = make_executor({.max_threads = max_threads, .idle_timeout = kNoReclaim});
+  ScopeExit release([&] { gate.open(); });
+  for (int i = 0; i < tasks; ++i) {
+    REQUIRE(executor
+                ->submit([&] {
+                  fnhost::BlockingScope blocking;
+                  gate.wait();
+                  ran.fetch_add(1);
+                })
+                .ok());
+  }
+  REQUIRE(wait_until([&] { return gate.waiting() == max_threads; }));
+  ExecutorStats s = executor->stats();
+  INFO(describe(s));
+  CHECK(s.threads == max_threads);
+  CHECK(s.busy == max_threads);
+  CHECK(s.queued == tasks - max_threads);
+  gate.open();
+  CHECK(wait_until([&] { return ran.load() == tasks; }));
+  s = executor->stats();
+  CHECK(s.peak_threads == max_threads);
+}
+
+TEST_CASE("a BlockingScope marks its worker blocked, once however deeply nested", "[executor]") {
+  constexpr int kTasks = 8;
+  Gate gate;
+  auto executor = make_executor({.max_threads = 16, .idle_timeout = kNoReclaim});
+  ScopeExit release([&] { gate.open(); });
+  for (int i = 0; i < kTasks; ++i) {
+    REQUIRE(executor
+                ->submit([&] {
+                  fnhost::BlockingScope outer;
+                  { fnhost::BlockingScope inner; }
+                  gate.wait();
+                })
+                .ok());
+  }
+  const bool all_blocked = wait_until([&] {
+    const ExecutorStats s = executor->stats();
+    return gate.waiting() == kTasks && s.busy == kTasks && s.blocked == kTasks;
+  });
+  INFO(describe(executor->stats()));
+  CHECK(all_blocked);
+  gate.open();
+  CHECK(wait_until([&] {
+    const ExecutorStats s = executor->stats();
+    return s.completed == kTasks && s.busy == 0 && s.blocked == 0;
+  }));
+}
+
+TEST_CASE("a BlockingScope off an executor thread does nothing", "[executor]") {
+  auto executor = make_executor({.max_threads = 4});
+  {
+    fnhost::BlockingScope outer;
+    fnhost::BlockingScope inner;
+    const ExecutorStats s = executor->stats();
+    CHECK(s.blocked == 0);
+    CHECK(s.threads == 0);
+  }
+  std::atomic<int> ran{0};
+  REQUIRE(executor->submit([&] { ran.fetch_add(1); }).ok());
+  CHECK(wait_until([&] { return ran.load() == 1; }));
+  CHECK(executor->stats().blocked == 0);
+}
+
+// ----------------------------------------------------------------------------------------------
+// CPU-bound work does not oversubscribe
+
+// Slack in the bounds below: a worker is counted running from just before it takes a task, and
+// narrowing happens at task boundaries, so one extra runner can be seen for an instant (+1). The
+// pool may hold one more thread than it runs: a spare woken for a worker that looked blocked for
+// a moment (a page fault, a preempted lock holder) or the one searching for work (+2 threads).
+constexpr int kCpuTasks = 200;
+constexpr auto kCpuTaskLength = 2ms;
+
+TEST_CASE("CPU-bound tasks run on about one thread per core", "[executor]") {
+  auto executor = make_executor({.max_threads = 64});
+  const int cpus = executor->options().cpu_count;
+  REQUIRE(cpus >= 1);
+  std::atomic<std::uint64_t> sink{0};
+  for (int i = 0; i < kCpuTasks; ++i) {
+    REQUIRE(
+        executor
+            ->submit([&] { sink.fetch_xor(spin_for(kCpuTaskLength), std::memory_order_relaxed); })
+            .ok());
+  }
+  REQUIRE(wait_until([&] { return executor->stats().completed == kCpuTasks; }));
+  const ExecutorStats s = executor->stats();
+  INFO("cpu_count=" << cpus << " " << describe(s));
+  CHECK(s.peak_running >= 1);
+  CHECK(s.peak_running <= cpus + 1);
+  CHECK(s.peak_threads <= cpus + 2);
+}
+
+TEST_CASE("CPU-bound tasks never keep more workers running than cores, sampled", "[executor]") {
+  auto executor = make_executor({.max_threads = 64});
+  const int cpus = executor->options().cpu_count;
+  REQUIRE(cpus >= 1);
+  std::atomic<std::uint64_t> sink{0};
+  for (int i = 0; i < kCpuTasks; ++i) {
+    REQUIRE(
+        executor
+            ->submit([&] { sink.fetch_xor(spin_for(kCpuTaskLength), std::memory_order_relaxed); })
+            .ok());
+  }
+  int64_t most_running = 0;
+  int64_t most_threads = 0;
+  int samples = 0;
+  const bool done = wait_until([&] {
+    const ExecutorStats s = executor->stats();
+    most_running = std::max(most_running, s.busy - s.blocked);
+    most_threads = std::max(most_threads, s.threads);
+    ++samples;
+    return s.completed == kCpuTasks;
+  });
+  REQUIRE(done);
+  INFO("cpu_count=" << cpus << " samples=" << samples << " most_running=" << most_running
+                    << " most_threads=" << most_threads);
+  CHECK(most_running <= cpus + 1);
+  CHECK(most_threads <= cpus + 2);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Idle reclaim
+
+// Runs `n` tasks that must all be running at once (so the pool grows to `n` threads).
+void run_wide_burst(AutoscalingExecutor& executor, int n) {
+  Rendezvous rendezvous(n);
+  std::atomic<int> finished{0};
+  int submitted = 0;
+  ScopeExit release([&] {
+    rendezvous.release();
+    // The tasks reference this frame: let them finish before it goes away.
+    wait_until([&] { return finished.load() == submitted; }, kEscapeTimeout);
+  });
+  for (int i = 0; i < n; ++i) {
+    REQUIRE(executor
+                .submit([&] {
+                  fnhost::BlockingScope blocking;
+                  rendezvous.arrive_and_wait();
+                  finished.fetch_add(1);
+                })
+                .ok());
+    ++submitted;
+  }
+  REQUIRE(wait_until([&] { return finished.load() == n; }));
+}
+
+TEST_CASE("idle threads are reclaimed after idle_timeout", "[executor]") {
+  SECTION("down to zero with min_threads 0, and the pool scales up again") {
+    auto executor =
+        make_executor({.min_threads = 0, .max_threads = 8, .idle_timeout = absl::Milliseconds(50)});
+    run_wide_burst(*executor, 4);
+    CHECK(executor->stats().peak_threads >= 4);
+    const bool reclaimed = wait_until([&] {
+      const ExecutorStats s = executor->stats();
+      return s.threads == 0 && s.reclaimed > 0;
+    });
+    ExecutorStats s = executor->stats();
+    INFO(describe(s));
+    REQUIRE(reclaimed);
+    CHECK(s.reclaimed == s.spawned);
+    CHECK(s.idle == 0);
+
+    std::atomic<int> ran{0};
+    REQUIRE(executor->submit([&] { ran.fetch_add(1); }).ok());
+    CHECK(wait_until([&] { return ran.load() == 1; }));
+  }
+
+  SECTION("down to min_threads and not below") {
+    auto executor =
+        make_executor({.min_threads = 2, .max_threads = 8, .idle_timeout = absl::Milliseconds(50)});
+    run_wide_burst(*executor, 6);
+    CHECK(executor->stats().peak_threads >= 6);
+    const bool reclaimed = wait_until([&] { return executor->stats().threads == 2; });
+    ExecutorStats s = executor->stats();
+    INFO(describe(s));
+    REQUIRE(reclaimed);
+    CHECK(s.reclaimed > 0);
+    CHECK(s.reclaimed == s.spawned - s.threads);
+    // Many idle timeouts later the floor still holds. (A slow machine can only make this wait
+    // longer, never make it fail.)
+    CHECK_FALSE(wait_until([&] { return executor->stats().threads < 2; }, 500ms));
+    s = executor->stats();
+    CHECK(s.threads == 2);
+    CHECK(s.idle == 2);
+  }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Lost wake-ups
+
+// Rounds of: the pool goes idle, then exactly one task is submitted — from a randomly chosen one
+// of several submitting threads, at a random moment relative to the workers parking (at once,
+// after a short spin, or once every worker is parked). Nothing else is ever submitted, so if a
+// wake-up is lost the task never runs and the round stalls. Stops after `budget` or
+// `max_rounds`. With a tiny idle_timeout the workers also race with their own exit.
+void run_idle_wakeup_rounds(int max_threads, absl::Duration idle_timeout,
+                            std::chrono::milliseconds budget, int max_rounds) {
+  constexpr int kSubmitters = 3;
+  auto executor = make_executor({.max_threads = max_threads, .idle_timeout = idle_timeout});
+
+  std::atomic<int> done{0};
+  std::mutex mu;
+  std::condition_variable turn_changed;
+  int turn = 0;          // guarded by mu: the round to submit next
+  bool stop = false;     // guarded by mu
+  bool stalled = false;  // guarded by mu
+  std::string stall_report;
+  int rejected = 0;  // guarded by mu
+
+  const auto owner = [](int round) {
+    return static_cast<int>((static_cast<std::uint32_t>(round) * 2654435761u >> 16) % kSubmitters);
+  };
+  const auto stop_at = std::chrono::steady_clock::now() + budget;
+
+  std::vector<std::thread> submitters;
+  for (int k = 0; k < kSubmitters; ++k) {
+    submitters.emplace_back([&, k] {
+      std::minstd_rand rng(static_cast<unsigned>(k) + 1);
+      for (;;) {
+        int round = 0;
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          const bool mine =
+              turn_changed.wait_for(lock, kEscapeTimeout, [&] { return stop || owner(turn) == k; });
+          if (stop) return;
+          if (!mine) {
+            stop = true;
+            stall_report = "submitter never got its turn";
+            stalled = true;
+            turn_changed.notify_all();
+            return;
+          }
+          round = turn;
+          if (round >= max_rounds || std::chrono::steady_clock::now() >= stop_at) {
+            stop = true;
+            turn_changed.notify_all();
+            return;
+          }
+        }
+        // done == round here: the previous round's task has run and its worker is heading
+        // back to park (or to exit).
+        switch (rng() % 3) {
+          case 0:
+            break;
+          case 1: {
+            const auto spins = static_cast<unsigned>(rng() % 2000);
+            volatile unsigned sink = 0;
+            for (unsigned i = 0; i < spins; ++i) sink = sink + i;
+            break;
+          }
+          case 2:
+            wait_until([&] {
+              const ExecutorStats s = executor->stats();
+              return s.busy == 0 && s.idle == s.threads;
+            });
+            break;
+        }
+        const absl::Status status = executor->submit([&done] { done.fetch_add(1); });
+        bool ran = false;
+        if (status.ok()) {
+          ran = wait_until([&] { return done.load() == round + 1; });
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        if (!status.ok()) {
+          ++rejected;
+          stall_report = "submit failed: " + status.ToString();
+          stop = true;
+        } else if (!ran) {
+          stalled = true;
+          stall_report = "round " + std::to_string(round) + ": the task never ran; " +
+                         describe(executor->stats());
+          stop = true;
+        } else {
+          turn = round + 1;
+        }
+        turn_changed.notify_all();
+      }
+    });
+  }
+  for (std::thread& t : submitters) t.join();
+
+  std::lock_guard<std::mutex> lock(mu);
+  INFO("max_threads=" << max_threads << " idle_timeout=" << absl::FormatDuration(idle_timeout)
+                      << " rounds=" << turn << " " << stall_report);
+  CHECK_FALSE(stalled);
+  CHECK(rejected == 0);
+  CHECK(turn > 0);
+  CHECK(done.load() == turn);
+}
+
+TEST_CASE("a task submitted as the workers go idle always runs", "[executor][stress]") {
+  const int max_threads = GENERATE(1, 2, 4, 8);
+  const std::int64_t idle_timeout_us = GENERATE(as<std::int64_t>{}, 50, 3'600'000'000);
+  // ~5 s over the 8 combinations.
+  run_idle_wakeup_rounds(max_threads, absl::Microseconds(idle_timeout_us), 600ms, 200'000);
+}
+
+TEST_CASE("a task submitted as the workers go idle always runs, soak", "[.soak]") {
+  const int max_threads = GENERATE(1, 2, 4, 8);
+  const std::int64_t idle_timeout_us = GENERATE(as<std::int64_t>{}, 50, 3'600'000'000);
+  run_idle_wakeup_rounds(max_threads, absl::Microseconds(idle_timeout_us), 60s, 100'000'000);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Stats
+
+TEST_CASE("stats count queued, busy, spawned and completed", "[executor]") {
+  constexpr int kQueued = 10;
+  Gate gate;
+  std::atomic<int> ran{0};
+  auto executor = make_executor({.max_threads = 1, .idle_timeout = kNoReclaim});
+  ScopeExit release([&] { gate.open(); });
+
+  REQUIRE(executor
+              ->submit([&] {
+                gate.wait();
+                ran.fetch_add(1);
+              })
+              .ok());
+  REQUIRE(wait_until([&] { return gate.waiting() == 1; }));
+  REQUIRE(wait_until([&] {
+    const ExecutorStats s = executor->stats();
+    return s.busy == 1 && s.queued == 0;
+  }));
+  ExecutorStats s = executor->stats();
+  {
+    INFO("one task held: " << describe(s));
+    CHECK(s.threads == 1);
+    CHECK(s.spawned == 1);
+    CHECK(s.idle == 0);
+    CHECK(s.completed == 0);
+  }
+
+  for (int i = 0; i < kQueued; ++i) {
+    REQUIRE(executor->submit([&] { ran.fetch_add(1); }).ok());
+  }
+  s = executor->stats();
+  {
+    INFO("held plus queued: " << describe(s));
+    CHECK(s.queued == kQueued);
+    CHECK(s.busy == 1);
+    CHECK(s.threads == 1);
+    CHECK(s.completed == 0);
+  }
+
+  gate.open();
+  REQUIRE(wait_until([&] {
+    const ExecutorStats now = executor->stats();
+    return now.completed == kQueued + 1 && now.busy == 0 && now.idle == 1;
+  }));
+  s = executor->stats();
+  INFO("drained: " << describe(s));
+  CHECK(ran.load() == kQueued + 1);
+  CHECK(s.queued == 0);
+  CHECK(s.threads == 1);
+  CHECK(s.spawned == 1);
+  CHECK(s.reclaimed == 0);
+  CHECK(s.peak_threads == 1);
+  CHECK(s.peak_running == 1);
+}
+
+TEST_CASE("stats count every worker busy on a held task", "[executor]") {
+  const int workers = GENERATE(1, 2, 4, 8);
+  CAPTURE(workers);
+  Gate gate;
+  auto executor = make_executor({.max_threads = workers, .idle_timeout = kNoReclaim});
+  ScopeExit release([&] { gate.open(); });
+  for (int i = 0; i < workers; ++i) {
+    REQUIRE(executor
+                ->submit([&] {
+                  fnhost::BlockingScope blocking;
+                  gate.wait();
+                })
+                .ok());
+  }
+  REQUIRE(
+      wait_until([&] { return gate.waiting() == workers && executor->stats().busy == workers; }));
+  ExecutorStats s = executor->stats();
+  {
+    INFO(describe(s));
+    CHECK(s.threads == workers);
+    CHECK(s.spawned == workers);
+    CHECK(s.idle == 0);
+    CHECK(s.queued == 0);
+  }
+  gate.open();
+  REQUIRE(wait_until([&] {
+    const ExecutorStats now = executor->stats();
+    return now.completed == workers && now.busy == 0 && now.idle == workers;
+  }));
+  s = executor->stats();
+  INFO(describe(s));
+  CHECK(s.blocked == 0);
+  CHECK(s.peak_threads == workers);
+  CHECK(s.spawned == workers);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Worker threads (Linux only: the platform layer is allowed to do less elsewhere)
+
+#if defined(__linux__)
+TEST_CASE("worker threads are named with thread_name_prefix", "[executor]") {
+  auto executor = make_executor({.max_threads = 2, .thread_name_prefix = "exec-t"});
+  std::mutex mu;
+  std::string name;
+  std::atomic<bool> ran{false};
+  REQUIRE(executor
+              ->submit([&] {
+                char buffer[32] = {};
+                pthread_getname_np(pthread_self(), buffer, sizeof buffer);
+                std::lock_guard<std::mutex> lock(mu);
+                name = buffer;
+                ran.store(true);
+              })
+              .ok());
+  REQUIRE(wait_until([&] { return ran.load(); }));
+  std::lock_guard<std::mutex> lock(mu);
+  CHECK_THAT(name, Catch::StartsWith("exec-t"));
+}
+
+TEST_CASE("worker threads get the configured stack size", "[executor]") {
+  constexpr std::size_t kStack = 256 * 1024;
+  auto executor = make_executor({.max_threads = 1, .stack_size = kStack});
+  std::atomic<std::size_t> size{0};
+  REQUIRE(executor
+              ->submit([&] {
+                pthread_attr_t attr;
+                std::size_t bytes = 0;
+                if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+                  pthread_attr_getstacksize(&attr, &bytes);
+                  pthread_attr_destroy(&attr);
+                }
+                size.store(bytes == 0 ? 1 : bytes);
+              })
+              .ok());
+  REQUIRE(wait_until([&] { return size.load() != 0; }));
+  INFO("stack size seen by the worker: " << size.load());
+  CHECK(size.load() >= kStack);
+  // Far below every platform default (8 MiB on glibc), so the option was not ignored.
+  CHECK(size.load() < 4 * 1024 * 1024);
+}
+#endif
+
+}  // namespace
