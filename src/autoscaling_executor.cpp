@@ -218,10 +218,12 @@ struct AutoscalingExecutor::Impl {
 
   // ---------------------------------------------------------------------------------------
   absl::Status submit(Task task) {
+    bool spawned_for_this = false;
     if (threads.load(std::memory_order_relaxed) == 0 && !is_stopping()) {
       // Scale from zero: make sure a thread exists before publishing, so a task is never
       // accepted by an executor that cannot run it.
-      if (!spawn_worker() && threads.load() == 0) {
+      spawned_for_this = spawn_worker();
+      if (!spawned_for_this && threads.load() == 0) {
         return absl::ResourceExhaustedError(
             "AutoscalingExecutor: no worker thread is alive and none can be created");
       }
@@ -232,7 +234,9 @@ struct AutoscalingExecutor::Impl {
       return absl::UnavailableError("AutoscalingExecutor: shut down; task not accepted");
     }
     queue.enqueue(std::move(task));
-    notify_work();
+    // A thread started for this very task will find it; waking another would double the
+    // threads of every burst that starts from zero.
+    if (!spawned_for_this) notify_work();
     return absl::OkStatus();
   }
 
@@ -366,7 +370,10 @@ struct AutoscalingExecutor::Impl {
     ParkOutcome outcome = ParkOutcome::kWork;
     for (;;) {
       if (queue.try_dequeue(token, task)) {
-        pending.fetch_sub(1);
+        // More work waits: if no monitor watches over it, bring a worker or the monitor now.
+        // (A submit that saw a searcher relied on it; the searcher may have given up and
+        // come here through park's re-check, and this task may block.)
+        if (pending.fetch_sub(1) > 1 && !monitor_active.load()) notify_work();
         run_task(slot, task);
         if (effective_running() > cpus && pending_count() > 0) {
           // Narrowing: too many workers compute at once (blocked ones woke up); this one
