@@ -368,8 +368,10 @@ struct AutoscalingExecutor::Impl {
     moodycamel::ConsumerToken token(queue);
     Task task;
     ParkOutcome outcome = ParkOutcome::kWork;
+    detail::Backoff backoff;
     for (;;) {
       if (queue.try_dequeue(token, task)) {
+        backoff = {};
         // More work waits: if no monitor watches over it, bring a worker or the monitor now.
         // (A submit that saw a searcher relied on it; the searcher may have given up and
         // come here through park's re-check, and this task may block.)
@@ -387,7 +389,7 @@ struct AutoscalingExecutor::Impl {
       if (pending_count() > 0) {
         // Published but not yet visible in the queue (the producer is between its count
         // increment and its enqueue): the task is moments away.
-        std::this_thread::yield();
+        backoff.pause();
         continue;
       }
       if (is_stopping()) {

@@ -69,13 +69,15 @@ HostCore::~HostCore() {
   if (owns_executor) {
     executor->shutdown();
   } else {
-    // A token holds units in tokens_of(run_state) until it takes a slot, then busy_tokens.
+    // A token counts in tokens_of(run_state) until it takes a slot, then in running_of until
+    // its last access to the slot.
     for (;;) {
       int64_t tokens = 0;
       {
         MutexLock lock(registration_mu_);
         for (const auto& slot : table_.slots()) {
-          tokens += FunctionSlot::tokens_of(slot->run_state.load()) + slot->busy_tokens.load();
+          const uint64_t state = slot->run_state.load();
+          tokens += FunctionSlot::tokens_of(state) + FunctionSlot::running_of(state);
         }
       }
       if (tokens == 0) break;
@@ -119,7 +121,12 @@ void HostCore::publish(FunctionSlot& slot, std::shared_ptr<const FunctionVersion
   slot.max_queued.store(version->spec.max_queued);
   slot.instances.fetch_add(version->live_instances.load(), std::memory_order_relaxed);
   const int64_t number = version->number;
-  slot.latest.store(std::move(version));
+  slot.latest.store(version.get());
+  if (slot.owner != nullptr) slot.retired.push_back(std::move(slot.owner));
+  slot.owner = std::move(version);
+  // An invocation holds its version only while it counts as running, and reads `latest` after
+  // it starts counting: with none running, no one can hold a retired version.
+  if (FunctionSlot::running_of(slot.run_state.load()) == 0) slot.retired.clear();
   slot.live_version.store(number);
   // A higher concurrency limit may let queued invocations start now.
   while (add_token(slot)) {
@@ -182,7 +189,7 @@ absl::Status HostCore::update_function(FunctionSpec spec) {
 
   MutexLock lock(registration_mu_);
   if (slot->live_version.load() == 0) return not_found();
-  std::shared_ptr<const FunctionVersion> previous = slot->latest.load();
+  const FunctionVersion* previous = slot->owner.get();
   version->number = slot->version_numbers.load() + 1;
   slot->version_numbers.store(version->number);
   // Idle instances of the old version are no longer reused; count them gone now.
@@ -197,8 +204,7 @@ absl::Status HostCore::remove_function(std::string_view name) {
   if (slot == nullptr || slot->live_version.load() == 0) {
     return absl::NotFoundError(fmt::format("function \"{}\" is not registered", name));
   }
-  slot->instances.fetch_sub(slot->latest.load()->live_instances.load(),
-                            std::memory_order_relaxed);
+  slot->instances.fetch_sub(slot->owner->live_instances.load(), std::memory_order_relaxed);
   slot->live_version.store(0);
   return absl::OkStatus();
 }
@@ -222,8 +228,11 @@ std::vector<std::string> HostCore::function_names() const {
 
 absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) const {
   const FunctionSlot* slot = table_.find(name);
-  std::shared_ptr<const FunctionVersion> version =
-      slot != nullptr && slot->live_version.load() != 0 ? slot->latest.load() : nullptr;
+  std::shared_ptr<const FunctionVersion> version;
+  if (slot != nullptr && slot->live_version.load() != 0) {
+    MutexLock lock(registration_mu_);
+    version = slot->owner;
+  }
   if (version == nullptr) {
     return absl::NotFoundError(fmt::format("function \"{}\" is not registered", name));
   }
@@ -285,7 +294,7 @@ absl::Status HostCore::admit(std::string_view name, Event event,
         "function \"{}\": queue full ({} invocations waiting, max_queued = {}); retry later",
         name, ahead, max_queued));
   }
-  auto* invocation = new Invocation();
+  Invocation* invocation = invocation_pool.acquire();
   invocation->slot = slot;
   invocation->event = std::move(event);
   invocation->is_async = completion == nullptr;
@@ -304,13 +313,14 @@ Completion HostCore::invoke(std::string_view name, Event event) {
   return Completion(std::move(state));
 }
 
-bool HostCore::add_token(FunctionSlot& slot) {
+bool HostCore::add_token(FunctionSlot& slot, bool replacing_self) {
   const int limit = slot.max_concurrency.load(std::memory_order_relaxed);
+  const int64_t self = replacing_self ? 1 : 0;
   uint64_t state = slot.run_state.load();
   do {
     const int64_t tokens = FunctionSlot::tokens_of(state);
     if (tokens >= slot.queued.load()) return false;  // every queued invocation has one
-    if (limit > 0 && tokens + FunctionSlot::running_of(state) >= limit) return false;
+    if (limit > 0 && tokens + FunctionSlot::running_of(state) - self >= limit) return false;
   } while (!slot.run_state.compare_exchange_weak(state, state + 1));
   if (!slot.in_ring.exchange(true)) ring_.push(&slot);
   absl::Status submitted = executor->submit([this] { run_token(); });
@@ -318,12 +328,12 @@ bool HostCore::add_token(FunctionSlot& slot) {
   // The executor refused (a shared executor that was shut down): the token will never run.
   // Take the unit back through the ring like a token would, and answer the invocation.
   FunctionSlot* taken = nullptr;
-  while ((taken = ring_.take_turn()) == nullptr) std::this_thread::yield();
-  taken->run_state.fetch_sub(FunctionSlot::kOneRunning);
+  detail::Backoff backoff;
+  while ((taken = ring_.take_turn()) == nullptr) backoff.pause();
   Invocation* invocation = nullptr;
   while (taken->queued.load() > 0) {
     if (!taken->queue.try_dequeue(invocation)) {
-      std::this_thread::yield();
+      backoff.pause();
       continue;
     }
     taken->queued.fetch_sub(1);
@@ -335,7 +345,7 @@ bool HostCore::add_token(FunctionSlot& slot) {
     invocation->release();
     break;
   }
-  taken->busy_tokens.fetch_sub(1);
+  taken->run_state.fetch_sub(FunctionSlot::kOneRunning);
   return false;
 }
 
@@ -343,7 +353,8 @@ void HostCore::run_token() {
   FunctionSlot* slot = nullptr;
   // Every token owns a unit of some listed function, so the ring is empty only for the
   // moment a token re-lists its function.
-  while ((slot = ring_.take_turn()) == nullptr) std::this_thread::yield();
+  detail::Backoff backoff;
+  while ((slot = ring_.take_turn()) == nullptr) backoff.pause();
   Invocation* invocation = nullptr;
   bool found = false;
   while (slot->queued.load() > 0) {
@@ -351,7 +362,7 @@ void HostCore::run_token() {
       found = true;
       break;
     }
-    std::this_thread::yield();  // counted by an admission that has not enqueued yet
+    backoff.pause();  // counted by an admission that has not enqueued yet
   }
   if (found) {
     slot->queued.fetch_sub(1);
@@ -365,10 +376,10 @@ void HostCore::run_token() {
       execute(*invocation);
     }
   }
+  add_token(*slot, /*replacing_self=*/true);
+  // Last access to the slot: the host's destructor waits for this count.
   slot->run_state.fetch_sub(FunctionSlot::kOneRunning);
   if (draining_.load(std::memory_order_relaxed)) note_finished();
-  add_token(*slot);
-  slot->busy_tokens.fetch_sub(1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,7 +442,7 @@ void HostCore::execute(Invocation& invocation) {
   FunctionSlot& slot = *invocation.slot;
   // Hot swap: an invocation that starts after update_function runs the new version; one
   // accepted before remove_function runs the last version.
-  invocation.version = slot.latest.load();
+  invocation.version = slot.latest.load(std::memory_order_acquire);
   const FunctionSpec& spec = invocation.version->spec;
   invocation.start_ns = detail::platform::now_ns();
   invocation.deadline_ns = invocation.start_ns + absl::ToInt64Nanoseconds(spec.timeout);
@@ -486,7 +497,8 @@ void HostCore::on_deadline(Invocation* invocation) {
     detail::mark_task_stuck(invocation->worker);
     const absl::Status timeout = absl::DeadlineExceededError(
         fmt::format("function \"{}\" timed out after {}", slot.name,
-                    absl::FormatDuration(invocation->version->spec.timeout)));
+                    absl::FormatDuration(
+                        absl::Nanoseconds(invocation->deadline_ns - invocation->start_ns))));
     if (invocation->is_async) on_async_failure(*invocation, timeout);
     if (invocation->completion != nullptr) invocation->completion->complete(timeout);
     if (draining_.load(std::memory_order_relaxed)) note_finished();
@@ -603,6 +615,50 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
 
 // ---------------------------------------------------------------------------------------------
 // Misc
+
+namespace detail {
+
+void Invocation::release() {
+  if (references.fetch_sub(1, std::memory_order_acq_rel) == 1) slot->host->invocation_pool.recycle(this);
+}
+
+void Invocation::reset() {
+  // Payloads above this keep no capacity: the pool must not pin large buffers.
+  constexpr size_t kKeptCapacity = 4096;
+  const auto clear = [](std::string& text) {
+    if (text.capacity() > kKeptCapacity) {
+      std::string().swap(text);
+    } else {
+      text.clear();
+    }
+  };
+  clear(event.id);
+  clear(event.source);
+  clear(event.type);
+  clear(event.subject);
+  event.time = absl::InfinitePast();
+  clear(event.datacontenttype);
+  event.extensions.clear();
+  clear(event.topic);
+  clear(event.data);
+  slot = nullptr;
+  version = nullptr;
+  sequence = 0;
+  is_async = false;
+  completion.reset();
+  start_ns = deadline_ns = 0;
+  instance = nullptr;
+  cold_start = false;
+  worker = {};
+  cancel.cancelled.store(false, std::memory_order_relaxed);
+  answered.store(false, std::memory_order_relaxed);
+  watch_prev = watch_next = nullptr;
+  watch_shard = -1;
+  watch_home = 0;
+  references.store(1, std::memory_order_relaxed);
+}
+
+}  // namespace detail
 
 std::string HostCore::invocation_id(const Invocation& invocation) const {
   return fmt::format("{:08x}-{:04x}{:012x}", id_prefix_, invocation.slot->index & 0xffff,

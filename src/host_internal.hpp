@@ -43,28 +43,6 @@ struct FunctionVersion {
   mutable std::atomic<int64_t> live_instances{0};
 };
 
-// The latest version of a function, swapped atomically. A small lock rather than
-// std::atomic<std::shared_ptr>: libstdc++ 12's lock bit is invisible to ThreadSanitizer, and the
-// lock is held only to copy a pointer.
-class VersionCell {
- public:
-  std::shared_ptr<const FunctionVersion> load() const {
-    SpinLockHolder lock(mu_);
-    return version_;
-  }
-  void store(std::shared_ptr<const FunctionVersion> version) {
-    {
-      SpinLockHolder lock(mu_);
-      version_.swap(version);
-    }
-    // The previous version (now in `version`) is released outside the lock.
-  }
-
- private:
-  mutable SpinLock mu_;
-  std::shared_ptr<const FunctionVersion> version_ ABSL_GUARDED_BY(mu_);
-};
-
 // Everything the host keeps for one function name, for the host's lifetime. Slots are never
 // freed while the host lives (a removed name keeps its slot for re-registration and for the
 // invocations still queued), which is what lets the hot path use raw slot pointers.
@@ -73,8 +51,12 @@ struct FunctionSlot {
   int index = 0;
   HostCore* host = nullptr;
 
-  // The latest published version; kept after removal so accepted invocations still run.
-  VersionCell latest;
+  // The latest published version, read lock-free when an invocation starts; kept after
+  // removal so accepted invocations still run. Owned by `owner` (and, once replaced, by
+  // `retired` until no invocation of this function runs), both under the registration mutex.
+  std::atomic<const FunctionVersion*> latest{nullptr};
+  std::shared_ptr<const FunctionVersion> owner;
+  std::vector<std::shared_ptr<const FunctionVersion>> retired;
   // The current version's number; 0 when the function is not registered (never or removed).
   // What admission checks, so it never touches `latest`.
   std::atomic<int64_t> live_version{0};
@@ -92,7 +74,6 @@ struct FunctionSlot {
   // A token is one executor task that will run one of this function's queued invocations.
   std::atomic<uint64_t> run_state{0};
   std::atomic<bool> in_ring{false};        // listed in the host's round-robin ring
-  std::atomic<int64_t> busy_tokens{0};     // tokens that took this slot and have not returned
 
   static constexpr uint64_t kOneRunning = uint64_t{1} << 32;
   static uint32_t tokens_of(uint64_t state) { return static_cast<uint32_t>(state); }
@@ -151,8 +132,9 @@ class CompletionState {
 // the deadline watcher, and the Context's nested calls each hold one while they use it.
 struct Invocation {
   FunctionSlot* slot = nullptr;
-  // The version it runs on: the latest one when it starts.
-  std::shared_ptr<const FunctionVersion> version;
+  // The version it runs on: the latest one when it starts. Kept alive by the slot while the
+  // invocation counts as running.
+  const FunctionVersion* version = nullptr;
   Event event;
   uint64_t sequence = 0;  // per function; with the slot index, the invocation id
   bool is_async = false;
@@ -178,9 +160,47 @@ struct Invocation {
 
   std::atomic<int> references{1};
   void add_reference() { references.fetch_add(1, std::memory_order_relaxed); }
-  void release() {
-    if (references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  // Drops a reference; the last one returns the record to its host's pool.
+  void release();
+
+  // Makes a recycled record look new, keeping its strings' capacity (bounded).
+  void reset();
+};
+
+// Recycles invocation records: allocating and freeing one per invocation, on different
+// threads, costs more than the rest of admission (glibc arena locks, page faults).
+class InvocationPool {
+ public:
+  InvocationPool() = default;
+  InvocationPool(const InvocationPool&) = delete;
+  InvocationPool& operator=(const InvocationPool&) = delete;
+  ~InvocationPool() {
+    Invocation* invocation = nullptr;
+    while (free_.try_dequeue(invocation)) delete invocation;
   }
+
+  Invocation* acquire() {
+    Invocation* invocation = nullptr;
+    if (free_.try_dequeue(invocation)) {
+      cached_.fetch_sub(1, std::memory_order_relaxed);
+      return invocation;
+    }
+    return new Invocation();
+  }
+  void recycle(Invocation* invocation) {
+    if (cached_.load(std::memory_order_relaxed) >= kMaxCached) {
+      delete invocation;
+      return;
+    }
+    invocation->reset();
+    cached_.fetch_add(1, std::memory_order_relaxed);
+    free_.enqueue(invocation);
+  }
+
+ private:
+  static constexpr int64_t kMaxCached = 4096;
+  moodycamel::ConcurrentQueue<Invocation*> free_;
+  std::atomic<int64_t> cached_{0};
 };
 
 }  // namespace detail

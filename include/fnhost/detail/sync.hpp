@@ -45,6 +45,25 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
   Mutex& mu_;
 };
 
+// Waiting for another thread that is a few instructions away from publishing something:
+// pause-spin first (cheap, keeps the core), then yield (a preempted publisher needs our CPU).
+class Backoff {
+ public:
+  void pause() {
+    if (rounds_++ < kSpinRounds) {
+#if defined(__x86_64__) || defined(__i386__)
+      _mm_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+
+ private:
+  static constexpr int kSpinRounds = 128;
+  int rounds_ = 0;
+};
+
 // A test-and-test-and-set lock for critical sections of a few instructions on hot paths (a
 // pointer copy, a deque push). Unlike a futex mutex it never puts a contending thread to sleep,
 // which would also make the executor see a blocked worker and add threads for nothing. Spins
@@ -52,18 +71,10 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
 class ABSL_LOCKABLE SpinLock {
  public:
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
-    for (int spins = 0;; ++spins) {
-      if (!locked_.load(std::memory_order_relaxed) &&
-          !locked_.exchange(true, std::memory_order_acquire)) {
-        return;
-      }
-      if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-        _mm_pause();
-#endif
-      } else {
-        std::this_thread::yield();
-      }
+    Backoff backoff;
+    while (locked_.load(std::memory_order_relaxed) ||
+           locked_.exchange(true, std::memory_order_acquire)) {
+      backoff.pause();
     }
   }
   void unlock() ABSL_UNLOCK_FUNCTION() { locked_.store(false, std::memory_order_release); }
