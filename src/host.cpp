@@ -69,15 +69,14 @@ HostCore::~HostCore() {
   if (owns_executor) {
     executor->shutdown();
   } else {
-    // A token counts in tokens_of(run_state) until it takes a slot, then in running_of until
-    // its last access to the slot.
+    // A token counts in tokens_of(run_state) until it takes a slot, then in busy_tokens
+    // until its last access to the slot.
     for (;;) {
       int64_t tokens = 0;
       {
         MutexLock lock(registration_mu_);
         for (const auto& slot : table_.slots()) {
-          const uint64_t state = slot->run_state.load();
-          tokens += FunctionSlot::tokens_of(state) + FunctionSlot::running_of(state);
+          tokens += FunctionSlot::tokens_of(slot->run_state.load()) + slot->busy_tokens.load();
         }
       }
       if (tokens == 0) break;
@@ -313,14 +312,13 @@ Completion HostCore::invoke(std::string_view name, Event event) {
   return Completion(std::move(state));
 }
 
-bool HostCore::add_token(FunctionSlot& slot, bool replacing_self) {
+bool HostCore::add_token(FunctionSlot& slot) {
   const int limit = slot.max_concurrency.load(std::memory_order_relaxed);
-  const int64_t self = replacing_self ? 1 : 0;
   uint64_t state = slot.run_state.load();
   do {
     const int64_t tokens = FunctionSlot::tokens_of(state);
     if (tokens >= slot.queued.load()) return false;  // every queued invocation has one
-    if (limit > 0 && tokens + FunctionSlot::running_of(state) - self >= limit) return false;
+    if (limit > 0 && tokens + FunctionSlot::running_of(state) >= limit) return false;
   } while (!slot.run_state.compare_exchange_weak(state, state + 1));
   if (!slot.in_ring.exchange(true)) ring_.push(&slot);
   absl::Status submitted = executor->submit([this] { run_token(); });
@@ -346,6 +344,7 @@ bool HostCore::add_token(FunctionSlot& slot, bool replacing_self) {
     break;
   }
   taken->run_state.fetch_sub(FunctionSlot::kOneRunning);
+  taken->busy_tokens.fetch_sub(1);
   return false;
 }
 
@@ -376,9 +375,12 @@ void HostCore::run_token() {
       execute(*invocation);
     }
   }
-  add_token(*slot, /*replacing_self=*/true);
-  // Last access to the slot: the host's destructor waits for this count.
+  // Un-count, then re-check (pairs with admit: queued++ then add_token): one of the two sees
+  // the other, so a queued invocation never waits for a token that nobody adds.
   slot->run_state.fetch_sub(FunctionSlot::kOneRunning);
+  add_token(*slot);
+  // Last access to the slot: the host's destructor waits for this count.
+  slot->busy_tokens.fetch_sub(1);
   if (draining_.load(std::memory_order_relaxed)) note_finished();
 }
 

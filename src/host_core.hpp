@@ -57,8 +57,7 @@ struct HostCore {
   void publish(detail::FunctionSlot& slot, std::shared_ptr<const detail::FunctionVersion> version);
   // Gives `slot` one more run token if it has a queued invocation without one and room under
   // its concurrency limit; returns whether it did.
-  // `replacing_self`: called by a token that still counts as running but has finished.
-  bool add_token(detail::FunctionSlot& slot, bool replacing_self = false);
+  bool add_token(detail::FunctionSlot& slot);
   // An executor task: runs one invocation of the function at the head of the ring.
   void run_token();
   void execute(detail::Invocation& invocation);
@@ -102,6 +101,7 @@ struct HostCore {
         if (slots_.empty()) return nullptr;
         slot = slots_.front();
         slots_.pop_front();
+        slot->busy_tokens.fetch_add(1);
         const uint64_t before =
             slot->run_state.fetch_add(detail::FunctionSlot::kOneRunning - 1);
         if (detail::FunctionSlot::tokens_of(before) > 1) {

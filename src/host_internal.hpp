@@ -74,6 +74,7 @@ struct FunctionSlot {
   // A token is one executor task that will run one of this function's queued invocations.
   std::atomic<uint64_t> run_state{0};
   std::atomic<bool> in_ring{false};        // listed in the host's round-robin ring
+  std::atomic<int64_t> busy_tokens{0};     // tokens that took this slot and have not returned
 
   static constexpr uint64_t kOneRunning = uint64_t{1} << 32;
   static uint32_t tokens_of(uint64_t state) { return static_cast<uint32_t>(state); }
