@@ -234,9 +234,15 @@ struct AutoscalingExecutor::Impl {
       return absl::UnavailableError("AutoscalingExecutor: shut down; task not accepted");
     }
     queue.enqueue(std::move(task));
-    // A thread started for this very task will find it; waking another would double the
-    // threads of every burst that starts from zero.
-    if (!spawned_for_this) notify_work();
+    if (spawned_for_this) {
+      // The thread started for this very task will find it, unless it already looked, found
+      // nothing and parked (it re-checks pending_ after counting itself idle, we read idle
+      // after publishing: one of us sees the other). Never start a second thread here: that
+      // would double the threads of every burst that starts from zero.
+      if (idle.load() > 0) wake_one();
+    } else {
+      notify_work();
+    }
     return absl::OkStatus();
   }
 

@@ -74,11 +74,12 @@ bool CancellationToken::wait_for(absl::Duration duration) const {
   const auto deadline = std::chrono::steady_clock::now() +
                         absl::ToChronoNanoseconds(std::max(duration, absl::ZeroDuration()));
   BlockingScope blocking;
-  detail::MutexLock lock(state_->mu);
-  while (!state_->cancelled.load(std::memory_order_relaxed)) {
-    if (!state_->cv.wait_until(state_->mu, deadline)) break;
+  detail::CancelState::Waiter& waiter = state_->get_waiter();
+  detail::MutexLock lock(waiter.mu);
+  while (!state_->cancelled.load()) {
+    if (!waiter.cv.wait_until(waiter.mu, deadline)) break;
   }
-  return state_->cancelled.load(std::memory_order_relaxed);
+  return state_->cancelled.load();
 }
 
 }  // namespace fnhost

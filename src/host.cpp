@@ -295,7 +295,13 @@ absl::Status HostCore::admit(std::string_view name, Event event,
   }
   Invocation* invocation = invocation_pool.acquire();
   invocation->slot = slot;
-  invocation->event = std::move(event);
+  if (event.id.empty() && event.source.empty() && event.type.empty() && event.subject.empty() &&
+      event.time == absl::InfinitePast() && event.datacontenttype.empty() &&
+      event.extensions.empty() && event.topic.empty()) {
+    invocation->data = std::move(event.data);
+  } else {
+    invocation->full_event = std::make_unique<Event>(std::move(event));
+  }
   invocation->is_async = completion == nullptr;
   invocation->completion = std::move(completion);
   invocation->sequence =
@@ -456,7 +462,10 @@ void HostCore::execute(Invocation& invocation) {
   if (invocation.instance != nullptr) {
     Context context(invocation);
     try {
-      result = spec.handler(invocation.event, context);
+      const Event event = invocation.full_event != nullptr
+                              ? std::move(*invocation.full_event)
+                              : Event::with_data(std::move(invocation.data));
+      result = spec.handler(event, context);
     } catch (...) {
       result = absl::InternalError(fmt::format("function \"{}\" threw: {}", slot.name,
                                                describe_exception(std::current_exception())));
@@ -627,22 +636,12 @@ void Invocation::release() {
 void Invocation::reset() {
   // Payloads above this keep no capacity: the pool must not pin large buffers.
   constexpr size_t kKeptCapacity = 4096;
-  const auto clear = [](std::string& text) {
-    if (text.capacity() > kKeptCapacity) {
-      std::string().swap(text);
-    } else {
-      text.clear();
-    }
-  };
-  clear(event.id);
-  clear(event.source);
-  clear(event.type);
-  clear(event.subject);
-  event.time = absl::InfinitePast();
-  clear(event.datacontenttype);
-  event.extensions.clear();
-  clear(event.topic);
-  clear(event.data);
+  if (data.capacity() > kKeptCapacity) {
+    std::string().swap(data);
+  } else {
+    data.clear();
+  }
+  full_event.reset();
   slot = nullptr;
   version = nullptr;
   sequence = 0;

@@ -67,7 +67,8 @@ struct FunctionSlot {
 
   // Accepted invocations waiting to start; `queued` is the exact count (the sleep predicate
   // and the queue bound), the queue itself is not linearizable across producers.
-  moodycamel::ConcurrentQueue<struct Invocation*> queue;
+  // Capacity 0: blocks are allocated on first use, not ~2 KiB up front for every function.
+  moodycamel::ConcurrentQueue<struct Invocation*> queue{0};
   alignas(kCacheLine) std::atomic<int64_t> queued{0};
   // Run tokens (low 32 bits) and running invocations (high 32 bits) in one word, so the
   // concurrency limit (tokens + running <= max_concurrency) is checked and claimed atomically.
@@ -94,19 +95,39 @@ struct FunctionSlot {
   DurationHistogram init_duration;
 };
 
-// Cancellation of one invocation: a flag for polling and a condition variable for handlers
-// that sleep through CancellationToken::wait_for.
+// Cancellation of one invocation: a flag for polling, and a mutex and condition variable for
+// handlers that sleep through CancellationToken::wait_for — created by the first such wait,
+// since most invocations never wait and the record should stay small.
 struct CancelState {
-  std::atomic<bool> cancelled{false};
-  Mutex mu;
-  CondVar cv;
+  struct Waiter {
+    Mutex mu;
+    CondVar cv;
+  };
 
+  std::atomic<bool> cancelled{false};
+  std::atomic<Waiter*> waiter{nullptr};
+
+  CancelState() = default;
+  CancelState(const CancelState&) = delete;
+  CancelState& operator=(const CancelState&) = delete;
+  ~CancelState() { delete waiter.load(); }
+
+  // Set the flag, then look for a waiter; a waiter installs itself, then checks the flag
+  // (both seq_cst): either we see it and wake it, or it sees the flag.
   void cancel() {
-    {
-      MutexLock lock(mu);
-      cancelled.store(true, std::memory_order_release);
+    cancelled.store(true);
+    if (Waiter* current = waiter.load()) {
+      { MutexLock lock(current->mu); }
+      current->cv.notify_all();
     }
-    cv.notify_all();
+  }
+  Waiter& get_waiter() {
+    Waiter* current = waiter.load();
+    if (current != nullptr) return *current;
+    auto* fresh = new Waiter();
+    if (waiter.compare_exchange_strong(current, fresh)) return *fresh;
+    delete fresh;
+    return *current;
   }
 };
 
@@ -136,7 +157,10 @@ struct Invocation {
   // The version it runs on: the latest one when it starts. Kept alive by the slot while the
   // invocation counts as running.
   const FunctionVersion* version = nullptr;
-  Event event;
+  // The event, compactly: most events carry only data, so the other attributes live in a
+  // separate allocation only when set. execute() reassembles the Event the handler sees.
+  std::string data;
+  std::unique_ptr<Event> full_event;
   uint64_t sequence = 0;  // per function; with the slot index, the invocation id
   bool is_async = false;
   std::shared_ptr<CompletionState> completion;  // sync only
