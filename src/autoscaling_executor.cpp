@@ -236,10 +236,14 @@ struct AutoscalingExecutor::Impl {
     queue.enqueue(std::move(task));
     if (spawned_for_this) {
       // The thread started for this very task will find it, unless it already looked, found
-      // nothing and parked (it re-checks pending_ after counting itself idle, we read idle
-      // after publishing: one of us sees the other). Never start a second thread here: that
-      // would double the threads of every burst that starts from zero.
-      if (idle.load() > 0) wake_one();
+      // nothing and parked, or even retired (it re-checks pending_ after counting itself idle
+      // or gone; we read idle and threads after publishing: one of us sees the other). Do not
+      // start a second thread otherwise: that would double every burst that starts from zero.
+      if (idle.load() > 0) {
+        wake_one();
+      } else if (threads.load() == 0) {
+        notify_work();
+      }
     } else {
       notify_work();
     }
@@ -660,6 +664,7 @@ struct AutoscalingExecutor::Impl {
   // waiting work. Returns how many workers it added.
   int tick(int64_t now, int64_t interval_ns, uint64_t& seq_sum) {
     const int high_water = slot_high_water.load();
+    int unjudged = 0;  // busy in a task, first seen this tick: no verdict yet
     for (int i = 0; i < high_water; ++i) {
       WorkerSlot& slot = slots[i];
       if (!slot.live.load() || slot.parked.load()) {
@@ -676,6 +681,9 @@ struct AutoscalingExecutor::Impl {
       }
       int64_t cpu_ns = 0;
       if (!slot.probe.available() || !slot.probe.cpu_time_ns(cpu_ns)) continue;
+      if (!slot.seen_valid && (slot.task_seq.load(std::memory_order_relaxed) & 1) != 0) {
+        ++unjudged;
+      }
       if (slot.seen_valid && now - slot.seen_wall_ns >= interval_ns / 2) {
         const int64_t wall = now - slot.seen_wall_ns;
         const int64_t busy = cpu_ns - slot.seen_cpu_ns;
@@ -695,7 +703,11 @@ struct AutoscalingExecutor::Impl {
     const int64_t waiting = pending_count();
     if (waiting == 0) return 0;
     const int not_running = blocked.load() + stuck.load();
-    int want = std::max(cpus - effective_running(), not_running);
+    // While work waits behind blocked workers, workers added last tick that are already busy
+    // most likely block too (they run the same kind of work): count them, so the pool about
+    // doubles per tick instead of waiting a tick for each verdict.
+    const int likely_blocked = not_running > 0 ? not_running + unjudged : 0;
+    int want = std::max(cpus - effective_running(), likely_blocked);
     want = static_cast<int>(std::min<int64_t>(want, waiting));
     if (want <= 0) return 0;
     add_workers(want);

@@ -385,9 +385,9 @@ void HostCore::run_token() {
   // the other, so a queued invocation never waits for a token that nobody adds.
   slot->run_state.fetch_sub(FunctionSlot::kOneRunning);
   add_token(*slot);
-  // Last access to the slot: the host's destructor waits for this count.
-  slot->busy_tokens.fetch_sub(1);
   if (draining_.load(std::memory_order_relaxed)) note_finished();
+  // Last access to the slot or the host: the host's destructor waits for this count.
+  slot->busy_tokens.fetch_sub(1);
 }
 
 // ---------------------------------------------------------------------------------------------
