@@ -287,22 +287,31 @@ struct AutoscalingExecutor::Impl {
       if (count >= options.max_threads) return false;
     } while (!threads.compare_exchange_weak(count, count + 1));
     int index = -1;
-    {
-      MutexLock lock(slots_mu);
-      if (free_slots.empty() || slots_closed) {
-        // An exiting worker gave back its count but not yet its slot, or shutdown finished.
-        threads.fetch_sub(1);
-        return false;
+    detail::Backoff backoff;
+    while (index < 0) {
+      {
+        MutexLock lock(slots_mu);
+        if (slots_closed) {
+          threads.fetch_sub(1);
+          return false;
+        }
+        if (!free_slots.empty()) {
+          index = free_slots.back();
+          free_slots.pop_back();
+          // A slot freed by an exited worker still holds its thread handle: join it (it has
+          // returned from its body, so this does not wait for long) before reuse.
+          slots[index].thread.join();
+          slots[index].handle_stored = false;
+          slots[index].exited_early = false;
+          slots[index].live.store(true);
+          ++spawns_in_progress;
+          break;
+        }
       }
-      index = free_slots.back();
-      free_slots.pop_back();
-      // A slot freed by an exited worker still holds its thread handle: join it (it has
-      // returned from its body, so this does not wait for long) before reuse.
-      slots[index].thread.join();
-      slots[index].handle_stored = false;
-      slots[index].exited_early = false;
-      slots[index].live.store(true);
-      ++spawns_in_progress;
+      // No free slot although we hold a thread count below max_threads: a retiring worker
+      // gave back its count and is a few instructions from giving back its slot. Wait for it
+      // rather than refuse a thread the executor may have.
+      backoff.pause();
     }
     active.fetch_add(1);
     WorkerSlot& slot = slots[index];
