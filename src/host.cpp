@@ -49,6 +49,21 @@ std::string describe_exception(std::exception_ptr exception) {
   }
 }
 
+// Runs `version`'s init (user code) through the guarded path, timing it into `durations`.
+absl::StatusOr<std::shared_ptr<void>> run_init(const FunctionVersion& version,
+                                               detail::DurationHistogram* durations) {
+  const InitContext init_context(version.spec.name, version.number, version.spec.env);
+  absl::StatusOr<std::shared_ptr<void>> state;
+  const int64_t start = detail::platform::now_ns();
+  try {
+    state = version.spec.init(init_context);
+  } catch (...) {
+    state = absl::InternalError(describe_exception(std::current_exception()));
+  }
+  if (durations != nullptr) durations->record(detail::platform::now_ns() - start);
+  return state;
+}
+
 absl::Status unavailable_after_shutdown(std::string_view what) {
   return absl::UnavailableError(fmt::format("host is shutting down: {} not accepted", what));
 }
@@ -92,15 +107,8 @@ absl::Status HostCore::provision(const FunctionVersion& version, FunctionSlot* s
   for (int i = 0; i < count; ++i) {
     auto instance = std::make_unique<Instance>();
     if (version.spec.init) {
-      const InitContext init_context(version.spec.name, version.number, version.spec.env);
-      absl::StatusOr<std::shared_ptr<void>> state;
-      const int64_t start = detail::platform::now_ns();
-      try {
-        state = version.spec.init(init_context);
-      } catch (...) {
-        state = absl::InternalError(describe_exception(std::current_exception()));
-      }
-      if (slot != nullptr) slot->init_duration.record(detail::platform::now_ns() - start);
+      absl::StatusOr<std::shared_ptr<void>> state =
+          run_init(version, slot != nullptr ? &slot->init_duration : nullptr);
       if (!state.ok()) {
         return absl::InternalError(
             fmt::format("function \"{}\": init of provisioned instance {} of {} failed: {}",
@@ -409,15 +417,7 @@ Instance* HostCore::acquire_instance(Invocation& invocation, Result& failure) {
   invocation.cold_start = true;
   slot.cold_starts.fetch_add(1, std::memory_order_relaxed);
   if (version.spec.init) {
-    const InitContext init_context(version.spec.name, version.number, version.spec.env);
-    absl::StatusOr<std::shared_ptr<void>> state;
-    const int64_t start = detail::platform::now_ns();
-    try {
-      state = version.spec.init(init_context);
-    } catch (...) {
-      state = absl::InternalError(describe_exception(std::current_exception()));
-    }
-    slot.init_duration.record(detail::platform::now_ns() - start);
+    absl::StatusOr<std::shared_ptr<void>> state = run_init(version, &slot.init_duration);
     if (!state.ok()) {
       failure = absl::InternalError(fmt::format("function \"{}\": init failed: {}", slot.name,
                                                 std_view(state.status().message())));
