@@ -270,8 +270,8 @@ struct AutoscalingExecutor::Impl {
       if (idle_stack.empty()) return false;
       slot = idle_stack.back();
       idle_stack.pop_back();
+      idle.fetch_sub(1);  // before active++, for the same reason
       active.fetch_add(1);
-      idle.fetch_sub(1);
     }
     note_running();
     MutexLock lock(slot->park_mu);
@@ -473,8 +473,8 @@ struct AutoscalingExecutor::Impl {
     {
       MutexLock lock(idle_mu);
       idle_stack.push_back(&slot);
+      active.fetch_sub(1);  // before idle++: a snapshot never shows a parked worker as busy
       idle.fetch_add(1);
-      active.fetch_sub(1);
     }
     slot.parked.store(true);
     for (;;) {
@@ -515,8 +515,8 @@ struct AutoscalingExecutor::Impl {
       {
         MutexLock lock(idle_mu);
         idle_stack.push_back(&slot);
-        idle.fetch_add(1);
         active.fetch_sub(1);
+        idle.fetch_add(1);
       }
     }
     slot.parked.store(false);
@@ -531,8 +531,8 @@ struct AutoscalingExecutor::Impl {
     auto it = std::find(idle_stack.begin(), idle_stack.end(), &slot);
     if (it == idle_stack.end()) return false;
     idle_stack.erase(it);
-    active.fetch_add(1);
     idle.fetch_sub(1);
+    active.fetch_add(1);
     return true;
   }
 
