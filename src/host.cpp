@@ -126,7 +126,6 @@ absl::Status HostCore::provision(const FunctionVersion& version, FunctionSlot* s
 void HostCore::publish(FunctionSlot& slot, std::shared_ptr<const FunctionVersion> version) {
   slot.max_concurrency.store(version->spec.max_concurrency);
   slot.max_queued.store(version->spec.max_queued);
-  slot.instances.fetch_add(version->live_instances.load(), std::memory_order_relaxed);
   const int64_t number = version->number;
   slot.latest.store(version.get());
   if (slot.owner != nullptr) slot.retired.push_back(std::move(slot.owner));
@@ -196,11 +195,8 @@ absl::Status HostCore::update_function(FunctionSpec spec) {
 
   MutexLock lock(registration_mu_);
   if (slot->live_version.load() == 0) return not_found();
-  const FunctionVersion* previous = slot->owner.get();
   version->number = slot->version_numbers.load() + 1;
   slot->version_numbers.store(version->number);
-  // Idle instances of the old version are no longer reused; count them gone now.
-  slot->instances.fetch_sub(previous->live_instances.load(), std::memory_order_relaxed);
   publish(*slot, std::move(version));
   return absl::OkStatus();
 }
@@ -211,7 +207,6 @@ absl::Status HostCore::remove_function(std::string_view name) {
   if (slot == nullptr || slot->live_version.load() == 0) {
     return absl::NotFoundError(fmt::format("function \"{}\" is not registered", name));
   }
-  slot->instances.fetch_sub(slot->owner->live_instances.load(), std::memory_order_relaxed);
   slot->live_version.store(0);
   return absl::OkStatus();
 }
@@ -426,7 +421,6 @@ Instance* HostCore::acquire_instance(Invocation& invocation, Result& failure) {
     instance->state = *std::move(state);
   }
   version.live_instances.fetch_add(1, std::memory_order_relaxed);
-  slot.instances.fetch_add(1, std::memory_order_relaxed);
   return instance.release();
 }
 
@@ -435,7 +429,6 @@ void HostCore::release_instance(Invocation& invocation, bool discard) {
   invocation.instance = nullptr;
   if (instance == nullptr) return;
   const FunctionVersion& version = *invocation.version;
-  const bool current = invocation.slot->live_version.load() == version.number;
   if (!discard) {
     detail::SpinLockHolder lock(version.pool_mu);
     version.idle_instances.push_back(std::move(instance));
@@ -443,7 +436,6 @@ void HostCore::release_instance(Invocation& invocation, bool discard) {
   }
   // A timed-out instance may be mid-way through anything: never reuse it.
   version.live_instances.fetch_sub(1, std::memory_order_relaxed);
-  if (current) invocation.slot->instances.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void HostCore::execute(Invocation& invocation) {

@@ -90,7 +90,6 @@ struct FunctionSlot {
   std::atomic<int64_t> cold_starts{0};
   std::atomic<int64_t> late_results{0};
   std::atomic<int64_t> dropped{0};
-  std::atomic<int64_t> instances{0};
   DurationHistogram duration;
   DurationHistogram init_duration;
 };
