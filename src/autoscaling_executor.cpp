@@ -152,6 +152,10 @@ struct AutoscalingExecutor::Impl {
   std::atomic<int> blocked{0};
   std::atomic<int> stuck{0};
   std::atomic<bool> monitor_active{false};
+  // Busy workers the monitor has no verdict on yet (first seen this tick, or just added for
+  // blocked work). While work waits behind blocked workers they most likely block too, so
+  // narrowing does not count them as computing.
+  std::atomic<int> unjudged{0};
   alignas(kCacheLine) std::atomic<int> spawn_debt{0};
   std::atomic<int64_t> spawned{0};
   std::atomic<int64_t> reclaimed{0};
@@ -396,7 +400,8 @@ struct AutoscalingExecutor::Impl {
         // come here through park's re-check, and this task may block.)
         if (pending.fetch_sub(1) > 1 && !monitor_active.load()) notify_work();
         run_task(slot, task);
-        if (effective_running() > cpus && pending_count() > 0) {
+        if (effective_running() - unjudged.load(std::memory_order_relaxed) > cpus &&
+            pending_count() > 0) {
           // Narrowing: too many workers compute at once (blocked ones woke up); this one
           // steps aside at a task boundary. The monitor wakes it if the others block.
           request_monitor();
@@ -673,7 +678,7 @@ struct AutoscalingExecutor::Impl {
   // waiting work. Returns how many workers it added.
   int tick(int64_t now, int64_t interval_ns, uint64_t& seq_sum) {
     const int high_water = slot_high_water.load();
-    int unjudged = 0;  // busy in a task, first seen this tick: no verdict yet
+    int fresh = 0;  // busy in a task, first seen this tick: no verdict yet
     for (int i = 0; i < high_water; ++i) {
       WorkerSlot& slot = slots[i];
       if (!slot.live.load() || slot.parked.load()) {
@@ -691,7 +696,7 @@ struct AutoscalingExecutor::Impl {
       int64_t cpu_ns = 0;
       if (!slot.probe.available() || !slot.probe.cpu_time_ns(cpu_ns)) continue;
       if (!slot.seen_valid && (slot.task_seq.load(std::memory_order_relaxed) & 1) != 0) {
-        ++unjudged;
+        ++fresh;
       }
       if (slot.seen_valid && now - slot.seen_wall_ns >= interval_ns / 2) {
         const int64_t wall = now - slot.seen_wall_ns;
@@ -710,14 +715,18 @@ struct AutoscalingExecutor::Impl {
       slot.seen_valid = true;
     }
     const int64_t waiting = pending_count();
-    if (waiting == 0) return 0;
+    if (waiting == 0) {
+      unjudged.store(0, std::memory_order_relaxed);
+      return 0;
+    }
     const int not_running = blocked.load() + stuck.load();
     // While work waits behind blocked workers, workers added last tick that are already busy
     // most likely block too (they run the same kind of work): count them, so the pool about
     // doubles per tick instead of waiting a tick for each verdict.
-    const int likely_blocked = not_running > 0 ? not_running + unjudged : 0;
+    const int likely_blocked = not_running > 0 ? not_running + fresh : 0;
     int want = std::max(cpus - effective_running(), likely_blocked);
     want = static_cast<int>(std::min<int64_t>(want, waiting));
+    unjudged.store(not_running > 0 ? fresh + std::max(want, 0) : 0, std::memory_order_relaxed);
     if (want <= 0) return 0;
     add_workers(want);
     return want;
