@@ -62,8 +62,15 @@ constexpr uint32_t kBlockedMarks = kDetectedBlocked | kHintedBlocked;
 // pending_ carries this bit once shutdown began, so a submit that raced with it is refused.
 constexpr int64_t kStoppedBit = int64_t{1} << 62;
 
-// How long the single searcher spins for new work before parking: about one wake-up latency.
+// How long the single searcher spins for new work before parking. It starts at about one
+// wake-up latency and adapts: a worker woken soon after parking doubles it (work arrives at
+// intervals a slightly longer spin would have caught, e.g. a paced stream), one that slept
+// long halves it (idle: spinning only burns CPU).
 constexpr int64_t kSearchSpinNs = 30'000;
+constexpr int64_t kMinSearchSpinNs = 10'000;
+constexpr int64_t kMaxSearchSpinNs = 120'000;
+constexpr int64_t kShortParkNs = 200'000;
+constexpr int64_t kLongParkNs = 2'000'000;
 // A worker whose on-CPU + run-queue share of a monitor tick is below 1/kBlockedShareDivisor is
 // counted as blocked.
 constexpr int64_t kBlockedShareDivisor = 5;
@@ -145,6 +152,7 @@ struct AutoscalingExecutor::Impl {
 
   alignas(kCacheLine) std::atomic<int64_t> pending{0};
   alignas(kCacheLine) std::atomic<int> searching{0};
+  std::atomic<int64_t> search_spin_ns{detail::kSearchSpinNs};  // relaxed: a tuning hint
   // Read on every submit, written on state transitions only: one shared line.
   alignas(kCacheLine) std::atomic<int> active{0};  // alive and not parked (incl. starting)
   std::atomic<int> idle{0};
@@ -455,7 +463,8 @@ struct AutoscalingExecutor::Impl {
   bool search(moodycamel::ConsumerToken& token, Task& task) {
     int expected = 0;
     if (!searching.compare_exchange_strong(expected, 1)) return false;
-    const int64_t give_up = platform::now_ns() + detail::kSearchSpinNs;
+    const int64_t give_up =
+        platform::now_ns() + search_spin_ns.load(std::memory_order_relaxed);
     bool found = false;
     for (int round = 0;; ++round) {
       if (pending_count() > 0 && queue.try_dequeue(token, task)) {
@@ -482,6 +491,7 @@ struct AutoscalingExecutor::Impl {
       idle.fetch_add(1);
     }
     slot.parked.store(true);
+    const int64_t parked_at = platform::now_ns();
     for (;;) {
       // Re-check after publishing that we park: a submit that missed us saw pending_ first.
       const bool work_waits = pending_count() > 0 && searching.load() == 0 &&
@@ -503,7 +513,10 @@ struct AutoscalingExecutor::Impl {
         }
         signaled = std::exchange(slot.wake_signal, false);
       }
-      if (signaled) break;
+      if (signaled) {
+        adapt_search_spin(platform::now_ns() - parked_at);
+        break;
+      }
       // Timed out. Leave the idle stack unless a waker popped us meanwhile (then its signal
       // is on the way: wait for it).
       if (!unpark_self(slot)) {
@@ -529,6 +542,17 @@ struct AutoscalingExecutor::Impl {
   }
 
   bool is_stopping_and_drained() const { return is_stopping() && pending_count() == 0; }
+
+  void adapt_search_spin(int64_t parked_ns) {
+    const int64_t spin = search_spin_ns.load(std::memory_order_relaxed);
+    if (parked_ns < detail::kShortParkNs) {
+      search_spin_ns.store(std::min(spin * 2, detail::kMaxSearchSpinNs),
+                           std::memory_order_relaxed);
+    } else if (parked_ns > detail::kLongParkNs) {
+      search_spin_ns.store(std::max(spin / 2, detail::kMinSearchSpinNs),
+                           std::memory_order_relaxed);
+    }
+  }
 
   // Removes `slot` from the idle stack if it is still there and counts it active again.
   bool unpark_self(WorkerSlot& slot) {
