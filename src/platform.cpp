@@ -62,9 +62,7 @@ void set_current_thread_name(const std::string& name) {
 #if defined(__linux__)
 namespace {
 void* thread_entry(void* argument) {
-  std::unique_ptr<absl::AnyInvocable<void()>> body(
-      static_cast<absl::AnyInvocable<void()>*>(argument));
-  (*body)();
+  (*static_cast<absl::AnyInvocable<void()>*>(argument))();
   return nullptr;
 }
 }  // namespace
@@ -82,7 +80,7 @@ absl::Status Thread::start(std::size_t stack_size, absl::AnyInvocable<void()> bo
     return absl::ResourceExhaustedError(
         fmt::format("cannot create a worker thread: pthread_create failed with error {}", error));
   }
-  heap_body.release();  // owned by the new thread now
+  body_ = std::move(heap_body);  // freed by whoever joins, after the thread is gone
   handle_ = static_cast<std::uintptr_t>(handle);
   started_ = true;
   return absl::OkStatus();
@@ -91,6 +89,7 @@ absl::Status Thread::start(std::size_t stack_size, absl::AnyInvocable<void()> bo
 void Thread::join() {
   if (!started_) return;
   pthread_join(static_cast<pthread_t>(handle_), nullptr);
+  body_.reset();
   started_ = false;
 }
 #else
@@ -112,13 +111,16 @@ void Thread::join() {
 #endif
 
 Thread::Thread(Thread&& other) noexcept
-    : started_(std::exchange(other.started_, false)), handle_(std::exchange(other.handle_, 0)) {}
+    : started_(std::exchange(other.started_, false)),
+      handle_(std::exchange(other.handle_, 0)),
+      body_(std::move(other.body_)) {}
 
 Thread& Thread::operator=(Thread&& other) noexcept {
   if (this != &other) {
     join();
     started_ = std::exchange(other.started_, false);
     handle_ = std::exchange(other.handle_, 0);
+    body_ = std::move(other.body_);
   }
   return *this;
 }

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
@@ -43,6 +44,10 @@ class Thread {
  private:
   bool started_ = false;
   std::uintptr_t handle_ = 0;
+  // Owned here, not by the thread: a worker that never allocates then never frees either, and
+  // so never makes glibc set up a malloc arena for it (a 128 MiB reservation and a few
+  // syscalls) just to exit.
+  std::unique_ptr<absl::AnyInvocable<void()>> body_;
 };
 
 // A handle on the calling thread's CPU-time clock, for ThreadProbe::open; 0 where there is
