@@ -337,20 +337,10 @@ bool HostCore::add_token(FunctionSlot& slot) {
   FunctionSlot* taken = nullptr;
   detail::Backoff backoff;
   while ((taken = ring_.take_turn()) == nullptr) backoff.pause();
-  Invocation* invocation = nullptr;
-  while (taken->queued.load() > 0) {
-    if (!taken->queue.try_dequeue(invocation)) {
-      backoff.pause();
-      continue;
-    }
-    taken->queued.fetch_sub(1);
-    taken->dropped.fetch_add(1, std::memory_order_relaxed);
-    answer_abandoned(*invocation,
-                     absl::UnavailableError(fmt::format(
-                         "function \"{}\" cannot run: {}", taken->name,
-                         std_view(submitted.message()))));
-    invocation->release();
-    break;
+  if (Invocation* invocation = nullptr; take_queued(*taken, invocation)) {
+    drop(*taken, *invocation,
+         absl::UnavailableError(fmt::format("function \"{}\" cannot run: {}", taken->name,
+                                            std_view(submitted.message()))));
   }
   taken->run_state.fetch_sub(FunctionSlot::kOneRunning);
   taken->busy_tokens.fetch_sub(1);
@@ -363,23 +353,11 @@ void HostCore::run_token() {
   // moment a token re-lists its function.
   detail::Backoff backoff;
   while ((slot = ring_.take_turn()) == nullptr) backoff.pause();
-  Invocation* invocation = nullptr;
-  bool found = false;
-  while (slot->queued.load() > 0) {
-    if (slot->queue.try_dequeue(invocation)) {
-      found = true;
-      break;
-    }
-    backoff.pause();  // counted by an admission that has not enqueued yet
-  }
-  if (found) {
-    slot->queued.fetch_sub(1);
+  if (Invocation* invocation = nullptr; take_queued(*slot, invocation)) {
     if (stopped_.load()) {
-      slot->dropped.fetch_add(1, std::memory_order_relaxed);
-      answer_abandoned(*invocation, absl::UnavailableError(fmt::format(
-                                        "host shut down before invocation of \"{}\" started",
-                                        slot->name)));
-      invocation->release();
+      drop(*slot, *invocation,
+           absl::UnavailableError(fmt::format(
+               "host shut down before invocation of \"{}\" started", slot->name)));
     } else {
       execute(*invocation);
     }
@@ -509,6 +487,24 @@ void HostCore::on_deadline(Invocation* invocation) {
   invocation->release();
 }
 
+bool HostCore::take_queued(FunctionSlot& slot, Invocation*& invocation) {
+  detail::Backoff backoff;
+  while (slot.queued.load() > 0) {
+    if (slot.queue.try_dequeue(invocation)) {
+      slot.queued.fetch_sub(1);
+      return true;
+    }
+    backoff.pause();  // counted by an admission that has not enqueued it yet
+  }
+  return false;
+}
+
+void HostCore::drop(FunctionSlot& slot, Invocation& invocation, absl::Status status) {
+  slot.dropped.fetch_add(1, std::memory_order_relaxed);
+  answer_abandoned(invocation, std::move(status));
+  invocation.release();
+}
+
 void HostCore::answer_abandoned(Invocation& invocation, absl::Status status) {
   if (invocation.try_claim_answer()) deliver_abandoned(invocation, std::move(status));
 }
@@ -586,19 +582,11 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
     for (const auto& slot : table_.slots()) slots.push_back(slot.get());
   }
   for (FunctionSlot* slot : slots) {
-    Invocation* invocation = nullptr;
-    while (slot->queued.load() > 0) {
-      if (!slot->queue.try_dequeue(invocation)) {
-        std::this_thread::yield();
-        continue;
-      }
-      slot->queued.fetch_sub(1);
-      slot->dropped.fetch_add(1, std::memory_order_relaxed);
+    for (Invocation* invocation = nullptr; take_queued(*slot, invocation);) {
       ++report.dropped;
-      answer_abandoned(*invocation,
-                       absl::UnavailableError(fmt::format(
-                           "host shut down before invocation of \"{}\" started", slot->name)));
-      invocation->release();
+      drop(*slot, *invocation,
+           absl::UnavailableError(fmt::format(
+               "host shut down before invocation of \"{}\" started", slot->name)));
     }
   }
   // Cancel what still runs.

@@ -66,6 +66,11 @@ struct HostCore {
   // Delivers the handler's result unless the deadline or shutdown answered first.
   void finish(detail::Invocation& invocation, Result result, int64_t duration_ns);
   void on_deadline(detail::Invocation* invocation);
+  // Takes one queued invocation of `slot`, waiting out an admission that counted it but has
+  // not enqueued it yet; false when none is queued.
+  bool take_queued(detail::FunctionSlot& slot, detail::Invocation*& invocation);
+  // Counts a queued invocation that will never run as dropped, answers it, releases it.
+  void drop(detail::FunctionSlot& slot, detail::Invocation& invocation, absl::Status status);
   // Answers an accepted invocation that will not run or finish: counts and logs it.
   void answer_abandoned(detail::Invocation& invocation, absl::Status status);
   // The same for an invocation whose answer the caller already claimed.
