@@ -20,6 +20,7 @@
 #include "fmt/format.h"
 #include "fnhost/detail/status_macros.hpp"
 #include "host_core.hpp"
+#include "invocation_pool.hpp"
 #include "platform.hpp"
 #include "worker_context.hpp"
 
@@ -271,7 +272,7 @@ absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) co
 // ---------------------------------------------------------------------------------------------
 // Admission and scheduling
 
-absl::Status HostCore::admit(std::string_view name, Event event,
+absl::Status HostCore::admit(std::string_view name, Event&& event,
                              std::shared_ptr<detail::CompletionState> completion) {
   if (name.empty()) return absl::InvalidArgumentError("function name must not be empty");
   FunctionSlot* slot = table_.find(name);
@@ -296,7 +297,7 @@ absl::Status HostCore::admit(std::string_view name, Event event,
         "function \"{}\": queue full ({} invocations waiting, max_queued = {}); retry later",
         name, ahead, max_queued));
   }
-  Invocation* invocation = invocation_pool.acquire();
+  Invocation* invocation = detail::InvocationPool::acquire();
   invocation->slot = slot;
   if (event.id.empty() && event.source.empty() && event.type.empty() && event.subject.empty() &&
       event.time == absl::InfinitePast() && event.datacontenttype.empty() &&
@@ -314,7 +315,7 @@ absl::Status HostCore::admit(std::string_view name, Event event,
   return absl::OkStatus();
 }
 
-Completion HostCore::invoke(std::string_view name, Event event) {
+Completion HostCore::invoke(std::string_view name, Event&& event) {
   auto state = std::make_shared<detail::CompletionState>();
   absl::Status admitted = admit(name, std::move(event), state);
   if (!admitted.ok()) return Completion::ready(std::move(admitted));
@@ -329,7 +330,9 @@ bool HostCore::add_token(FunctionSlot& slot) {
     if (tokens >= slot.queued.load()) return false;  // every queued invocation has one
     if (limit > 0 && tokens + FunctionSlot::running_of(state) >= limit) return false;
   } while (!slot.run_state.compare_exchange_weak(state, state + 1));
-  if (!slot.in_ring.exchange(true)) ring_.push(&slot);
+  // Load first: while the function is listed (the common case under load) this stays a read
+  // of a shared line rather than a write.
+  if (!slot.in_ring.load() && !slot.in_ring.exchange(true)) ring_.push(&slot);
   absl::Status submitted = executor->submit([this] { run_token(); });
   if (submitted.ok()) return true;
   // The executor refused (a shared executor that was shut down): the token will never run.
@@ -427,7 +430,9 @@ void HostCore::execute(Invocation& invocation) {
   invocation.worker = detail::current_running_task();
   watcher_.watch(&invocation);
 
-  Result result = absl::UnknownError("handler did not run");
+  // Always overwritten (by the handler, or by acquire_instance's failure); an empty message
+  // keeps this placeholder off the heap.
+  Result result{absl::Status(absl::StatusCode::kUnknown, "")};
   invocation.instance = acquire_instance(invocation, result);
   if (invocation.instance != nullptr) {
     Context context(invocation);
@@ -610,7 +615,7 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
 namespace detail {
 
 void Invocation::release() {
-  if (references.fetch_sub(1, std::memory_order_acq_rel) == 1) slot->host->invocation_pool.recycle(this);
+  if (references.fetch_sub(1, std::memory_order_acq_rel) == 1) InvocationPool::recycle(this);
 }
 
 void Invocation::reset() {

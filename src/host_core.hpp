@@ -34,9 +34,9 @@ struct HostCore {
   absl::StatusOr<FunctionStats> function_stats(std::string_view name) const;
 
   // Admission: queues an invocation; with `completion` it is synchronous.
-  absl::Status admit(std::string_view name, Event event,
+  absl::Status admit(std::string_view name, Event&& event,
                      std::shared_ptr<detail::CompletionState> completion);
-  Completion invoke(std::string_view name, Event event);
+  Completion invoke(std::string_view name, Event&& event);
 
   ShutdownReport shutdown(absl::Duration timeout);
   bool is_accepting() const { return accepting_.load(); }
@@ -136,12 +136,6 @@ struct HostCore {
   detail::CondVar drain_cv_;
   bool shut_down_ ABSL_GUARDED_BY(drain_mu_) = false;
 
- public:
-  // Declared before the watcher, so it is destroyed after it: the watcher's thread may release
-  // the last reference to a record.
-  detail::InvocationPool invocation_pool;
-
- private:
   detail::DeadlineWatcher watcher_;
 };
 

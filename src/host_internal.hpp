@@ -76,14 +76,16 @@ struct FunctionSlot {
   std::atomic<uint64_t> run_state{0};
   std::atomic<bool> in_ring{false};        // listed in the host's round-robin ring
   std::atomic<int64_t> busy_tokens{0};     // tokens that took this slot and have not returned
+  // Admissions so far (numbers the invocations): on this line, which admission writes anyway,
+  // not with the counters the workers write.
+  std::atomic<int64_t> invocations{0};
 
   static constexpr uint64_t kOneRunning = uint64_t{1} << 32;
   static uint32_t tokens_of(uint64_t state) { return static_cast<uint32_t>(state); }
   static uint32_t running_of(uint64_t state) { return static_cast<uint32_t>(state >> 32); }
 
   // Counters (relaxed: metrics).
-  alignas(kCacheLine) std::atomic<int64_t> invocations{0};
-  std::atomic<int64_t> successes{0};
+  alignas(kCacheLine) std::atomic<int64_t> successes{0};
   std::atomic<int64_t> errors{0};
   std::atomic<int64_t> throttles{0};
   std::atomic<int64_t> timeouts{0};
@@ -182,49 +184,15 @@ struct Invocation {
   int watch_shard = -1;  // -1 once unlinked
   int watch_home = 0;    // the shard watch() used; written by the running thread only
 
+  Invocation* pool_next = nullptr;  // InvocationPool's free lists
+
   std::atomic<int> references{1};
   void add_reference() { references.fetch_add(1, std::memory_order_relaxed); }
-  // Drops a reference; the last one returns the record to its host's pool.
+  // Drops a reference; the last one returns the record to the InvocationPool.
   void release();
 
   // Makes a recycled record look new, keeping its strings' capacity (bounded).
   void reset();
-};
-
-// Recycles invocation records: allocating and freeing one per invocation, on different
-// threads, costs more than the rest of admission (glibc arena locks, page faults).
-class InvocationPool {
- public:
-  InvocationPool() = default;
-  InvocationPool(const InvocationPool&) = delete;
-  InvocationPool& operator=(const InvocationPool&) = delete;
-  ~InvocationPool() {
-    Invocation* invocation = nullptr;
-    while (free_.try_dequeue(invocation)) delete invocation;
-  }
-
-  Invocation* acquire() {
-    Invocation* invocation = nullptr;
-    if (free_.try_dequeue(invocation)) {
-      cached_.fetch_sub(1, std::memory_order_relaxed);
-      return invocation;
-    }
-    return new Invocation();
-  }
-  void recycle(Invocation* invocation) {
-    if (cached_.load(std::memory_order_relaxed) >= kMaxCached) {
-      delete invocation;
-      return;
-    }
-    invocation->reset();
-    cached_.fetch_add(1, std::memory_order_relaxed);
-    free_.enqueue(invocation);
-  }
-
- private:
-  static constexpr int64_t kMaxCached = 4096;
-  moodycamel::ConcurrentQueue<Invocation*> free_;
-  std::atomic<int64_t> cached_{0};
 };
 
 }  // namespace detail

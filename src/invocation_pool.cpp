@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "invocation_pool.hpp"
+
+#include <vector>
+
+#include "fnhost/detail/sync.hpp"
+#include "host_internal.hpp"
+
+namespace fnhost::detail {
+
+namespace {
+
+// Batches of kBatch records chained through Invocation::pool_next.
+class Depot {
+ public:
+  // Returns false (the caller frees the batch) when the depot is full.
+  bool put(Invocation* batch) {
+    SpinLockHolder lock(mu_);
+    if (batches_.size() >= InvocationPool::kMaxDepotBatches) return false;
+    batches_.push_back(batch);
+    return true;
+  }
+  Invocation* take() {
+    SpinLockHolder lock(mu_);
+    if (batches_.empty()) return nullptr;
+    Invocation* batch = batches_.back();
+    batches_.pop_back();
+    return batch;
+  }
+
+ private:
+  SpinLock mu_;
+  std::vector<Invocation*> batches_ ABSL_GUARDED_BY(mu_);
+};
+
+// Never destroyed: worker threads may still recycle records while the process exits.
+Depot& depot() {
+  static Depot* const instance = new Depot();
+  return *instance;
+}
+
+void free_chain(Invocation* chain) {
+  while (chain != nullptr) {
+    Invocation* next = chain->pool_next;
+    delete chain;
+    chain = next;
+  }
+}
+
+// This thread's free records: `ready` serves acquire(); recycled records gather in `filling`
+// until it holds a batch, which goes to the depot if `ready` is already well stocked.
+struct LocalCache {
+  Invocation* ready = nullptr;
+  int ready_count = 0;
+  Invocation* filling = nullptr;
+  int filling_count = 0;
+
+  LocalCache() = default;
+  LocalCache(const LocalCache&) = delete;
+  LocalCache& operator=(const LocalCache&) = delete;
+  ~LocalCache() {
+    free_chain(ready);
+    free_chain(filling);
+  }
+};
+
+LocalCache& local_cache() {
+  thread_local LocalCache cache;
+  return cache;
+}
+
+}  // namespace
+
+Invocation* InvocationPool::acquire() {
+  LocalCache& cache = local_cache();
+  if (cache.ready == nullptr) {
+    if (cache.filling != nullptr) {
+      cache.ready = cache.filling;
+      cache.ready_count = cache.filling_count;
+      cache.filling = nullptr;
+      cache.filling_count = 0;
+    } else if (Invocation* batch = depot().take()) {
+      cache.ready = batch;
+      cache.ready_count = kBatch;
+    } else {
+      return new Invocation();
+    }
+  }
+  Invocation* invocation = cache.ready;
+  cache.ready = invocation->pool_next;
+  --cache.ready_count;
+  invocation->pool_next = nullptr;
+  return invocation;
+}
+
+void InvocationPool::recycle(Invocation* invocation) {
+  invocation->reset();
+  LocalCache& cache = local_cache();
+  if (cache.ready_count < kBatch) {
+    invocation->pool_next = cache.ready;
+    cache.ready = invocation;
+    ++cache.ready_count;
+    return;
+  }
+  invocation->pool_next = cache.filling;
+  cache.filling = invocation;
+  if (++cache.filling_count < kBatch) return;
+  Invocation* batch = cache.filling;
+  cache.filling = nullptr;
+  cache.filling_count = 0;
+  if (!depot().put(batch)) free_chain(batch);
+}
+
+}  // namespace fnhost::detail
