@@ -2,12 +2,17 @@
 // The host: admission, per-function queues scheduled fairly on the executor, instances,
 // deadlines and shutdown.
 //
-// Scheduling: each queued invocation that may run now (under its function's max_concurrency)
-// gets one run token, an executor task. So the executor's queue length is the true runnable
-// backlog, which is what it scales on. Tokens are not bound to a function: a token takes the
-// function at the head of a round-robin ring, runs one of its invocations, and puts it back at
-// the tail if it has more tokens. A flood from one function therefore delays another by about
-// one turn per worker, not by the flood's length.
+// Scheduling: invocations wait in their function's queue; functions with invocations that may
+// start now (under max_concurrency) are listed in a round-robin ring. Runner tasks on the
+// executor take the ring's head, run one of its invocations, put it back at the tail if it has
+// more, and go on with the next head: a flood from one function delays another by about one
+// turn per worker, not by the flood's length. A runner keeps going until the ring is empty or
+// its time budget is spent, so a busy host pays for an executor task per budget, not per
+// invocation.
+//
+// The executor scales on its own backlog, so each function keeps as many runners waiting in
+// it as it has invocations that could start now (up to kMaxWaitingRunners): invocations that
+// block show the executor work waiting behind blocked workers, and it adds threads.
 #include "fnhost/host.hpp"
 
 #include <algorithm>
@@ -77,6 +82,7 @@ HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_exec
       executor(std::move(host_executor)),
       owns_executor(owns),
       id_prefix_(random_id_prefix()),
+      one_invocation_per_runner_(dynamic_cast<ManualExecutor*>(executor.get()) != nullptr),
       watcher_([this](Invocation* invocation) { on_deadline(invocation); }) {}
 
 HostCore::~HostCore() {
@@ -85,17 +91,7 @@ HostCore::~HostCore() {
   if (owns_executor) {
     executor->shutdown();
   } else {
-    // A token counts in tokens_of(run_state) until it takes a slot, then in busy_tokens
-    // until its last access to the slot.
-    for (;;) {
-      int64_t tokens = 0;
-      {
-        MutexLock lock(registration_mu_);
-        for (const auto& slot : table_.slots()) {
-          tokens += FunctionSlot::tokens_of(slot->run_state.load()) + slot->busy_tokens.load();
-        }
-      }
-      if (tokens == 0) break;
+    while (live_runners_.load() > 0) {
       if (!executor->help_one()) std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
   }
@@ -125,7 +121,8 @@ absl::Status HostCore::provision(const FunctionVersion& version, FunctionSlot* s
 }
 
 void HostCore::publish(FunctionSlot& slot, std::shared_ptr<const FunctionVersion> version) {
-  slot.max_concurrency.store(version->spec.max_concurrency);
+  const int version_limit = version->spec.max_concurrency;
+  slot.max_concurrency.store(version_limit);
   slot.max_queued.store(version->spec.max_queued);
   const int64_t number = version->number;
   slot.latest.store(version.get());
@@ -133,10 +130,12 @@ void HostCore::publish(FunctionSlot& slot, std::shared_ptr<const FunctionVersion
   slot.owner = std::move(version);
   // An invocation holds its version only while it counts as running, and reads `latest` after
   // it starts counting: with none running, no one can hold a retired version.
-  if (FunctionSlot::running_of(slot.run_state.load()) == 0) slot.retired.clear();
+  if (FunctionSlot::running_of(slot.state.load()) == 0) slot.retired.clear();
   slot.live_version.store(number);
   // A higher concurrency limit may let queued invocations start now.
-  while (add_token(slot)) {
+  if (FunctionSlot::startable(slot.state.load(), version_limit) > 0) {
+    list(slot);
+    add_runners(slot);
   }
 }
 
@@ -261,8 +260,9 @@ absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) co
   stats.cold_starts = relaxed(slot->cold_starts);
   stats.late_results = relaxed(slot->late_results);
   stats.dropped = relaxed(slot->dropped);
-  stats.in_flight = FunctionSlot::running_of(slot->run_state.load(std::memory_order_relaxed));
-  stats.queued = std::max<int64_t>(0, relaxed(slot->queued));
+  const uint64_t word = slot->state.load(std::memory_order_relaxed);
+  stats.in_flight = FunctionSlot::running_of(word);
+  stats.queued = FunctionSlot::queued_of(word);
   stats.instances = version->live_instances.load(std::memory_order_relaxed);
   stats.duration = summary(slot->duration);
   stats.init_duration = summary(slot->init_duration);
@@ -284,14 +284,14 @@ absl::Status HostCore::admit(std::string_view name, Event&& event,
   }
   // Count first, then check accepting_: pairs with shutdown(), which clears accepting_ and
   // then reads the counts, so an invocation is either refused here or seen by shutdown.
-  const int64_t ahead = slot->queued.fetch_add(1);
+  const int64_t ahead = FunctionSlot::queued_of(slot->state.fetch_add(1));
   if (!accepting_.load()) {
-    slot->queued.fetch_sub(1);
+    slot->state.fetch_sub(1);
     return unavailable_after_shutdown(fmt::format("invocation of \"{}\"", name));
   }
   const int max_queued = slot->max_queued.load(std::memory_order_relaxed);
   if (max_queued > 0 && ahead >= max_queued) {
-    slot->queued.fetch_sub(1);
+    slot->state.fetch_sub(1);
     slot->throttles.fetch_add(1, std::memory_order_relaxed);
     return absl::ResourceExhaustedError(fmt::format(
         "function \"{}\": queue full ({} invocations waiting, max_queued = {}); retry later",
@@ -311,7 +311,11 @@ absl::Status HostCore::admit(std::string_view name, Event&& event,
   invocation->sequence =
       static_cast<uint64_t>(slot->invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   slot->queue.enqueue(invocation);
-  add_token(*slot);
+  if (FunctionSlot::startable(slot->state.load(),
+                              slot->max_concurrency.load(std::memory_order_relaxed)) > 0) {
+    list(*slot);
+    add_runners(*slot);
+  }
   return absl::OkStatus();
 }
 
@@ -322,56 +326,85 @@ Completion HostCore::invoke(std::string_view name, Event&& event) {
   return Completion(std::move(state));
 }
 
-bool HostCore::add_token(FunctionSlot& slot) {
-  const int limit = slot.max_concurrency.load(std::memory_order_relaxed);
-  uint64_t state = slot.run_state.load();
-  do {
-    const int64_t tokens = FunctionSlot::tokens_of(state);
-    if (tokens >= slot.queued.load()) return false;  // every queued invocation has one
-    if (limit > 0 && tokens + FunctionSlot::running_of(state) >= limit) return false;
-  } while (!slot.run_state.compare_exchange_weak(state, state + 1));
+void HostCore::list(FunctionSlot& slot) {
   // Load first: while the function is listed (the common case under load) this stays a read
   // of a shared line rather than a write.
   if (!slot.in_ring.load() && !slot.in_ring.exchange(true)) ring_.push(&slot);
-  absl::Status submitted = executor->submit([this] { run_token(); });
-  if (submitted.ok()) return true;
-  // The executor refused (a shared executor that was shut down): the token will never run.
-  // Take the unit back through the ring like a token would, and answer the invocation.
-  FunctionSlot* taken = nullptr;
-  detail::Backoff backoff;
-  while ((taken = ring_.take_turn()) == nullptr) backoff.pause();
-  if (Invocation* invocation = nullptr; take_queued(*taken, invocation)) {
-    drop(*taken, *invocation,
-         absl::UnavailableError(fmt::format("function \"{}\" cannot run: {}", taken->name,
-                                            std_view(submitted.message()))));
-  }
-  taken->run_state.fetch_sub(FunctionSlot::kOneRunning);
-  taken->busy_tokens.fetch_sub(1);
-  return false;
 }
 
-void HostCore::run_token() {
-  FunctionSlot* slot = nullptr;
-  // Every token owns a unit of some listed function, so the ring is empty only for the
-  // moment a token re-lists its function.
-  detail::Backoff backoff;
-  while ((slot = ring_.take_turn()) == nullptr) backoff.pause();
-  if (Invocation* invocation = nullptr; take_queued(*slot, invocation)) {
+void HostCore::add_runners(FunctionSlot& slot) {
+  for (;;) {
+    const int64_t wanted =
+        std::min<int64_t>(kMaxWaitingRunners,
+                          FunctionSlot::startable(slot.state.load(),
+                                                  slot.max_concurrency.load(std::memory_order_relaxed)));
+    int waiting = slot.waiting_runners.load();
+    if (waiting >= wanted) return;
+    if (slot.waiting_runners.compare_exchange_weak(waiting, waiting + 1)) submit_runner(&slot);
+  }
+}
+
+void HostCore::submit_runner(FunctionSlot* origin) {
+  live_runners_.fetch_add(1);
+  waiting_runners_.fetch_add(1);
+  absl::Status submitted = executor->submit([this, origin] { run_runner(origin); });
+  if (submitted.ok()) return;
+  waiting_runners_.fetch_sub(1);
+  if (origin != nullptr) origin->waiting_runners.fetch_sub(1);
+  // The executor refused (a shared executor that was shut down): nothing can run here any
+  // more, so answer what is runnable rather than leave callers waiting.
+  while (FunctionSlot* slot = ring_.take_turn()) {
+    Invocation* invocation = take_claimed(*slot);
+    slot->dropped.fetch_add(1, std::memory_order_relaxed);
+    answer_abandoned(*invocation,
+                     absl::UnavailableError(fmt::format("function \"{}\" cannot run: {}",
+                                                        slot->name,
+                                                        std_view(submitted.message()))));
+    invocation->release();
+    end_running(*slot);
+  }
+  live_runners_.fetch_sub(1);
+}
+
+void HostCore::run_runner(FunctionSlot* origin) {
+  if (origin != nullptr) origin->waiting_runners.fetch_sub(1);
+  waiting_runners_.fetch_sub(1);
+  const int64_t started_ns = detail::platform::now_ns();
+  while (FunctionSlot* slot = ring_.take_turn()) {
+    // Keep the executor's view of this function's backlog whole while this one runs.
+    add_runners(*slot);
+    Invocation* invocation = take_claimed(*slot);
+    bool timed_out = false;
     if (stopped_.load()) {
       drop(*slot, *invocation,
            absl::UnavailableError(fmt::format(
                "host shut down before invocation of \"{}\" started", slot->name)));
     } else {
-      execute(*invocation);
+      timed_out = execute(*invocation);
+    }
+    end_running(*slot);
+    if (draining_.load(std::memory_order_relaxed)) note_finished();
+    // End the task at a boundary the executor can act on: after a timed-out (stuck-marked)
+    // invocation, or when the budget is spent. A waiting runner carries on; if none waits,
+    // a new one (the ring was checked first, pairs with a runner's "un-count, then take").
+    if (one_invocation_per_runner_ || timed_out ||
+        detail::platform::now_ns() - started_ns >= kRunnerBudgetNs) {
+      if (!ring_.empty() && waiting_runners_.load() == 0) submit_runner(nullptr);
+      break;
     }
   }
-  // Un-count, then re-check (pairs with admit: queued++ then add_token): one of the two sees
-  // the other, so a queued invocation never waits for a token that nobody adds.
-  slot->run_state.fetch_sub(FunctionSlot::kOneRunning);
-  add_token(*slot);
-  if (draining_.load(std::memory_order_relaxed)) note_finished();
-  // Last access to the slot or the host: the host's destructor waits for this count.
-  slot->busy_tokens.fetch_sub(1);
+  // Last access to the host: its destructor waits for this count.
+  live_runners_.fetch_sub(1);
+}
+
+void HostCore::end_running(FunctionSlot& slot) {
+  const uint64_t word = slot.state.fetch_sub(FunctionSlot::kOneRunning) - FunctionSlot::kOneRunning;
+  const int limit = slot.max_concurrency.load(std::memory_order_relaxed);
+  // Only a limited function can have been held back by this invocation.
+  if (limit > 0 && FunctionSlot::startable(word, limit) > 0) {
+    list(slot);
+    add_runners(slot);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -419,7 +452,7 @@ void HostCore::release_instance(Invocation& invocation, bool discard) {
   version.live_instances.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void HostCore::execute(Invocation& invocation) {
+bool HostCore::execute(Invocation& invocation) {
   FunctionSlot& slot = *invocation.slot;
   // Hot swap: an invocation that starts after update_function runs the new version; one
   // accepted before remove_function runs the last version.
@@ -451,6 +484,7 @@ void HostCore::execute(Invocation& invocation) {
   release_instance(invocation, timed_out);
   finish(invocation, std::move(result), duration_ns);
   invocation.release();
+  return timed_out;
 }
 
 void HostCore::finish(Invocation& invocation, Result result, int64_t duration_ns) {
@@ -492,16 +526,20 @@ void HostCore::on_deadline(Invocation* invocation) {
   invocation->release();
 }
 
-bool HostCore::take_queued(FunctionSlot& slot, Invocation*& invocation) {
+Invocation* HostCore::take_claimed(FunctionSlot& slot) {
+  Invocation* invocation = nullptr;
   detail::Backoff backoff;
-  while (slot.queued.load() > 0) {
-    if (slot.queue.try_dequeue(invocation)) {
-      slot.queued.fetch_sub(1);
-      return true;
-    }
-    backoff.pause();  // counted by an admission that has not enqueued it yet
-  }
-  return false;
+  // Counted by an admission that has not enqueued it yet: it is moments away.
+  while (!slot.queue.try_dequeue(invocation)) backoff.pause();
+  return invocation;
+}
+
+Invocation* HostCore::take_unstarted(FunctionSlot& slot) {
+  uint64_t word = slot.state.load();
+  do {
+    if (FunctionSlot::queued_of(word) == 0) return nullptr;
+  } while (!slot.state.compare_exchange_weak(word, word - 1));
+  return take_claimed(slot);
 }
 
 void HostCore::drop(FunctionSlot& slot, Invocation& invocation, absl::Status status) {
@@ -543,8 +581,8 @@ int64_t HostCore::outstanding() const {
   int64_t count = 0;
   MutexLock lock(registration_mu_);
   for (const auto& slot : table_.slots()) {
-    count += std::max<int64_t>(0, slot->queued.load()) +
-             FunctionSlot::running_of(slot->run_state.load());
+    const uint64_t word = slot->state.load();
+    count += FunctionSlot::queued_of(word) + FunctionSlot::running_of(word);
   }
   return count;
 }
@@ -587,7 +625,7 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
     for (const auto& slot : table_.slots()) slots.push_back(slot.get());
   }
   for (FunctionSlot* slot : slots) {
-    for (Invocation* invocation = nullptr; take_queued(*slot, invocation);) {
+    while (Invocation* invocation = take_unstarted(*slot)) {
       ++report.dropped;
       drop(*slot, *invocation,
            absl::UnavailableError(fmt::format(

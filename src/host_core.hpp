@@ -46,6 +46,13 @@ struct HostCore {
   void log(LogLevel level, std::string_view function, std::string_view invocation_id,
            std::string_view message) const;
 
+  // Runners a function keeps waiting in the executor at most. The executor adds at most this
+  // many threads per tick for one function's blocked backlog; the rest of a backlog is run by
+  // runners that loop.
+  static constexpr int kMaxWaitingRunners = 128;
+  // How long a runner keeps taking turns before it ends its executor task.
+  static constexpr int64_t kRunnerBudgetNs = 1'000'000;
+
   const HostOptions options;
   const std::shared_ptr<Executor> executor;
   const bool owns_executor;
@@ -55,20 +62,32 @@ struct HostCore {
   absl::Status provision(const detail::FunctionVersion& version, detail::FunctionSlot* slot,
                          int count);
   void publish(detail::FunctionSlot& slot, std::shared_ptr<const detail::FunctionVersion> version);
-  // Gives `slot` one more run token if it has a queued invocation without one and room under
-  // its concurrency limit; returns whether it did.
-  bool add_token(detail::FunctionSlot& slot);
-  // An executor task: runs one invocation of the function at the head of the ring.
-  void run_token();
-  void execute(detail::Invocation& invocation);
+  // Lists `slot` in the ring unless it is listed already.
+  void list(detail::FunctionSlot& slot);
+  // Tops up the runner tasks waiting on `slot`'s behalf to the number of its invocations that
+  // could start now (at most kMaxWaitingRunners), so the executor's backlog is the host's.
+  void add_runners(detail::FunctionSlot& slot);
+  // Submits one runner task; `origin` (may be null) is the function it is counted for. If the
+  // executor refuses, answers every runnable invocation instead (none could ever run).
+  void submit_runner(detail::FunctionSlot* origin);
+  // An executor task: runs invocations of the functions at the head of the ring, one turn
+  // each, until the ring is empty or its time budget is spent.
+  void run_runner(detail::FunctionSlot* origin);
+  // Ends one running invocation of `slot`: lists it again if that makes room under its limit.
+  void end_running(detail::FunctionSlot& slot);
+  // Returns whether the invocation timed out.
+  bool execute(detail::Invocation& invocation);
   detail::Instance* acquire_instance(detail::Invocation& invocation, Result& failure);
   void release_instance(detail::Invocation& invocation, bool discard);
   // Delivers the handler's result unless the deadline or shutdown answered first.
   void finish(detail::Invocation& invocation, Result result, int64_t duration_ns);
   void on_deadline(detail::Invocation* invocation);
-  // Takes one queued invocation of `slot`, waiting out an admission that counted it but has
-  // not enqueued it yet; false when none is queued.
-  bool take_queued(detail::FunctionSlot& slot, detail::Invocation*& invocation);
+  // Takes the record of an invocation already claimed from `slot`'s count, waiting out an
+  // admission that counted it but has not enqueued it yet.
+  detail::Invocation* take_claimed(detail::FunctionSlot& slot);
+  // Claims and takes one queued invocation of `slot` without running it (shutdown, refusal);
+  // null when none is queued.
+  detail::Invocation* take_unstarted(detail::FunctionSlot& slot);
   // Counts a queued invocation that will never run as dropped, answers it, releases it.
   void drop(detail::FunctionSlot& slot, detail::Invocation& invocation, absl::Status status);
   // Answers an accepted invocation that will not run or finish: counts and logs it.
@@ -86,48 +105,70 @@ struct HostCore {
   const uint32_t id_prefix_;
 
   mutable detail::Mutex registration_mu_;
-  // Functions with run tokens, each listed once: a token takes the head and, in the same
-  // critical section, puts it back at the tail if it has more tokens, so functions take turns
-  // whatever their backlog. Strict FIFO is the point, so this is a locked deque rather than
-  // moodycamel's queue (FIFO only per producer).
+  // Functions with invocations that may start now, each listed once. A runner takes the head,
+  // claims one of its invocations and, in the same critical section, puts it back at the tail
+  // if it has more, so functions take turns whatever their backlog. Strict FIFO is the point,
+  // so this is a locked deque rather than moodycamel's queue (FIFO only per producer).
   class Ring {
    public:
     void push(detail::FunctionSlot* slot) {
       detail::SpinLockHolder lock(mu_);
       slots_.push_back(slot);
     }
-    // Takes the head and one of its tokens, turning it into a running invocation; re-lists
-    // the head at the tail if it has tokens left (otherwise clears its in_ring flag). Returns
-    // the head, or nullptr if the ring is empty.
+    bool empty() const {
+      detail::SpinLockHolder lock(mu_);
+      return slots_.empty();
+    }
+    // Claims one invocation (queued -> running) of the first listed function that has one it
+    // may start, and returns that function; null if none has. Functions left with nothing to
+    // start are un-listed.
     detail::FunctionSlot* take_turn() {
-      detail::FunctionSlot* slot = nullptr;
-      {
-        detail::SpinLockHolder lock(mu_);
-        if (slots_.empty()) return nullptr;
-        slot = slots_.front();
-        slots_.pop_front();
-        slot->busy_tokens.fetch_add(1);
-        const uint64_t before =
-            slot->run_state.fetch_add(detail::FunctionSlot::kOneRunning - 1);
-        if (detail::FunctionSlot::tokens_of(before) > 1) {
-          slots_.push_back(slot);
-          return slot;
+      using detail::FunctionSlot;
+      for (;;) {
+        FunctionSlot* slot = nullptr;
+        bool claimed = false;
+        {
+          detail::SpinLockHolder lock(mu_);
+          if (slots_.empty()) return nullptr;
+          slot = slots_.front();
+          slots_.pop_front();
+          const int limit = slot->max_concurrency.load(std::memory_order_relaxed);
+          uint64_t word = slot->state.load();
+          while (FunctionSlot::startable(word, limit) > 0) {
+            if (slot->state.compare_exchange_weak(word, word + FunctionSlot::kOneRunning - 1)) {
+              claimed = true;
+              word += FunctionSlot::kOneRunning - 1;
+              break;
+            }
+          }
+          if (claimed && FunctionSlot::startable(word, limit) > 0) {
+            slots_.push_back(slot);
+            return slot;
+          }
         }
+        // Un-list, then re-check: an admission meanwhile saw in_ring set and did not list it.
+        slot->in_ring.store(false);
+        if (FunctionSlot::startable(slot->state.load(),
+                                    slot->max_concurrency.load(std::memory_order_relaxed)) > 0 &&
+            !slot->in_ring.exchange(true)) {
+          push(slot);
+        }
+        if (claimed) return slot;
       }
-      // Un-list, then re-check: a token added meanwhile saw in_ring set and did not list it.
-      slot->in_ring.store(false);
-      if (detail::FunctionSlot::tokens_of(slot->run_state.load()) > 0 &&
-          !slot->in_ring.exchange(true)) {
-        push(slot);
-      }
-      return slot;
     }
 
    private:
-    detail::SpinLock mu_;
+    mutable detail::SpinLock mu_;
     std::deque<detail::FunctionSlot*> slots_ ABSL_GUARDED_BY(mu_);
   };
   Ring ring_;
+  // Runner tasks submitted and not yet returned: the host's destructor waits for them.
+  std::atomic<int64_t> live_runners_{0};
+  // Runner tasks submitted and not yet started, for all functions.
+  std::atomic<int64_t> waiting_runners_{0};
+  // A ManualExecutor's user pumps one task at a time to bound a frame: there a runner runs one
+  // invocation. Elsewhere it keeps going for up to kRunnerBudgetNs.
+  const bool one_invocation_per_runner_;
 
   // Inserts and iteration hold registration_mu_; find() is lock-free by design.
   detail::FunctionTable table_;

@@ -4,6 +4,7 @@
 // completion.cpp and deadline_watcher.cpp; not installed.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -65,24 +66,30 @@ struct FunctionSlot {
   std::atomic<int> max_queued{0};
   std::atomic<int64_t> version_numbers{0};  // the last version number handed out
 
-  // Accepted invocations waiting to start; `queued` is the exact count (the sleep predicate
-  // and the queue bound), the queue itself is not linearizable across producers.
-  // Capacity 0: blocks are allocated on first use, not ~2 KiB up front for every function.
+  // Accepted invocations waiting to start. Capacity 0: blocks are allocated on first use, not
+  // ~2 KiB up front for every function.
   moodycamel::ConcurrentQueue<struct Invocation*> queue{0};
-  alignas(kCacheLine) std::atomic<int64_t> queued{0};
-  // Run tokens (low 32 bits) and running invocations (high 32 bits) in one word, so the
-  // concurrency limit (tokens + running <= max_concurrency) is checked and claimed atomically.
-  // A token is one executor task that will run one of this function's queued invocations.
-  std::atomic<uint64_t> run_state{0};
-  std::atomic<bool> in_ring{false};        // listed in the host's round-robin ring
-  std::atomic<int64_t> busy_tokens{0};     // tokens that took this slot and have not returned
+  // Queued invocations (low 32 bits) and running ones (high 32 bits) in one word, so a runner
+  // checks the concurrency limit and claims an invocation in one step. An admission counts
+  // itself before its record is in `queue`, so a claimer may have to wait a moment for it.
+  alignas(kCacheLine) std::atomic<uint64_t> state{0};
+  // Runner tasks submitted on this function's behalf that have not started: what the executor
+  // sees of this function's backlog (see HostCore::add_runners).
+  std::atomic<int> waiting_runners{0};
+  std::atomic<bool> in_ring{false};  // listed in the host's round-robin ring
   // Admissions so far (numbers the invocations): on this line, which admission writes anyway,
   // not with the counters the workers write.
   std::atomic<int64_t> invocations{0};
 
   static constexpr uint64_t kOneRunning = uint64_t{1} << 32;
-  static uint32_t tokens_of(uint64_t state) { return static_cast<uint32_t>(state); }
-  static uint32_t running_of(uint64_t state) { return static_cast<uint32_t>(state >> 32); }
+  static uint32_t queued_of(uint64_t word) { return static_cast<uint32_t>(word); }
+  static uint32_t running_of(uint64_t word) { return static_cast<uint32_t>(word >> 32); }
+  // How many queued invocations may start now under `limit` (0 = no limit).
+  static int64_t startable(uint64_t word, int limit) {
+    const int64_t queued = queued_of(word);
+    if (limit <= 0) return queued;
+    return std::max<int64_t>(0, std::min<int64_t>(queued, limit - int64_t{running_of(word)}));
+  }
 
   // Counters (relaxed: metrics).
   alignas(kCacheLine) std::atomic<int64_t> successes{0};
