@@ -75,16 +75,20 @@ struct HostCore {
   void run_runner(detail::FunctionSlot* origin);
   // Ends one running invocation of `slot`: lists it again if that makes room under its limit.
   void end_running(detail::FunctionSlot& slot);
-  // Returns whether the invocation timed out.
-  bool execute(detail::Invocation& invocation);
+  struct Executed {
+    bool timed_out = false;
+    int64_t end_ns = 0;  // when the handler returned (platform::now_ns); 0 if it did not run
+  };
+  // Runs `invocation`; it starts at `start_ns` (platform::now_ns), or now if that is 0.
+  Executed execute(detail::Invocation& invocation, int64_t start_ns);
   detail::Instance* acquire_instance(detail::Invocation& invocation, Result& failure);
   void release_instance(detail::Invocation& invocation, bool discard);
   // Delivers the handler's result unless the deadline or shutdown answered first.
   void finish(detail::Invocation& invocation, Result result, int64_t duration_ns);
   void on_deadline(detail::Invocation* invocation);
   // Takes the record of an invocation already claimed from `slot`'s count, waiting out an
-  // admission that counted it but has not enqueued it yet.
-  detail::Invocation* take_claimed(detail::FunctionSlot& slot);
+  // admission that counted it but has not enqueued it yet (then sets *waited, if given).
+  detail::Invocation* take_claimed(detail::FunctionSlot& slot, bool* waited);
   // Claims and takes one queued invocation of `slot` without running it (shutdown, refusal);
   // null when none is queued.
   detail::Invocation* take_unstarted(detail::FunctionSlot& slot);
