@@ -2,6 +2,7 @@
 #include "deadline_watcher.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <utility>
@@ -9,11 +10,13 @@
 namespace fnhost::detail {
 
 namespace {
-// Spreads threads over shards by the address of a thread-local: stable per thread, no global.
+// Spreads threads over shards round-robin, in the order they first watch. (Hashing a
+// thread-local's address does not spread them: thread stacks sit a fixed, large power-of-two-
+// ish stride apart, so every worker landed on one shard and they contended on its lock.)
 int shard_of_current_thread(int shards) {
-  thread_local const char marker = 0;
-  return static_cast<int>((reinterpret_cast<std::uintptr_t>(&marker) >> 6) %
-                          static_cast<std::uintptr_t>(shards));
+  static std::atomic<int> next_shard{0};
+  thread_local const int shard = next_shard.fetch_add(1, std::memory_order_relaxed);
+  return shard % shards;
 }
 }  // namespace
 

@@ -353,15 +353,11 @@ void HostCore::submit_runner(FunctionSlot* origin) {
   if (origin != nullptr) origin->waiting_runners.fetch_sub(1);
   // The executor refused (a shared executor that was shut down): nothing can run here any
   // more, so answer what is runnable rather than leave callers waiting.
-  while (FunctionSlot* slot = ring_.take_turn()) {
-    Invocation* invocation = take_claimed(*slot, nullptr);
-    slot->dropped.fetch_add(1, std::memory_order_relaxed);
-    answer_abandoned(*invocation,
-                     absl::UnavailableError(fmt::format("function \"{}\" cannot run: {}",
-                                                        slot->name,
-                                                        std_view(submitted.message()))));
-    invocation->release();
-    end_running(*slot);
+  while (FunctionSlot* slot = ring_.take_turn(1).slot) {
+    drop(*slot, *take_claimed(*slot, nullptr),
+         absl::UnavailableError(fmt::format("function \"{}\" cannot run: {}", slot->name,
+                                            std_view(submitted.message()))));
+    end_running(*slot, 1);
   }
   live_runners_.fetch_sub(1);
 }
@@ -373,27 +369,40 @@ void HostCore::run_runner(FunctionSlot* origin) {
   // When one invocation follows another without a wait, the clock read that ended the first
   // also starts the second (a clock read is ~20 ns, a turn about as much).
   int64_t previous_end_ns = started_ns;
-  while (FunctionSlot* slot = ring_.take_turn()) {
+  const int max_batch = one_invocation_per_runner_ ? 1 : kMaxBatch;
+  Invocation* batch[kMaxBatch];
+  for (;;) {
+    const Ring::Turn turn = ring_.take_turn(max_batch);
+    if (turn.slot == nullptr) break;
+    FunctionSlot& slot = *turn.slot;
     // Keep the executor's view of this function's backlog whole while this one runs.
-    add_runners(*slot);
+    add_runners(slot);
     bool waited = false;
-    Invocation* invocation = take_claimed(*slot, &waited);
-    Executed executed;
-    if (stopped_.load()) {
-      drop(*slot, *invocation,
-           absl::UnavailableError(fmt::format(
-               "host shut down before invocation of \"{}\" started", slot->name)));
-    } else {
-      executed = execute(*invocation, waited ? 0 : previous_end_ns);
+    take_claimed(slot, batch, turn.count, &waited);
+    if (waited) previous_end_ns = 0;
+    bool timed_out = false;
+    HeldInstance held;
+    for (int i = 0; i < turn.count; ++i) {
+      if (stopped_.load()) {
+        drop(slot, *batch[i],
+             absl::UnavailableError(fmt::format(
+                 "host shut down before invocation of \"{}\" started", slot.name)));
+        previous_end_ns = 0;
+        continue;
+      }
+      const bool last = i + 1 == turn.count;
+      const Executed executed = execute(*batch[i], previous_end_ns, last ? nullptr : &held);
+      previous_end_ns = executed.end_ns;
+      timed_out = timed_out || executed.timed_out;
     }
-    previous_end_ns = executed.end_ns;
-    end_running(*slot);
+    release_held(held);
+    end_running(slot, turn.count);
     if (draining_.load(std::memory_order_relaxed)) note_finished();
     // End the task at a boundary the executor can act on: after a timed-out (stuck-marked)
     // invocation, or when the budget is spent. A waiting runner carries on; if none waits,
     // a new one (the ring was checked first, pairs with a runner's "un-count, then take").
-    if (one_invocation_per_runner_ || executed.timed_out ||
-        (executed.end_ns != 0 ? executed.end_ns : detail::platform::now_ns()) - started_ns >=
+    if (one_invocation_per_runner_ || timed_out ||
+        (previous_end_ns != 0 ? previous_end_ns : detail::platform::now_ns()) - started_ns >=
             kRunnerBudgetNs) {
       if (!ring_.empty() && waiting_runners_.load() == 0) submit_runner(nullptr);
       break;
@@ -403,8 +412,9 @@ void HostCore::run_runner(FunctionSlot* origin) {
   live_runners_.fetch_sub(1);
 }
 
-void HostCore::end_running(FunctionSlot& slot) {
-  const uint64_t word = slot.state.fetch_sub(FunctionSlot::kOneRunning) - FunctionSlot::kOneRunning;
+void HostCore::end_running(FunctionSlot& slot, int count) {
+  const uint64_t ended = uint64_t(count) * FunctionSlot::kOneRunning;
+  const uint64_t word = slot.state.fetch_sub(ended) - ended;
   const int limit = slot.max_concurrency.load(std::memory_order_relaxed);
   // Only a limited function can have been held back by this invocation.
   if (limit > 0 && FunctionSlot::startable(word, limit) > 0) {
@@ -444,21 +454,26 @@ Instance* HostCore::acquire_instance(Invocation& invocation, Result& failure) {
   return instance.release();
 }
 
-void HostCore::release_instance(Invocation& invocation, bool discard) {
-  std::unique_ptr<Instance> instance(invocation.instance);
-  invocation.instance = nullptr;
-  if (instance == nullptr) return;
-  const FunctionVersion& version = *invocation.version;
+void HostCore::release_instance(const FunctionVersion& version, Instance* instance,
+                                bool discard) {
+  std::unique_ptr<Instance> owned(instance);
+  if (owned == nullptr) return;
   if (!discard) {
     detail::SpinLockHolder lock(version.pool_mu);
-    version.idle_instances.push_back(std::move(instance));
+    version.idle_instances.push_back(std::move(owned));
     return;
   }
   // A timed-out instance may be mid-way through anything: never reuse it.
   version.live_instances.fetch_sub(1, std::memory_order_relaxed);
 }
 
-HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns) {
+void HostCore::release_held(HeldInstance& held) {
+  if (held.instance != nullptr) release_instance(*held.version, held.instance, false);
+  held = {};
+}
+
+HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns,
+                                     HeldInstance* held) {
   FunctionSlot& slot = *invocation.slot;
   // Hot swap: an invocation that starts after update_function runs the new version; one
   // accepted before remove_function runs the last version.
@@ -472,7 +487,13 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns) {
   // Always overwritten (by the handler, or by acquire_instance's failure); an empty message
   // keeps this placeholder off the heap.
   Result result{absl::Status(absl::StatusCode::kUnknown, "")};
-  invocation.instance = acquire_instance(invocation, result);
+  if (held != nullptr && held->instance != nullptr && held->version == invocation.version) {
+    invocation.instance = held->instance;
+    *held = {};
+  } else {
+    if (held != nullptr) release_held(*held);
+    invocation.instance = acquire_instance(invocation, result);
+  }
   if (invocation.instance != nullptr) {
     Context context(invocation);
     try {
@@ -488,7 +509,16 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns) {
   const bool timed_out = !watcher_.unwatch(&invocation);
   const int64_t end_ns = detail::platform::now_ns();
   const int64_t duration_ns = end_ns - invocation.start_ns;
-  release_instance(invocation, timed_out);
+  const bool runs_short = duration_ns < kShortInvocationNs;
+  if (slot.runs_short.load(std::memory_order_relaxed) != runs_short) {
+    slot.runs_short.store(runs_short, std::memory_order_relaxed);
+  }
+  if (held != nullptr && !timed_out && invocation.instance != nullptr) {
+    *held = {invocation.instance, invocation.version};
+  } else {
+    release_instance(*invocation.version, invocation.instance, timed_out);
+  }
+  invocation.instance = nullptr;
   finish(invocation, std::move(result), duration_ns);
   invocation.release();
   return {.timed_out = timed_out, .end_ns = end_ns};
@@ -531,6 +561,18 @@ void HostCore::on_deadline(Invocation* invocation) {
     if (draining_.load(std::memory_order_relaxed)) note_finished();
   }
   invocation->release();
+}
+
+void HostCore::take_claimed(FunctionSlot& slot, Invocation** out, int count, bool* waited) {
+  size_t taken = slot.queue.try_dequeue_bulk(out, static_cast<size_t>(count));
+  if (taken == static_cast<size_t>(count)) return;
+  *waited = true;
+  detail::Backoff backoff;
+  // Counted by admissions that have not enqueued yet: they are moments away.
+  while (taken < static_cast<size_t>(count)) {
+    taken += slot.queue.try_dequeue_bulk(out + taken, static_cast<size_t>(count) - taken);
+    if (taken < static_cast<size_t>(count)) backoff.pause();
+  }
 }
 
 Invocation* HostCore::take_claimed(FunctionSlot& slot, bool* waited) {

@@ -52,6 +52,11 @@ struct HostCore {
   static constexpr int kMaxWaitingRunners = 128;
   // How long a runner keeps taking turns before it ends its executor task.
   static constexpr int64_t kRunnerBudgetNs = 1'000'000;
+  // Invocations one turn may claim at most (see Ring::take_turn), and how short a function's
+  // last invocation must have been for it to be batched: a batch holds up at most a few of
+  // these behind one another.
+  static constexpr int kMaxBatch = 8;
+  static constexpr int64_t kShortInvocationNs = 20'000;
 
   const HostOptions options;
   const std::shared_ptr<Executor> executor;
@@ -73,22 +78,37 @@ struct HostCore {
   // An executor task: runs invocations of the functions at the head of the ring, one turn
   // each, until the ring is empty or its time budget is spent.
   void run_runner(detail::FunctionSlot* origin);
-  // Ends one running invocation of `slot`: lists it again if that makes room under its limit.
-  void end_running(detail::FunctionSlot& slot);
+  // Ends `count` running invocations of `slot`: lists it again if that makes room under its
+  // limit.
+  void end_running(detail::FunctionSlot& slot, int count);
   struct Executed {
     bool timed_out = false;
     int64_t end_ns = 0;  // when the handler returned (platform::now_ns); 0 if it did not run
   };
-  // Runs `invocation`; it starts at `start_ns` (platform::now_ns), or now if that is 0.
-  Executed execute(detail::Invocation& invocation, int64_t start_ns);
+  // An instance a runner keeps between the invocations of one batch, and its version.
+  struct HeldInstance {
+    detail::Instance* instance = nullptr;
+    const detail::FunctionVersion* version = nullptr;
+  };
+  // Runs `invocation`; it starts at `start_ns` (platform::now_ns), or now if that is 0. With
+  // `held`, the instance is taken from there if it fits and left there afterwards (the next
+  // invocation of the batch runs on it); without, it goes back to its pool before the caller
+  // is answered.
+  Executed execute(detail::Invocation& invocation, int64_t start_ns, HeldInstance* held);
+  void release_held(HeldInstance& held);
   detail::Instance* acquire_instance(detail::Invocation& invocation, Result& failure);
-  void release_instance(detail::Invocation& invocation, bool discard);
+  // Returns `instance` to `version`'s idle pool, or discards it.
+  void release_instance(const detail::FunctionVersion& version, detail::Instance* instance,
+                        bool discard);
   // Delivers the handler's result unless the deadline or shutdown answered first.
   void finish(detail::Invocation& invocation, Result result, int64_t duration_ns);
   void on_deadline(detail::Invocation* invocation);
   // Takes the record of an invocation already claimed from `slot`'s count, waiting out an
   // admission that counted it but has not enqueued it yet (then sets *waited, if given).
   detail::Invocation* take_claimed(detail::FunctionSlot& slot, bool* waited);
+  // The same for `count` claimed invocations, into `out`.
+  void take_claimed(detail::FunctionSlot& slot, detail::Invocation** out, int count,
+                    bool* waited);
   // Claims and takes one queued invocation of `slot` without running it (shutdown, refusal);
   // null when none is queued.
   detail::Invocation* take_unstarted(detail::FunctionSlot& slot);
@@ -123,31 +143,42 @@ struct HostCore {
       detail::SpinLockHolder lock(mu_);
       return slots_.empty();
     }
-    // Claims one invocation (queued -> running) of the first listed function that has one it
-    // may start, and returns that function; null if none has. Functions left with nothing to
-    // start are un-listed.
-    detail::FunctionSlot* take_turn() {
+    struct Turn {
+      detail::FunctionSlot* slot = nullptr;  // null: nothing to start
+      int count = 0;                          // invocations claimed
+    };
+    // Claims invocations (queued -> running) of the first listed function that has any it may
+    // start, and returns that function; functions left with nothing to start are un-listed.
+    // One invocation per turn, or up to `max_batch` when taking more is fair and harmless: the
+    // function is the only one listed, has no concurrency limit, and its invocations are short.
+    Turn take_turn(int max_batch) {
       using detail::FunctionSlot;
       for (;;) {
         FunctionSlot* slot = nullptr;
-        bool claimed = false;
+        int claimed = 0;
         {
           detail::SpinLockHolder lock(mu_);
-          if (slots_.empty()) return nullptr;
+          if (slots_.empty()) return {};
           slot = slots_.front();
           slots_.pop_front();
           const int limit = slot->max_concurrency.load(std::memory_order_relaxed);
+          const bool batch = max_batch > 1 && limit <= 0 && slots_.empty() &&
+                             slot->runs_short.load(std::memory_order_relaxed);
           uint64_t word = slot->state.load();
-          while (FunctionSlot::startable(word, limit) > 0) {
-            if (slot->state.compare_exchange_weak(word, word + FunctionSlot::kOneRunning - 1)) {
-              claimed = true;
-              word += FunctionSlot::kOneRunning - 1;
+          for (;;) {
+            const int64_t startable = FunctionSlot::startable(word, limit);
+            if (startable <= 0) break;
+            const int take = batch ? static_cast<int>(std::min<int64_t>(startable, max_batch)) : 1;
+            const uint64_t claim = uint64_t(take) * FunctionSlot::kOneRunning - uint64_t(take);
+            if (slot->state.compare_exchange_weak(word, word + claim)) {
+              claimed = take;
+              word += claim;
               break;
             }
           }
-          if (claimed && FunctionSlot::startable(word, limit) > 0) {
+          if (claimed > 0 && FunctionSlot::startable(word, limit) > 0) {
             slots_.push_back(slot);
-            return slot;
+            return {slot, claimed};
           }
         }
         // Un-list, then re-check: an admission meanwhile saw in_ring set and did not list it.
@@ -157,7 +188,7 @@ struct HostCore {
             !slot->in_ring.exchange(true)) {
           push(slot);
         }
-        if (claimed) return slot;
+        if (claimed > 0) return {slot, claimed};
       }
     }
 

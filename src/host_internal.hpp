@@ -64,6 +64,9 @@ struct FunctionSlot {
   // Mirrors the current version's limits so admission reads plain atomics.
   std::atomic<int> max_concurrency{0};
   std::atomic<int> max_queued{0};
+  // Whether its last invocation ran under HostCore::kShortInvocationNs: turns may then claim a
+  // batch. Written only when it changes, so it stays a read-mostly line.
+  std::atomic<bool> runs_short{false};
   std::atomic<int64_t> version_numbers{0};  // the last version number handed out
 
   // Accepted invocations waiting to start. Capacity 0: blocks are allocated on first use, not

@@ -140,3 +140,41 @@ TEST_CASE("one ManualExecutor task runs one invocation, so a frame budget holds"
   executor->run_pending();
   CHECK(runs.load() == 10);
 }
+
+TEST_CASE("a flood of short invocations runs in batches on few warm instances", "[scheduling]") {
+  constexpr int kMaxThreads = 4;
+  fnhost::Host host = make_host(quiet_options(kMaxThreads));
+  std::atomic<int> inits{0};
+  std::atomic<int> runs{0};
+  std::atomic<int> without_state{0};
+  REQUIRE(host.register_function(
+                  {.name = "short",
+                   .handler = [&runs, &without_state](const Event&, Context& ctx) -> Result {
+                     if (ctx.instance_state<int>() == nullptr) without_state.fetch_add(1);
+                     runs.fetch_add(1);
+                     return "";
+                   },
+                   .init = [&inits](const fnhost::InitContext&)
+                       -> absl::StatusOr<std::shared_ptr<void>> {
+                     inits.fetch_add(1);
+                     return std::make_shared<int>(7);
+                   }})
+              .ok());
+  constexpr int kFlood = 20000;
+  for (int i = 0; i < kFlood; ++i) REQUIRE(host.invoke_async("short", {}).ok());
+  REQUIRE(wait_until([&] { return runs.load() == kFlood; }));
+  CHECK(without_state.load() == 0);
+  // An instance serves one invocation at a time, batched or not: never more than the workers.
+  CHECK(inits.load() <= kMaxThreads);
+  REQUIRE(wait_until([&] {
+    const fnhost::FunctionStats stats = host.function_stats("short").value();
+    return stats.successes == kFlood && stats.in_flight == 0;
+  }));
+  const fnhost::FunctionStats stats = host.function_stats("short").value();
+  CHECK(stats.cold_starts == inits.load());
+  CHECK(stats.instances == inits.load());
+  // All instances went back to the pool: a sync call now runs warm.
+  const Result result = host.invoke("short", {}).get();
+  REQUIRE(result.ok());
+  CHECK(host.function_stats("short").value().cold_starts == stats.cold_starts);
+}
