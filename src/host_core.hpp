@@ -149,8 +149,9 @@ struct HostCore {
     };
     // Claims invocations (queued -> running) of the first listed function that has any it may
     // start, and returns that function; functions left with nothing to start are un-listed.
-    // One invocation per turn, or up to `max_batch` when taking more is fair and harmless: the
-    // function is the only one listed, has no concurrency limit, and its invocations are short.
+    // One invocation per turn, or up to `max_batch` when taking more is harmless: the function
+    // has no concurrency limit and its invocations are short, so a batch delays the others by
+    // about as little as one turn does.
     Turn take_turn(int max_batch) {
       using detail::FunctionSlot;
       for (;;) {
@@ -162,8 +163,8 @@ struct HostCore {
           slot = slots_.front();
           slots_.pop_front();
           const int limit = slot->max_concurrency.load(std::memory_order_relaxed);
-          const bool batch = max_batch > 1 && limit <= 0 && slots_.empty() &&
-                             slot->runs_short.load(std::memory_order_relaxed);
+          const bool batch =
+              max_batch > 1 && limit <= 0 && slot->runs_short.load(std::memory_order_relaxed);
           uint64_t word = slot->state.load();
           for (;;) {
             const int64_t startable = FunctionSlot::startable(word, limit);
