@@ -298,6 +298,7 @@ absl::Status HostCore::admit(std::string_view name, Event&& event,
         name, ahead, max_queued));
   }
   Invocation* invocation = detail::InvocationPool::acquire();
+  invocation->begin_admission();
   invocation->slot = slot;
   if (event.id.empty() && event.source.empty() && event.type.empty() && event.subject.empty() &&
       event.time == absl::InfinitePast() && event.datacontenttype.empty() &&
@@ -477,10 +478,10 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns,
   FunctionSlot& slot = *invocation.slot;
   // Hot swap: an invocation that starts after update_function runs the new version; one
   // accepted before remove_function runs the last version.
-  invocation.version = slot.latest.load(std::memory_order_acquire);
-  const FunctionSpec& spec = invocation.version->spec;
-  invocation.start_ns = start_ns != 0 ? start_ns : detail::platform::now_ns();
-  invocation.deadline_ns = invocation.start_ns + absl::ToInt64Nanoseconds(spec.timeout);
+  const FunctionVersion* version = slot.latest.load(std::memory_order_acquire);
+  const FunctionSpec& spec = version->spec;
+  const int64_t start = start_ns != 0 ? start_ns : detail::platform::now_ns();
+  invocation.begin_run(version, start, start + absl::ToInt64Nanoseconds(spec.timeout));
   invocation.worker = detail::current_running_task();
   watcher_.watch(&invocation);
 
@@ -707,7 +708,7 @@ void Invocation::release() {
   if (references.fetch_sub(1, std::memory_order_acq_rel) == 1) InvocationPool::recycle(this);
 }
 
-void Invocation::reset() {
+void Invocation::release_payload() {
   // Payloads above this keep no capacity: the pool must not pin large buffers.
   constexpr size_t kKeptCapacity = 4096;
   if (data.capacity() > kKeptCapacity) {
@@ -716,21 +717,7 @@ void Invocation::reset() {
     data.clear();
   }
   full_event.reset();
-  slot = nullptr;
-  version = nullptr;
-  sequence = 0;
-  is_async = false;
   completion.reset();
-  start_ns = deadline_ns = 0;
-  instance = nullptr;
-  cold_start = false;
-  worker = {};
-  cancel.cancelled.store(false, std::memory_order_relaxed);
-  answered.store(false, std::memory_order_relaxed);
-  watch_prev = watch_next = nullptr;
-  watch_shard = -1;
-  watch_home = 0;
-  references.store(1, std::memory_order_relaxed);
 }
 
 }  // namespace detail

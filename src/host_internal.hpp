@@ -163,46 +163,67 @@ class CompletionState {
 
 // One invocation, from admission to its last reference. Reference-counted: the queue/runner,
 // the deadline watcher, and the Context's nested calls each hold one while they use it.
+//
+// 192 bytes, grouped by who writes what: admission the first 64, the runner the rest. A
+// record crosses from the admitting core to a worker's core, so every line it spans is a
+// cache miss there; each field is written by whoever needs it (see begin_admission,
+// begin_run), not all at once when the record is recycled. (Not alignas(64): aligned new
+// takes glibc's memalign path, whose arena lock made workers sleep under load.)
 struct Invocation {
+  // Line 1: admission.
   FunctionSlot* slot = nullptr;
-  // The version it runs on: the latest one when it starts. Kept alive by the slot while the
-  // invocation counts as running.
-  const FunctionVersion* version = nullptr;
+  uint64_t sequence = 0;  // per function; with the slot index, the invocation id
   // The event, compactly: most events carry only data, so the other attributes live in a
   // separate allocation only when set. execute() reassembles the Event the handler sees.
   std::string data;
   std::unique_ptr<Event> full_event;
-  uint64_t sequence = 0;  // per function; with the slot index, the invocation id
   bool is_async = false;
-  std::shared_ptr<CompletionState> completion;  // sync only
+  bool cold_start = false;
+  // Exactly one of {handler result, deadline, shutdown} answers the invocation.
+  std::atomic<bool> answered{false};
+  std::atomic<int> references{1};
 
-  // Set when it starts.
+  // Line 2: admission (completion, cancel) and the runner.
+  std::shared_ptr<CompletionState> completion;  // sync only
+  CancelState cancel;
+  // The version it runs on: the latest one when it starts. Kept alive by the slot while the
+  // invocation counts as running.
+  const FunctionVersion* version = nullptr;
   int64_t start_ns = 0;
   int64_t deadline_ns = 0;
   Instance* instance = nullptr;
-  bool cold_start = false;
+
+  // Line 3: the runner and the deadline watcher.
   RunningTaskHandle worker;
-  CancelState cancel;
-
-  // Exactly one of {handler result, deadline, shutdown} answers the invocation.
-  std::atomic<bool> answered{false};
-  bool try_claim_answer() { return !answered.exchange(true, std::memory_order_acq_rel); }
-
-  // Deadline watcher linkage, guarded by the watcher shard's mutex.
+  // Deadline watcher linkage, guarded by the watcher shard's lock.
   Invocation* watch_prev = nullptr;
   Invocation* watch_next = nullptr;
   int watch_shard = -1;  // -1 once unlinked
   int watch_home = 0;    // the shard watch() used; written by the running thread only
-
   Invocation* pool_next = nullptr;  // InvocationPool's free lists
 
-  std::atomic<int> references{1};
+  bool try_claim_answer() { return !answered.exchange(true, std::memory_order_acq_rel); }
   void add_reference() { references.fetch_add(1, std::memory_order_relaxed); }
   // Drops a reference; the last one returns the record to the InvocationPool.
   void release();
 
-  // Makes a recycled record look new, keeping its strings' capacity (bounded).
-  void reset();
+  // Admission's part of making a record new: the answer, cancellation and reference count.
+  void begin_admission() {
+    answered.store(false, std::memory_order_relaxed);
+    cancel.cancelled.store(false, std::memory_order_relaxed);
+    references.store(1, std::memory_order_relaxed);
+  }
+  // The runner's part, as the invocation starts on `runs_on`.
+  void begin_run(const FunctionVersion* runs_on, int64_t start, int64_t deadline) {
+    version = runs_on;
+    start_ns = start;
+    deadline_ns = deadline;
+    instance = nullptr;
+    cold_start = false;
+  }
+  // On recycling: lets go of what the record owns (payload, event, completion), keeping the
+  // payload's capacity (bounded).
+  void release_payload();
 };
 
 }  // namespace detail

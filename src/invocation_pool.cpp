@@ -94,7 +94,7 @@ Invocation* InvocationPool::acquire() {
 }
 
 void InvocationPool::recycle(Invocation* invocation) {
-  invocation->reset();
+  invocation->release_payload();
   LocalCache& cache = local_cache();
   if (cache.ready_count < kBatch) {
     invocation->pool_next = cache.ready;

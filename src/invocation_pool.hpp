@@ -14,9 +14,10 @@ struct Invocation;
 
 class InvocationPool {
  public:
-  // A cleared record: from this thread's list, else a batch from the depot, else new.
+  // A record (its payload released; see Invocation::begin_admission): from this thread's
+  // list, else a batch from the depot, else new.
   static Invocation* acquire();
-  // Takes back a record whose last reference was dropped; resets it.
+  // Takes back a record whose last reference was dropped; releases its payload.
   static void recycle(Invocation* invocation);
 
   static constexpr int kBatch = 32;
