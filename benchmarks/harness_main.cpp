@@ -10,9 +10,9 @@
 //                  [--fnhost-max-threads N] [--hint] [--timeout SECONDS]
 //
 // Each (system, workload, repetition) runs in a fresh child process (this binary re-executed
-// with a hidden `--child SYSTEM WORKLOAD`), which prints one `key=value` result line. System
-// order rotates between repetitions (A B C, B C A, ...) so drift on a noisy machine hits all
-// alike. The parent prints the machine, then a markdown table: per system the median
+// with a hidden `--child SYSTEM WORKLOAD`), which prints one `key=value` result line. Each
+// repetition is a pass over all workloads, and system order rotates between passes (A B C,
+// B C A, ...), so drift on a noisy machine hits all alike. The parent prints the machine, then a markdown table: per system the median
 // [min–max] over repetitions, and the ratio of fnhost (and of the host path) to the best peer.
 // --smoke shrinks every workload about 100x and runs one repetition: it checks that every
 // path works (every task ran, exactly once) and never judges a time. Exit code: 0 unless a
@@ -371,19 +371,28 @@ int run_parent(Options options) {
   const std::string exe = self_path();
   const double kill_after_s = options.params.timeout_s * 2 + 30;
   Results results;
-  for (const WorkloadDef& workload : workloads) {
-    std::vector<std::string> systems;
+  // Per workload, the systems that run it.
+  std::vector<std::vector<std::string>> systems_of(workloads.size());
+  for (std::size_t w = 0; w < workloads.size(); ++w) {
     for (const std::string& system : columns) {
-      if (skipped.count(system) == 0 && std::find(workload.systems.begin(), workload.systems.end(),
-                                                  system) != workload.systems.end()) {
-        systems.push_back(system);
+      if (skipped.count(system) == 0 &&
+          std::find(workloads[w].systems.begin(), workloads[w].systems.end(), system) !=
+              workloads[w].systems.end()) {
+        systems_of[w].push_back(system);
       }
     }
-    if (systems.empty()) continue;
-    const int pool = workload.single_pool ? 1
-                     : workload.wide_pool ? options.wide_pool
-                                          : options.pool;
-    for (int rep = 0; rep < options.reps; ++rep) {
+  }
+  // Repetitions are the outer loop: each pass runs every workload once, so a slow spell of
+  // the machine (a noisy neighbour on a VM) spoils one repetition of several workloads rather
+  // than every repetition of one; within a pass the order of systems rotates.
+  for (int rep = 0; rep < options.reps; ++rep) {
+    for (std::size_t w = 0; w < workloads.size(); ++w) {
+      const WorkloadDef& workload = workloads[w];
+      const std::vector<std::string>& systems = systems_of[w];
+      if (systems.empty()) continue;
+      const int pool = workload.single_pool ? 1
+                       : workload.wide_pool ? options.wide_pool
+                                            : options.pool;
       for (std::size_t k = 0; k < systems.size(); ++k) {
         const std::string& system = systems[(k + static_cast<std::size_t>(rep)) % systems.size()];
         std::vector<std::string> args = {"--child",
