@@ -62,12 +62,13 @@ constexpr uint32_t kBlockedMarks = kDetectedBlocked | kHintedBlocked;
 // pending_ carries this bit once shutdown began, so a submit that raced with it is refused.
 constexpr int64_t kStoppedBit = int64_t{1} << 62;
 
-// How long the single searcher spins for new work before parking. It starts at about one
-// wake-up latency and adapts: a worker woken soon after parking doubles it (work arrives at
-// intervals a slightly longer spin would have caught, e.g. a paced stream), one that slept
-// long halves it (idle: spinning only burns CPU).
-constexpr int64_t kSearchSpinNs = 30'000;
+// How long the single searcher spins for new work before parking. It starts at the minimum
+// (until work shows that spinning pays, it only burns CPU: a service that runs one task and
+// goes idle pays 10 us, not more) and adapts: a worker woken soon after parking doubles it
+// (work arrives at intervals a slightly longer spin would have caught, e.g. a paced stream),
+// one that slept long halves it.
 constexpr int64_t kMinSearchSpinNs = 10'000;
+constexpr int64_t kSearchSpinNs = kMinSearchSpinNs;
 constexpr int64_t kMaxSearchSpinNs = 120'000;
 constexpr int64_t kShortParkNs = 200'000;
 constexpr int64_t kLongParkNs = 2'000'000;
