@@ -514,7 +514,11 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns,
   if (slot.runs_short.load(std::memory_order_relaxed) != runs_short) {
     slot.runs_short.store(runs_short, std::memory_order_relaxed);
   }
-  if (held != nullptr && !timed_out && invocation.instance != nullptr) {
+  // Only instances without init are kept for the next invocation of the batch: one with init
+  // is costly to create, and while this runner kept it, another would find the pool empty and
+  // start one more (a burst then cold-starts several times as many).
+  if (held != nullptr && !timed_out && invocation.instance != nullptr &&
+      !invocation.version->spec.init) {
     *held = {invocation.instance, invocation.version};
   } else {
     release_instance(*invocation.version, invocation.instance, timed_out);

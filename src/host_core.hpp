@@ -91,9 +91,9 @@ struct HostCore {
     const detail::FunctionVersion* version = nullptr;
   };
   // Runs `invocation`; it starts at `start_ns` (platform::now_ns), or now if that is 0. With
-  // `held`, the instance is taken from there if it fits and left there afterwards (the next
-  // invocation of the batch runs on it); without, it goes back to its pool before the caller
-  // is answered.
+  // `held`, the instance is taken from there if it fits and, for a function without init, left
+  // there afterwards (the next invocation of the batch runs on it); otherwise it goes back to
+  // its pool before the caller is answered.
   Executed execute(detail::Invocation& invocation, int64_t start_ns, HeldInstance* held);
   void release_held(HeldInstance& held);
   detail::Instance* acquire_instance(detail::Invocation& invocation, Result& failure);
