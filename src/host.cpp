@@ -121,8 +121,7 @@ absl::Status HostCore::provision(const FunctionVersion& version, FunctionSlot* s
 }
 
 void HostCore::publish(FunctionSlot& slot, std::shared_ptr<const FunctionVersion> version) {
-  const int version_limit = version->spec.max_concurrency;
-  slot.max_concurrency.store(version_limit);
+  slot.max_concurrency.store(version->spec.max_concurrency);
   slot.max_queued.store(version->spec.max_queued);
   const int64_t number = version->number;
   slot.latest.store(version.get());
@@ -133,10 +132,7 @@ void HostCore::publish(FunctionSlot& slot, std::shared_ptr<const FunctionVersion
   if (FunctionSlot::running_of(slot.state.load()) == 0) slot.retired.clear();
   slot.live_version.store(number);
   // A higher concurrency limit may let queued invocations start now.
-  if (FunctionSlot::startable(slot.state.load(), version_limit) > 0) {
-    list(slot);
-    add_runners(slot);
-  }
+  schedule(slot);
 }
 
 absl::Status HostCore::register_function(FunctionSpec spec) {
@@ -312,11 +308,7 @@ absl::Status HostCore::admit(std::string_view name, Event&& event,
   invocation->sequence =
       static_cast<uint64_t>(slot->invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   slot->queue.enqueue(invocation);
-  if (FunctionSlot::startable(slot->state.load(),
-                              slot->max_concurrency.load(std::memory_order_relaxed)) > 0) {
-    list(*slot);
-    add_runners(*slot);
-  }
+  schedule(*slot);
   return absl::OkStatus();
 }
 
@@ -327,10 +319,15 @@ Completion HostCore::invoke(std::string_view name, Event&& event) {
   return Completion(std::move(state));
 }
 
-void HostCore::list(FunctionSlot& slot) {
+void HostCore::schedule(FunctionSlot& slot) {
+  if (FunctionSlot::startable(slot.state.load(),
+                              slot.max_concurrency.load(std::memory_order_relaxed)) == 0) {
+    return;
+  }
   // Load first: while the function is listed (the common case under load) this stays a read
   // of a shared line rather than a write.
   if (!slot.in_ring.load() && !slot.in_ring.exchange(true)) ring_.push(&slot);
+  add_runners(slot);
 }
 
 void HostCore::add_runners(FunctionSlot& slot) {
@@ -355,7 +352,7 @@ void HostCore::submit_runner(FunctionSlot* origin) {
   // The executor refused (a shared executor that was shut down): nothing can run here any
   // more, so answer what is runnable rather than leave callers waiting.
   while (FunctionSlot* slot = ring_.take_turn(1).slot) {
-    drop(*slot, *take_claimed(*slot, nullptr),
+    drop(*slot, *take_claimed(*slot),
          absl::UnavailableError(fmt::format("function \"{}\" cannot run: {}", slot->name,
                                             std_view(submitted.message()))));
     end_running(*slot, 1);
@@ -414,14 +411,9 @@ void HostCore::run_runner(FunctionSlot* origin) {
 }
 
 void HostCore::end_running(FunctionSlot& slot, int count) {
-  const uint64_t ended = uint64_t(count) * FunctionSlot::kOneRunning;
-  const uint64_t word = slot.state.fetch_sub(ended) - ended;
-  const int limit = slot.max_concurrency.load(std::memory_order_relaxed);
-  // Only a limited function can have been held back by this invocation.
-  if (limit > 0 && FunctionSlot::startable(word, limit) > 0) {
-    list(slot);
-    add_runners(slot);
-  }
+  slot.state.fetch_sub(uint64_t(count) * FunctionSlot::kOneRunning);
+  // Only a limited function can have been held back by these invocations.
+  if (slot.max_concurrency.load(std::memory_order_relaxed) > 0) schedule(slot);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -571,7 +563,7 @@ void HostCore::on_deadline(Invocation* invocation) {
 void HostCore::take_claimed(FunctionSlot& slot, Invocation** out, int count, bool* waited) {
   size_t taken = slot.queue.try_dequeue_bulk(out, static_cast<size_t>(count));
   if (taken == static_cast<size_t>(count)) return;
-  *waited = true;
+  if (waited != nullptr) *waited = true;
   detail::Backoff backoff;
   // Counted by admissions that have not enqueued yet: they are moments away.
   while (taken < static_cast<size_t>(count)) {
@@ -580,13 +572,9 @@ void HostCore::take_claimed(FunctionSlot& slot, Invocation** out, int count, boo
   }
 }
 
-Invocation* HostCore::take_claimed(FunctionSlot& slot, bool* waited) {
+Invocation* HostCore::take_claimed(FunctionSlot& slot) {
   Invocation* invocation = nullptr;
-  if (slot.queue.try_dequeue(invocation)) return invocation;
-  if (waited != nullptr) *waited = true;
-  detail::Backoff backoff;
-  // Counted by an admission that has not enqueued it yet: it is moments away.
-  while (!slot.queue.try_dequeue(invocation)) backoff.pause();
+  take_claimed(slot, &invocation, 1, nullptr);
   return invocation;
 }
 
@@ -595,7 +583,7 @@ Invocation* HostCore::take_unstarted(FunctionSlot& slot) {
   do {
     if (FunctionSlot::queued_of(word) == 0) return nullptr;
   } while (!slot.state.compare_exchange_weak(word, word - 1));
-  return take_claimed(slot, nullptr);
+  return take_claimed(slot);
 }
 
 void HostCore::drop(FunctionSlot& slot, Invocation& invocation, absl::Status status) {

@@ -67,8 +67,9 @@ struct HostCore {
   absl::Status provision(const detail::FunctionVersion& version, detail::FunctionSlot* slot,
                          int count);
   void publish(detail::FunctionSlot& slot, std::shared_ptr<const detail::FunctionVersion> version);
-  // Lists `slot` in the ring unless it is listed already.
-  void list(detail::FunctionSlot& slot);
+  // If `slot` has invocations that may start now: lists it in the ring (unless it is listed
+  // already) and tops up its waiting runners.
+  void schedule(detail::FunctionSlot& slot);
   // Tops up the runner tasks waiting on `slot`'s behalf to the number of its invocations that
   // could start now (at most kMaxWaitingRunners), so the executor's backlog is the host's.
   void add_runners(detail::FunctionSlot& slot);
@@ -104,9 +105,10 @@ struct HostCore {
   void finish(detail::Invocation& invocation, Result result, int64_t duration_ns);
   void on_deadline(detail::Invocation* invocation);
   // Takes the record of an invocation already claimed from `slot`'s count, waiting out an
-  // admission that counted it but has not enqueued it yet (then sets *waited, if given).
-  detail::Invocation* take_claimed(detail::FunctionSlot& slot, bool* waited);
-  // The same for `count` claimed invocations, into `out`.
+  // admission that counted it but has not enqueued it yet.
+  detail::Invocation* take_claimed(detail::FunctionSlot& slot);
+  // The same for `count` claimed invocations, into `out`; sets *waited (if given) when any had
+  // to be waited for.
   void take_claimed(detail::FunctionSlot& slot, detail::Invocation** out, int count,
                     bool* waited);
   // Claims and takes one queued invocation of `slot` without running it (shutdown, refusal);

@@ -28,6 +28,7 @@ using fnhost::testing::code_of;
 using fnhost::testing::describe;
 using fnhost::testing::describe_state;
 using fnhost::testing::Gate;
+using fnhost::testing::gated_handler;
 using fnhost::testing::GateOpener;
 using fnhost::testing::make_host;
 using fnhost::testing::manual_options;
@@ -134,11 +135,7 @@ TEST_CASE("a full queue refuses invoke and invoke_async with ResourceExhausted",
   REQUIRE(host
               .register_function({
                   .name = "bounded",
-                  .handler = [gate, &started](const Event&, Context&) -> Result {
-                    started.fetch_add(1);
-                    gate->wait();
-                    return "served";
-                  },
+                  .handler = gated_handler(gate, started, "served"),
                   .timeout = absl::Hours(1),
                   .max_concurrency = kLimit,
                   .max_queued = kQueue,
@@ -185,11 +182,7 @@ TEST_CASE("max_queued = 0 lets any number of invocations wait", "[concurrency]")
   REQUIRE(host
               .register_function({
                   .name = "unbounded",
-                  .handler = [gate, &started](const Event&, Context&) -> Result {
-                    started.fetch_add(1);
-                    gate->wait();
-                    return "";
-                  },
+                  .handler = gated_handler(gate, started),
                   .timeout = absl::Hours(1),
                   .max_concurrency = 1,
               })
@@ -215,11 +208,7 @@ TEST_CASE("queued invocations do not hold worker threads", "[concurrency]") {
   REQUIRE(host
               .register_function({
                   .name = "single",
-                  .handler = [gate, &started](const Event&, Context&) -> Result {
-                    started.fetch_add(1);
-                    gate->wait();
-                    return "";
-                  },
+                  .handler = gated_handler(gate, started),
                   .timeout = absl::Hours(1),
                   .max_concurrency = 1,
               })

@@ -25,6 +25,7 @@ using fnhost::testing::code_of;
 using fnhost::testing::describe;
 using fnhost::testing::echo_spec;
 using fnhost::testing::Gate;
+using fnhost::testing::gated_handler;
 using fnhost::testing::GateOpener;
 using fnhost::testing::make_host;
 using fnhost::testing::manual_options;
@@ -164,11 +165,7 @@ TEST_CASE("executor_stats reflects invocations running on the executor", "[host]
   GateOpener open_on_exit(gate);
   REQUIRE(host
               .register_function({.name = "held",
-                                  .handler = [gate, &started](const Event&, Context&) -> Result {
-                                    started.fetch_add(1);
-                                    gate->wait();
-                                    return "done";
-                                  }})
+                                  .handler = gated_handler(gate, started, "done")})
               .ok());
   fnhost::Completion done = host.invoke("held", {});
   REQUIRE(wait_until([&] { return started.load() == 1; }));

@@ -36,6 +36,7 @@ using fnhost::testing::CapturedLogRecord;
 using fnhost::testing::contains;
 using fnhost::testing::describe;
 using fnhost::testing::Gate;
+using fnhost::testing::gated_handler;
 using fnhost::testing::GateOpener;
 using fnhost::testing::make_host;
 using fnhost::testing::quiet_options;
@@ -388,11 +389,7 @@ TEST_CASE("FunctionStats gauges show running and waiting invocations", "[observa
   REQUIRE(host
               .register_function({
                   .name = "gauged",
-                  .handler = [gate, &started](const Event&, Context&) -> Result {
-                    started.fetch_add(1);
-                    gate->wait();
-                    return "";
-                  },
+                  .handler = gated_handler(gate, started),
                   .timeout = absl::Hours(1),
                   .max_concurrency = 2,
               })

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 #include "fnhost/function.hpp"
 #include "fnhost/host.hpp"
 #include "fnhost/observability.hpp"
+#include "testing/gate.hpp"
 
 // The tests build FunctionSpec and HostOptions with designated initializers, naming only the
 // fields a case cares about; the others keep their documented defaults. GCC 12's -Wextra flags
@@ -51,6 +53,18 @@ inline Host make_host(HostOptions options = quiet_options()) {
   absl::StatusOr<Host> host = Host::create(std::move(options));
   REQUIRE(host.ok());
   return std::move(host).value();
+}
+
+// A handler that counts itself in `started`, waits at `gate` and returns `output`: holds
+// invocations running while a test looks at queues, limits and gauges.
+inline Handler gated_handler(std::shared_ptr<Gate> gate, std::atomic<int>& started,
+                             std::string output = "") {
+  return [gate = std::move(gate), &started, output = std::move(output)](const Event&,
+                                                                        Context&) -> Result {
+    started.fetch_add(1);
+    gate->wait();
+    return output;
+  };
 }
 
 // "OK: <value>" or the status as text, for INFO() and failure messages.
