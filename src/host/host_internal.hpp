@@ -15,8 +15,8 @@
 #include "concurrentqueue/concurrentqueue.h"
 #include "fnhost/detail/sync.hpp"
 #include "fnhost/function.hpp"
-#include "histogram.hpp"
-#include "worker_context.hpp"
+#include "observability/histogram.hpp"
+#include "executor/worker_context.hpp"
 
 namespace fnhost {
 struct HostCore;

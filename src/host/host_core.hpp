@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "deadline_watcher.hpp"
+#include "host/deadline_watcher.hpp"
 #include "fnhost/detail/sync.hpp"
 #include "fnhost/host.hpp"
-#include "function_table.hpp"
-#include "host_internal.hpp"
+#include "host/function_table.hpp"
+#include "host/host_internal.hpp"
 
 namespace fnhost {
 

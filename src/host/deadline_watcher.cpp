@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "deadline_watcher.hpp"
+#include "host/deadline_watcher.hpp"
 
 #include <algorithm>
 #include <atomic>

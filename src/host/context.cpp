@@ -5,9 +5,9 @@
 #include "fmt/format.h"
 #include "fnhost/executor.hpp"
 #include "fnhost/function.hpp"
-#include "host_core.hpp"
-#include "host_internal.hpp"
-#include "platform.hpp"
+#include "host/host_core.hpp"
+#include "host/host_internal.hpp"
+#include "platform/platform.hpp"
 
 namespace fnhost {
 

@@ -5,7 +5,7 @@
 
 #include "fmt/format.h"
 #include "fnhost/executor.hpp"
-#include "host_internal.hpp"
+#include "host/host_internal.hpp"
 
 namespace fnhost {
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/hash/hash.h"
-#include "host_internal.hpp"
+#include "host/host_internal.hpp"
 
 namespace fnhost::detail {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "platform.hpp"
+#include "platform/platform.hpp"
 
 #include <chrono>
 #include <cstdio>

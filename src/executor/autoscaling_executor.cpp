@@ -34,8 +34,8 @@
 #include "fmt/format.h"
 #include "fnhost/detail/sync.hpp"
 #include "fnhost/executor.hpp"
-#include "platform.hpp"
-#include "worker_context.hpp"
+#include "platform/platform.hpp"
+#include "executor/worker_context.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

@@ -4,7 +4,7 @@
 #include <utility>
 #include <vector>
 
-#include "host_internal.hpp"
+#include "host/host_internal.hpp"
 
 namespace fnhost {
 namespace detail {

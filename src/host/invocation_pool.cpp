@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "invocation_pool.hpp"
+#include "host/invocation_pool.hpp"
 
 #include <vector>
 
 #include "fnhost/detail/sync.hpp"
-#include "host_internal.hpp"
+#include "host/host_internal.hpp"
 
 namespace fnhost::detail {
 

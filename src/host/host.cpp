@@ -24,10 +24,10 @@
 
 #include "fmt/format.h"
 #include "fnhost/detail/status_macros.hpp"
-#include "host_core.hpp"
-#include "invocation_pool.hpp"
-#include "platform.hpp"
-#include "worker_context.hpp"
+#include "host/host_core.hpp"
+#include "host/invocation_pool.hpp"
+#include "platform/platform.hpp"
+#include "executor/worker_context.hpp"
 
 namespace fnhost {
 

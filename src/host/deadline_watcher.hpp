@@ -13,8 +13,8 @@
 
 #include "absl/functional/any_invocable.h"
 #include "fnhost/detail/sync.hpp"
-#include "host_internal.hpp"
-#include "platform.hpp"
+#include "host/host_internal.hpp"
+#include "platform/platform.hpp"
 
 namespace fnhost::detail {
 
