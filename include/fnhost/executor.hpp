@@ -47,7 +47,30 @@ struct ExecutorStats {
   int64_t peak_running = 0;  // highest number of busy workers that were not blocked or stuck
 };
 
-// The interface `Host` runs invocations on.
+// Identifies one task while it runs: which worker runs it and which of that worker's tasks it
+// is, so a mark made after the task ended (a late deadline) finds nothing to mark. Empty
+// (`!task`) when the calling thread is not running a task of the executor asked.
+struct RunningTask {
+  const void* worker = nullptr;
+  uint64_t sequence = 0;
+  explicit operator bool() const { return worker != nullptr; }
+};
+
+// What an executor can do beyond running tasks. A Host adapts to it; an executor a program
+// supplies (a game engine's job system) declares what it implements.
+struct ExecutorTraits {
+  // Tasks run on a thread the program pumps (ManualExecutor::run_one / run_for). A Host then
+  // runs one invocation per task, so one pump step is one invocation; otherwise a Host task
+  // runs invocations back to back for up to about a millisecond.
+  bool pumped = false;
+  // current_task() and mark_stuck() are implemented. Without them a Host still answers a
+  // timed-out caller at its deadline, but the executor does not learn that the thread is
+  // stuck and so adds no thread to replace it.
+  bool tracks_stuck_tasks = false;
+};
+
+// The interface `Host` runs invocations on. Implement submit, stats, help_one and shutdown;
+// the rest have defaults that do nothing (see ExecutorTraits for what a Host loses then).
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -69,6 +92,19 @@ class Executor {
   // queued or running. Joins the executor's threads. Idempotent. Must not be called from one of
   // this executor's tasks.
   virtual void shutdown() = 0;
+
+  // What this executor implements beyond the required methods. Thread-safe, constant.
+  [[nodiscard]] virtual ExecutorTraits traits() const { return {}; }
+
+  // The task the calling thread is running for this executor; empty on any other thread.
+  // Thread-safe, lock-free.
+  [[nodiscard]] virtual RunningTask current_task() const { return {}; }
+
+  // Declares `task` stuck (it overran its deadline and was asked to stop): its thread stops
+  // counting as running, so an autoscaling executor replaces its capacity if work waits. The
+  // mark clears when the task returns; a no-op if the task already ended or `task` is empty.
+  // Thread-safe; never blocks; may be called from any thread.
+  virtual void mark_stuck(const RunningTask& task) { (void)task; }
 };
 
 // Configuration of an AutoscalingExecutor. Validated by AutoscalingExecutor::create().
@@ -111,6 +147,10 @@ class AutoscalingExecutor final : public Executor {
   [[nodiscard]] ExecutorStats stats() const override;
   bool help_one() override { return false; }
   void shutdown() override;
+  // {.pumped = false, .tracks_stuck_tasks = true}.
+  [[nodiscard]] ExecutorTraits traits() const override;
+  [[nodiscard]] RunningTask current_task() const override;
+  void mark_stuck(const RunningTask& task) override;
 
   // The options after defaults were resolved (cpu_count detected).
   [[nodiscard]] const ExecutorOptions& options() const;
@@ -153,6 +193,8 @@ class ManualExecutor final : public Executor {
   bool help_one() override { return run_one(); }
   // Stops accepting and runs every queued task on the calling thread.
   void shutdown() override;
+  // {.pumped = true}: stuck tasks are not tracked (the pumping thread is the only thread).
+  [[nodiscard]] ExecutorTraits traits() const override { return {.pumped = true}; }
 
   // Runs the oldest queued task, if any, on the calling thread; returns whether one ran.
   bool run_one();

@@ -35,7 +35,6 @@
 #include "fnhost/detail/sync.hpp"
 #include "fnhost/executor.hpp"
 #include "platform/platform.hpp"
-#include "executor/worker_context.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -914,28 +913,30 @@ BlockingScope::~BlockingScope() {
   slot->owner->clear_mark(*slot, detail::kHintedBlocked);
 }
 
-namespace detail {
+ExecutorTraits AutoscalingExecutor::traits() const {
+  return {.pumped = false, .tracks_stuck_tasks = true};
+}
 
-RunningTaskHandle current_running_task() {
-  WorkerSlot* slot = tls_worker;
-  if (slot == nullptr) return {};
+RunningTask AutoscalingExecutor::current_task() const {
+  WorkerSlot* slot = detail::tls_worker;
+  if (slot == nullptr || slot->owner != impl_.get()) return {};
   return {slot, slot->task_seq.load(std::memory_order_relaxed)};
 }
 
-void mark_task_stuck(const RunningTaskHandle& handle) {
-  if (handle.slot == nullptr) return;
-  WorkerSlot& slot = *handle.slot;
-  if (slot.task_seq.load() != handle.task_seq) return;
-  AutoscalingExecutor::Impl& impl = *slot.owner;
-  impl.set_mark(slot, kStuck);
+void AutoscalingExecutor::mark_stuck(const RunningTask& task) {
+  if (!task) return;
+  // const_cast: the handle was made from one of this executor's own (mutable) slots.
+  WorkerSlot& slot = *static_cast<WorkerSlot*>(const_cast<void*>(task.worker));
+  if (slot.owner != impl_.get() || slot.task_seq.load() != task.sequence) return;
+  Impl& impl = *impl_;
+  impl.set_mark(slot, detail::kStuck);
   // The task may have ended between the check and the mark; its worker clears kStuck at the
   // end of a task, so undo only if we are sure it is gone.
-  if (slot.task_seq.load() != handle.task_seq) {
-    impl.clear_mark(slot, kStuck);
+  if (slot.task_seq.load() != task.sequence) {
+    impl.clear_mark(slot, detail::kStuck);
     return;
   }
   if (impl.pending_count() > 0) impl.notify_work();
 }
 
-}  // namespace detail
 }  // namespace fnhost

@@ -27,7 +27,6 @@
 #include "host/host_core.hpp"
 #include "host/invocation_pool.hpp"
 #include "platform/platform.hpp"
-#include "executor/worker_context.hpp"
 
 namespace fnhost {
 
@@ -82,7 +81,7 @@ HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_exec
       executor(std::move(host_executor)),
       owns_executor(owns),
       id_prefix_(random_id_prefix()),
-      one_invocation_per_runner_(dynamic_cast<ManualExecutor*>(executor.get()) != nullptr),
+      one_invocation_per_runner_(executor->traits().pumped),
       watcher_([this](Invocation* invocation) { on_deadline(invocation); }) {}
 
 HostCore::~HostCore() {
@@ -474,7 +473,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns,
   const FunctionSpec& spec = version->spec;
   const int64_t start = start_ns != 0 ? start_ns : detail::platform::now_ns();
   invocation.begin_run(version, start, start + absl::ToInt64Nanoseconds(spec.timeout));
-  invocation.worker = detail::current_running_task();
+  invocation.worker = executor->current_task();
   watcher_.watch(&invocation);
 
   // Always overwritten (by the handler, or by acquire_instance's failure); an empty message
@@ -548,7 +547,7 @@ void HostCore::on_deadline(Invocation* invocation) {
     FunctionSlot& slot = *invocation->slot;
     slot.timeouts.fetch_add(1, std::memory_order_relaxed);
     invocation->cancel.cancel();
-    detail::mark_task_stuck(invocation->worker);
+    executor->mark_stuck(invocation->worker);
     const absl::Status timeout = absl::DeadlineExceededError(
         fmt::format("function \"{}\" timed out after {}", slot.name,
                     absl::FormatDuration(

@@ -16,7 +16,7 @@
 #include "fnhost/detail/sync.hpp"
 #include "fnhost/function.hpp"
 #include "observability/histogram.hpp"
-#include "executor/worker_context.hpp"
+#include "fnhost/executor.hpp"
 
 namespace fnhost {
 struct HostCore;
@@ -194,7 +194,7 @@ struct Invocation {
   Instance* instance = nullptr;
 
   // Line 3: the runner and the deadline watcher.
-  RunningTaskHandle worker;
+  RunningTask worker;  // the executor task running it, for Executor::mark_stuck
   // Deadline watcher linkage, guarded by the watcher shard's lock.
   Invocation* watch_prev = nullptr;
   Invocation* watch_next = nullptr;
