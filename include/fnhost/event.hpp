@@ -45,6 +45,14 @@ struct Event {
     return event;
   }
 
+  // Whether every attribute but `data` is unset (as after with_data()). The host stores such
+  // an event as its payload alone. A field added to Event must be checked here too.
+  [[nodiscard]] bool carries_only_data() const {
+    return id.empty() && source.empty() && type.empty() && subject.empty() &&
+           time == absl::InfinitePast() && datacontenttype.empty() && extensions.empty() &&
+           topic.empty();
+  }
+
   // The value of extension `name`, if present.
   std::optional<std::string_view> extension(std::string_view name) const {
     for (const auto& [key, value] : extensions) {

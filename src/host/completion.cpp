@@ -5,12 +5,12 @@
 #include <vector>
 
 #include "host/host_internal.hpp"
+#include "platform/deadline.hpp"
 
 namespace fnhost {
 namespace detail {
 
-bool CompletionState::complete(Result result) {
-  std::vector<absl::AnyInvocable<void(const Result&)>> callbacks;
+bool CompletionState::store(Result& result, Callbacks& callbacks) {
   {
     MutexLock lock(mu_);
     if (ready_.load(std::memory_order_relaxed)) return false;
@@ -19,15 +19,38 @@ bool CompletionState::complete(Result result) {
     callbacks.swap(callbacks_);
   }
   cv_.notify_all();
+  return true;
+}
+
+bool CompletionState::complete(Result result) {
+  Callbacks callbacks;
+  if (!store(result, callbacks)) return false;
+  run_callbacks(callbacks);
+  return true;
+}
+
+CompletionState::Callbacks CompletionState::complete_without_callbacks(Result result) {
+  Callbacks callbacks;
+  store(result, callbacks);
+  return callbacks;
+}
+
+void CompletionState::run_callbacks(Callbacks& callbacks) const {
   // The result is immutable from here on, so callbacks read it without the lock.
   for (auto& callback : callbacks) {
     try {
       callback(result_);
     } catch (...) {
-      // A throwing callback must not unwind into the worker or timer thread.
+      // A throwing callback must not unwind into a worker.
     }
   }
-  return true;
+  callbacks.clear();
+}
+
+Result CompletionState::take() const {
+  wait();
+  if (handles_.load(std::memory_order_acquire) == 1) return std::move(result_);
+  return result_;
 }
 
 const Result& CompletionState::wait() const {
@@ -47,7 +70,7 @@ bool CompletionState::wait_until(std::chrono::steady_clock::time_point deadline)
   return true;
 }
 
-void CompletionState::add_callback(absl::AnyInvocable<void(const Result&)> callback) {
+void CompletionState::add_callback(Callback callback) {
   {
     MutexLock lock(mu_);
     if (!ready_.load(std::memory_order_relaxed)) {
@@ -70,15 +93,41 @@ Completion Completion::ready(Result result) {
   return Completion(std::move(state));
 }
 
+Completion::Completion(std::shared_ptr<detail::CompletionState> state) : state_(std::move(state)) {
+  if (state_ != nullptr) state_->add_handle();
+}
+
+Completion::Completion(const Completion& other) : state_(other.state_) {
+  if (state_ != nullptr) state_->add_handle();
+}
+
+Completion& Completion::operator=(const Completion& other) {
+  if (this != &other) *this = Completion(other);
+  return *this;
+}
+
+Completion::Completion(Completion&& other) noexcept : state_(std::move(other.state_)) {}
+
+Completion& Completion::operator=(Completion&& other) noexcept {
+  if (this != &other) {
+    if (state_ != nullptr) state_->drop_handle();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+Completion::~Completion() {
+  if (state_ != nullptr) state_->drop_handle();
+}
+
 bool Completion::is_ready() const { return state_->is_ready(); }
 
 const Result& Completion::get() const& { return state_->wait(); }
 
-Result Completion::get() && { return state_->wait(); }
+Result Completion::get() && { return state_->take(); }
 
 bool Completion::wait_for(absl::Duration timeout) const {
-  return state_->wait_until(std::chrono::steady_clock::now() +
-                            absl::ToChronoNanoseconds(std::max(timeout, absl::ZeroDuration())));
+  return state_->wait_until(detail::steady_deadline_after(timeout));
 }
 
 void Completion::then(absl::AnyInvocable<void(const Result&)> callback) const {

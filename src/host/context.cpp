@@ -25,9 +25,7 @@ absl::Duration Context::remaining() const {
   return absl::Nanoseconds(invocation_->deadline_ns - detail::platform::now_ns());
 }
 
-CancellationToken Context::cancellation() const {
-  return CancellationToken(&invocation_->cancel);
-}
+CancellationToken Context::cancellation() const { return CancellationToken(&invocation_->cancel); }
 
 std::optional<std::string_view> Context::env(std::string_view key) const {
   const EnvMap& env = invocation_->version->spec.env;
@@ -48,8 +46,8 @@ Result Context::invoke(std::string_view name, Event event) {
   if (absl::Status admitted = host.admit(name, std::move(event), state); !admitted.ok()) {
     return admitted;
   }
-  const auto deadline = std::chrono::steady_clock::time_point(
-      std::chrono::nanoseconds(invocation_->deadline_ns));
+  const auto deadline =
+      std::chrono::steady_clock::time_point(std::chrono::nanoseconds(invocation_->deadline_ns));
   // Waiting for the callee blocks this worker: say so, so the executor can run the callee (and
   // everything else) on another thread. A ManualExecutor runs it right here instead.
   BlockingScope blocking;
@@ -57,8 +55,8 @@ Result Context::invoke(std::string_view name, Event event) {
     if (host.executor->help_one()) continue;
     if (state->wait_until(deadline)) break;
     return absl::DeadlineExceededError(
-        fmt::format("function \"{}\": deadline passed while waiting for \"{}\"",
-                    invocation_->slot->name, name));
+        fmt::format("function \"{}\": deadline passed while waiting for {}",
+                    invocation_->slot->name, detail::quoted(name)));
   }
   return state->wait();
 }

@@ -6,22 +6,33 @@
 #include "fmt/format.h"
 #include "fnhost/executor.hpp"
 #include "host/host_internal.hpp"
+#include "platform/deadline.hpp"
 
 namespace fnhost {
 
 namespace {
 
 bool is_valid_name_character(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '-' || c == '.';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.';
 }
 
 }  // namespace
 
+namespace detail {
+
+std::string quoted(std::string_view name) {
+  constexpr size_t kShown = 64;
+  if (name.size() <= kShown) return fmt::format("\"{}\"", name);
+  return fmt::format("\"{}...\" ({} bytes)", name.substr(0, kShown), name.size());
+}
+
+}  // namespace detail
+
 absl::Status validate_function_spec(const FunctionSpec& spec) {
   const auto invalid = [&](std::string message) {
-    const std::string shown = spec.name.size() > 40 ? spec.name.substr(0, 40) + "..." : spec.name;
-    return absl::InvalidArgumentError(fmt::format("function \"{}\": {}", shown, message));
+    return absl::InvalidArgumentError(
+        fmt::format("function {}: {}", detail::quoted(spec.name), message));
   };
   if (spec.name.empty()) return invalid("name must not be empty");
   if (spec.name.size() > 128) {
@@ -29,22 +40,24 @@ absl::Status validate_function_spec(const FunctionSpec& spec) {
   }
   for (char c : spec.name) {
     if (!is_valid_name_character(c)) {
-      return invalid(fmt::format(
-          "name may contain only letters, digits, '_', '-' and '.'; found {:?}", c));
+      return invalid(
+          fmt::format("name may contain only letters, digits, '_', '-' and '.'; found {:?}", c));
     }
   }
+  // "." and ".." would name a directory wherever a name becomes a path segment (an HTTP route,
+  // a metrics file, a topic level).
+  if (spec.name == "." || spec.name == "..") return invalid("name must not be \".\" or \"..\"");
   if (!spec.handler) return invalid("handler must be set");
   if (spec.timeout <= absl::ZeroDuration() || spec.timeout > absl::Hours(1)) {
-    return invalid(fmt::format("timeout must be > 0 and <= 1h, got {}",
-                               absl::FormatDuration(spec.timeout)));
+    return invalid(
+        fmt::format("timeout must be > 0 and <= 1h, got {}", absl::FormatDuration(spec.timeout)));
   }
   if (spec.max_concurrency < 0) {
-    return invalid(fmt::format("max_concurrency must be >= 0 (0 = no limit), got {}",
-                               spec.max_concurrency));
+    return invalid(
+        fmt::format("max_concurrency must be >= 0 (0 = no limit), got {}", spec.max_concurrency));
   }
   if (spec.max_queued < 0) {
-    return invalid(
-        fmt::format("max_queued must be >= 0 (0 = no limit), got {}", spec.max_queued));
+    return invalid(fmt::format("max_queued must be >= 0 (0 = no limit), got {}", spec.max_queued));
   }
   if (spec.min_instances < 0) {
     return invalid(fmt::format("min_instances must be >= 0, got {}", spec.min_instances));
@@ -71,8 +84,7 @@ bool CancellationToken::is_cancelled() const {
 
 bool CancellationToken::wait_for(absl::Duration duration) const {
   if (is_cancelled()) return true;
-  const auto deadline = std::chrono::steady_clock::now() +
-                        absl::ToChronoNanoseconds(std::max(duration, absl::ZeroDuration()));
+  const auto deadline = detail::steady_deadline_after(duration);
   BlockingScope blocking;
   detail::CancelState::Waiter& waiter = state_->get_waiter();
   detail::MutexLock lock(waiter.mu);

@@ -55,7 +55,7 @@ class FunctionTable {
   };
 
   static void place(Array& array, FunctionSlot* slot) {
-    size_t index = absl::Hash<std::string_view>{}(slot->name)&array.mask;
+    size_t index = absl::Hash<std::string_view>{}(slot->name) & array.mask;
     while (array.entries[index].load(std::memory_order_relaxed) != nullptr) {
       index = (index + 1) & array.mask;
     }

@@ -1,23 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0
-// HostCore: the state behind fnhost::Host — registration, admission, per-function scheduling on
-// the executor, running invocations, deadlines and shutdown. Context reaches it through the
-// invocation's slot.
+// HostCore: the state behind fnhost::Host. Its methods are defined by concept, one file each,
+// in the order an invocation meets them:
+//   registry.cpp   register / update / remove, versions, stats
+//   admission.cpp  admit: count an invocation in and queue it
+//   scheduler.cpp  the ring of runnable functions and the runner tasks on the executor
+//   execution.cpp  run one invocation: instance, handler, deadline, result
+//   shutdown.cpp   drain, drop, cancel, report
+//   host.cpp       the Host facade, ids and logging
+// Context (context.cpp) and Completion (completion.cpp) are the handler's and the caller's
+// views of one invocation; Context reaches the host through the invocation's slot.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "host/deadline_watcher.hpp"
 #include "fnhost/detail/sync.hpp"
 #include "fnhost/host.hpp"
 #include "host/function_table.hpp"
 #include "host/host_internal.hpp"
+#include "host/ring.hpp"
+#include "host/timer_service.hpp"
 
 namespace fnhost {
 
@@ -63,10 +70,21 @@ struct HostCore {
   const bool owns_executor;
 
  private:
-  // Creates `count` instances of `version` by running its init on this thread.
-  absl::Status provision(const detail::FunctionVersion& version, detail::FunctionSlot* slot,
-                         int count);
-  void publish(detail::FunctionSlot& slot, std::shared_ptr<const detail::FunctionVersion> version);
+  // Creates `count` instances of `version` by running its init on this thread; they count in
+  // `*instances`.
+  absl::Status provision(const detail::FunctionVersion& version, int count, int64_t* instances);
+  // Makes `version` the latest of `slot` (under registration_mu_) and retires the one it
+  // replaces; returns that one if it must be deleted (outside the lock).
+  const detail::FunctionVersion* publish(detail::FunctionSlot& slot,
+                                         std::unique_ptr<detail::FunctionVersion> version,
+                                         int64_t provisioned)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(registration_mu_);
+  // After remove_function, once nothing of `slot` is queued: releases its last version;
+  // returns it if it must be deleted (outside the lock).
+  const detail::FunctionVersion* release_removed(detail::FunctionSlot& slot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(registration_mu_);
+  // The same, taking the lock, for the paths that empty a removed function's queue.
+  void release_if_removed(detail::FunctionSlot& slot);
   // If `slot` has invocations that may start now: lists it in the ring (unless it is listed
   // already) and tops up its waiting runners.
   void schedule(detail::FunctionSlot& slot);
@@ -79,6 +97,14 @@ struct HostCore {
   // An executor task: runs invocations of the functions at the head of the ring, one turn
   // each, until the ring is empty or its time budget is spent.
   void run_runner(detail::FunctionSlot* origin);
+  // Claims a turn and takes its records: pinned, linked to the timer service (unarmed) and
+  // visible to shutdown before this returns. Null slot: nothing to run, or shutting down.
+  struct Turn {
+    detail::FunctionSlot* slot = nullptr;
+    int count = 0;
+    bool waited = false;  // an admission had to be waited for: the clock read is stale
+  };
+  Turn claim_turn(int max_batch, detail::Invocation** out);
   // Ends `count` running invocations of `slot`: lists it again if that makes room under its
   // limit.
   void end_running(detail::FunctionSlot& slot, int count);
@@ -91,26 +117,37 @@ struct HostCore {
     detail::Instance* instance = nullptr;
     const detail::FunctionVersion* version = nullptr;
   };
-  // Runs `invocation`; it starts at `start_ns` (platform::now_ns), or now if that is 0. With
-  // `held`, the instance is taken from there if it fits and, for a function without init, left
-  // there afterwards (the next invocation of the batch runs on it); otherwise it goes back to
-  // its pool before the caller is answered.
-  Executed execute(detail::Invocation& invocation, int64_t start_ns, HeldInstance* held);
+  // Runs a claimed `invocation` (or, if shutdown abandoned it, only lets go of it); it starts
+  // at `start_ns` (platform::now_ns), or now if that is 0. The instance is taken from `held` if
+  // it fits (else `held` goes back to its pool); with `keep_instance`, for a function without
+  // init, it is left in `held` afterwards (the next invocation of the batch runs on it, and
+  // pins its version meanwhile); otherwise it goes back to its pool before the caller is
+  // answered.
+  Executed execute(detail::Invocation& invocation, int64_t start_ns, HeldInstance& held,
+                   bool keep_instance);
+  // Lets go of a claimed invocation that will not run here: unlinks its timer, unpins its
+  // version and drops the runner's reference.
+  void let_go(detail::Invocation& invocation);
+  // Points a claimed invocation at the latest version if a hot swap happened since its claim.
+  void repin_if_swapped(detail::Invocation& invocation);
   void release_held(HeldInstance& held);
   detail::Instance* acquire_instance(detail::Invocation& invocation, Result& failure);
   // Returns `instance` to `version`'s idle pool, or discards it.
   void release_instance(const detail::FunctionVersion& version, detail::Instance* instance,
                         bool discard);
-  // Delivers the handler's result unless the deadline or shutdown answered first.
-  void finish(detail::Invocation& invocation, Result result, int64_t duration_ns);
-  void on_deadline(detail::Invocation* invocation);
-  // Takes the record of an invocation already claimed from `slot`'s count, waiting out an
-  // admission that counted it but has not enqueued it yet.
-  detail::Invocation* take_claimed(detail::FunctionSlot& slot);
-  // The same for `count` claimed invocations, into `out`; sets *waited (if given) when any had
-  // to be waited for.
-  void take_claimed(detail::FunctionSlot& slot, detail::Invocation** out, int count,
-                    bool* waited);
+  // Delivers the handler's result unless the deadline or shutdown answered first; a result
+  // that arrives after the deadline is a timeout even if the timer has not fired yet.
+  void finish(detail::Invocation& invocation, Result result, int64_t end_ns);
+  // Answers a timed-out invocation (its answer already claimed) DeadlineExceeded and counts it.
+  // On the timer thread: waiters are answered at once, the thread is marked stuck, and
+  // callbacks and logging go to the executor.
+  void deliver_timeout(detail::Invocation& invocation, bool on_timer_thread);
+  static void on_deadline(detail::TimerNode* node);
+  static void pin_for_firing(detail::TimerNode* node);
+  // Takes the records of `count` invocations already claimed from `slot`'s count, into `out`,
+  // waiting out admissions that counted them but have not enqueued them yet; returns whether
+  // any had to be waited for.
+  bool take_claimed(detail::FunctionSlot& slot, detail::Invocation** out, int count);
   // Claims and takes one queued invocation of `slot` without running it (shutdown, refusal);
   // null when none is queued.
   detail::Invocation* take_unstarted(detail::FunctionSlot& slot);
@@ -121,9 +158,13 @@ struct HostCore {
   // The same for an invocation whose answer the caller already claimed.
   void deliver_abandoned(detail::Invocation& invocation, absl::Status status);
   void on_async_failure(detail::Invocation& invocation, const absl::Status& status);
+  // Runs `task` (host code that calls user code: callbacks, log sinks) on the executor, or
+  // here if the executor refuses it.
+  void run_off_timer(Task task);
   void note_finished();
   int64_t outstanding() const;
   int64_t finished_total() const;
+  std::vector<detail::FunctionSlot*> all_slots() const;
 
   std::atomic<bool> accepting_{true};
   std::atomic<bool> draining_{false};
@@ -131,77 +172,14 @@ struct HostCore {
   const uint32_t id_prefix_;
 
   mutable detail::Mutex registration_mu_;
-  // Functions with invocations that may start now, each listed once. A runner takes the head,
-  // claims one of its invocations and, in the same critical section, puts it back at the tail
-  // if it has more, so functions take turns whatever their backlog. Strict FIFO is the point,
-  // so this is a locked deque rather than moodycamel's queue (FIFO only per producer).
-  class Ring {
-   public:
-    void push(detail::FunctionSlot* slot) {
-      detail::SpinLockHolder lock(mu_);
-      slots_.push_back(slot);
-    }
-    bool empty() const {
-      detail::SpinLockHolder lock(mu_);
-      return slots_.empty();
-    }
-    struct Turn {
-      detail::FunctionSlot* slot = nullptr;  // null: nothing to start
-      int count = 0;                          // invocations claimed
-    };
-    // Claims invocations (queued -> running) of the first listed function that has any it may
-    // start, and returns that function; functions left with nothing to start are un-listed.
-    // One invocation per turn, or up to `max_batch` when taking more is harmless: the function
-    // has no concurrency limit and its invocations are short, so a batch delays the others by
-    // about as little as one turn does.
-    Turn take_turn(int max_batch) {
-      using detail::FunctionSlot;
-      for (;;) {
-        FunctionSlot* slot = nullptr;
-        int claimed = 0;
-        {
-          detail::SpinLockHolder lock(mu_);
-          if (slots_.empty()) return {};
-          slot = slots_.front();
-          slots_.pop_front();
-          const int limit = slot->max_concurrency.load(std::memory_order_relaxed);
-          const bool batch =
-              max_batch > 1 && limit <= 0 && slot->runs_short.load(std::memory_order_relaxed);
-          uint64_t word = slot->state.load();
-          for (;;) {
-            const int64_t startable = FunctionSlot::startable(word, limit);
-            if (startable <= 0) break;
-            const int take = batch ? static_cast<int>(std::min<int64_t>(startable, max_batch)) : 1;
-            const uint64_t claim = uint64_t(take) * FunctionSlot::kOneRunning - uint64_t(take);
-            if (slot->state.compare_exchange_weak(word, word + claim)) {
-              claimed = take;
-              word += claim;
-              break;
-            }
-          }
-          if (claimed > 0 && FunctionSlot::startable(word, limit) > 0) {
-            slots_.push_back(slot);
-            return {slot, claimed};
-          }
-        }
-        // Un-list, then re-check: an admission meanwhile saw in_ring set and did not list it.
-        slot->in_ring.store(false);
-        if (FunctionSlot::startable(slot->state.load(),
-                                    slot->max_concurrency.load(std::memory_order_relaxed)) > 0 &&
-            !slot->in_ring.exchange(true)) {
-          push(slot);
-        }
-        if (claimed > 0) return {slot, claimed};
-      }
-    }
-
-   private:
-    mutable detail::SpinLock mu_;
-    std::deque<detail::FunctionSlot*> slots_ ABSL_GUARDED_BY(mu_);
-  };
-  Ring ring_;
-  // Runner tasks submitted and not yet returned: the host's destructor waits for them.
-  std::atomic<int64_t> live_runners_{0};
+  detail::Ring ring_;
+  // Runners between the stop check and making their claimed records visible to shutdown
+  // (claim_turn): after the deadline shutdown waits for none to be left, then drops exactly
+  // what the runners left for it.
+  std::atomic<int64_t> claims_in_flight_{0};
+  // Tasks of this host in the executor (runners, deferred callbacks) submitted and not yet
+  // returned: the host's destructor waits for them.
+  std::atomic<int64_t> live_tasks_{0};
   // Runner tasks submitted and not yet started, for all functions.
   std::atomic<int64_t> waiting_runners_{0};
   // A ManualExecutor's user pumps one task at a time to bound a frame: there a runner runs one
@@ -215,7 +193,7 @@ struct HostCore {
   detail::CondVar drain_cv_;
   bool shut_down_ ABSL_GUARDED_BY(drain_mu_) = false;
 
-  detail::DeadlineWatcher watcher_;
+  detail::TimerService timers_;
 };
 
 }  // namespace fnhost

@@ -14,9 +14,10 @@
 #include "absl/functional/any_invocable.h"
 #include "concurrentqueue/concurrentqueue.h"
 #include "fnhost/detail/sync.hpp"
-#include "fnhost/function.hpp"
-#include "observability/histogram.hpp"
 #include "fnhost/executor.hpp"
+#include "fnhost/function.hpp"
+#include "host/timer_service.hpp"
+#include "observability/histogram.hpp"
 
 namespace fnhost {
 struct HostCore;
@@ -26,40 +27,77 @@ namespace detail {
 // Debian's Abseil has its own string_view; fmt and the public API speak std::string_view.
 inline std::string_view std_view(absl::string_view view) { return {view.data(), view.size()}; }
 
+// A caller-supplied name as a status message quotes it: in double quotes, and cut to a bounded
+// prefix with its full length, so a hostile 64 MiB name never becomes a 64 MiB message.
+std::string quoted(std::string_view name);
+
 // One initialised copy of a function version: what its init returned.
 struct Instance {
   std::shared_ptr<void> state;
 };
 
+struct FunctionSlot;
+
 // An immutable registration of a function (one version) plus its pool of idle instances.
-// Invocations hold a shared_ptr to the version they run on, so a hot swap or removal never
-// pulls code from under a running handler.
+//
+// Lifetime: pinned by every invocation that runs (or is about to run) on it, and owned by its
+// slot while it is the latest version. Once replaced (update_function) or released after
+// remove_function it is retired, and the last unpin deletes it — with its idle instances, whose
+// destructors close what init opened — so an always-busy function does not keep old versions.
 struct FunctionVersion {
   FunctionSpec spec;
   int64_t number = 0;
+  // Set when published; instances count into its live_instances (FunctionStats::instances).
+  FunctionSlot* slot = nullptr;
 
   mutable SpinLock pool_mu;
   // LIFO: the most recently used (warmest) instance is reused first.
   mutable std::vector<std::unique_ptr<Instance>> idle_instances ABSL_GUARDED_BY(pool_mu);
-  mutable std::atomic<int64_t> live_instances{0};
+
+  FunctionVersion() = default;
+  FunctionVersion(const FunctionVersion&) = delete;
+  FunctionVersion& operator=(const FunctionVersion&) = delete;
+  // Destroys the idle instances (user destructors may run here: never under an fnhost lock).
+  ~FunctionVersion();
+
+  // Pins `count` invocations to this version. Only under the host's ring lock, which retiring
+  // the latest version also takes, so a version is never pinned after it was freed.
+  void pin(int count) const { pins_.fetch_add(static_cast<uint64_t>(count)); }
+  // Drops `count` pins; true when that was the last use of a retired version: the caller
+  // deletes it.
+  [[nodiscard]] bool unpin(int count) const {
+    const uint64_t n = static_cast<uint64_t>(count);
+    return pins_.fetch_sub(n) == (kRetired | n);
+  }
+  // Gives up the slot's ownership; true when nothing pins it: the caller deletes it.
+  [[nodiscard]] bool retire() const { return pins_.fetch_or(kRetired) == 0; }
+
+ private:
+  static constexpr uint64_t kRetired = uint64_t{1} << 63;
+  mutable std::atomic<uint64_t> pins_{0};
 };
 
+// Deletes `version` if `last_use` says it is no longer used (see FunctionVersion).
+inline void delete_if_unused(const FunctionVersion* version, bool last_use) {
+  if (last_use) delete version;
+}
+
 // Everything the host keeps for one function name, for the host's lifetime. Slots are never
-// freed while the host lives (a removed name keeps its slot for re-registration and for the
-// invocations still queued), which is what lets the hot path use raw slot pointers.
+// freed while the host lives (a removed name keeps its slot, ~1.5 KiB with its counters, for
+// re-registration and for the invocations still queued), which is what lets the hot path use
+// raw slot pointers.
 struct FunctionSlot {
   std::string name;
   int index = 0;
   HostCore* host = nullptr;
 
-  // The latest published version, read lock-free when an invocation starts; kept after
-  // removal so accepted invocations still run. Owned by `owner` (and, once replaced, by
-  // `retired` until no invocation of this function runs), both under the registration mutex.
+  ~FunctionSlot();
+
+  // The latest published version, read when invocations are claimed (under the ring lock) and
+  // by the registry (under the registration lock); kept after removal while invocations are
+  // queued, so accepted invocations still run, then released. Owned as FunctionVersion says.
   std::atomic<const FunctionVersion*> latest{nullptr};
-  std::shared_ptr<const FunctionVersion> owner;
-  std::vector<std::shared_ptr<const FunctionVersion>> retired;
   // The current version's number; 0 when the function is not registered (never or removed).
-  // What admission checks, so it never touches `latest`.
   std::atomic<int64_t> live_version{0};
   // Mirrors the current version's limits so admission reads plain atomics.
   std::atomic<int> max_concurrency{0};
@@ -68,13 +106,17 @@ struct FunctionSlot {
   // batch. Written only when it changes, so it stays a read-mostly line.
   std::atomic<bool> runs_short{false};
   std::atomic<int64_t> version_numbers{0};  // the last version number handed out
+  // Instances alive, of every version still alive (idle + busy).
+  std::atomic<int64_t> live_instances{0};
 
   // Accepted invocations waiting to start. Capacity 0: blocks are allocated on first use, not
   // ~2 KiB up front for every function.
   moodycamel::ConcurrentQueue<struct Invocation*> queue{0};
-  // Queued invocations (low 32 bits) and running ones (high 32 bits) in one word, so a runner
-  // checks the concurrency limit and claims an invocation in one step. An admission counts
-  // itself before its record is in `queue`, so a claimer may have to wait a moment for it.
+  // Queued invocations (bits 0-30), a closed flag (bit 31) and running ones (bits 32-63) in one
+  // word. Admission counts an invocation with a compare-and-swap that first checks the flag and
+  // max_queued, so a refused invocation is never counted, not even for a moment; a runner
+  // checks the concurrency limit and claims an invocation in one step. An admitted invocation
+  // is counted just before its record is in `queue`, so a claimer may wait a moment for it.
   alignas(kCacheLine) std::atomic<uint64_t> state{0};
   // Runner tasks submitted on this function's behalf that have not started: what the executor
   // sees of this function's backlog (see HostCore::add_runners).
@@ -84,9 +126,17 @@ struct FunctionSlot {
   // not with the counters the workers write.
   std::atomic<int64_t> invocations{0};
 
+  static constexpr uint64_t kQueuedMask = (uint64_t{1} << 30) - 1;
+  // Set by remove_function (cleared by a new registration): admission answers NotFound, and
+  // the queued count can only fall, so the last version is released once it reaches 0.
+  static constexpr uint64_t kRemoved = uint64_t{1} << 30;
+  // Set by shutdown: admission refuses from then on.
+  static constexpr uint64_t kClosed = uint64_t{1} << 31;
   static constexpr uint64_t kOneRunning = uint64_t{1} << 32;
-  static uint32_t queued_of(uint64_t word) { return static_cast<uint32_t>(word); }
+  static uint32_t queued_of(uint64_t word) { return static_cast<uint32_t>(word & kQueuedMask); }
   static uint32_t running_of(uint64_t word) { return static_cast<uint32_t>(word >> 32); }
+  static bool is_closed(uint64_t word) { return (word & kClosed) != 0; }
+  static bool is_removed(uint64_t word) { return (word & kRemoved) != 0; }
   // How many queued invocations may start now under `limit` (0 = no limit).
   static int64_t startable(uint64_t word, int limit) {
     const int64_t queued = queued_of(word);
@@ -145,32 +195,60 @@ struct CancelState {
 // The answer to a synchronous invocation, delivered once.
 class CompletionState {
  public:
-  // Stores `result` and runs the callbacks; false (and nothing changes) if already complete.
+  using Callback = absl::AnyInvocable<void(const Result&)>;
+  using Callbacks = std::vector<Callback>;
+
+  // Stores `result`, wakes waiters and runs the callbacks on this thread; false (and nothing
+  // changes) if already complete.
   bool complete(Result result);
+  // Stores `result` and wakes waiters, but hands the callbacks (user code) back to the caller
+  // to run elsewhere with run_callbacks(): the timer thread answers a deadline on time and
+  // never runs user code. Empty if already complete or none were registered.
+  Callbacks complete_without_callbacks(Result result);
+  // Runs callbacks taken by complete_without_callbacks(); an exception one throws is dropped.
+  void run_callbacks(Callbacks& callbacks) const;
   bool is_ready() const { return ready_.load(std::memory_order_acquire); }
   const Result& wait() const;
   bool wait_until(std::chrono::steady_clock::time_point deadline) const;
-  void add_callback(absl::AnyInvocable<void(const Result&)> callback);
+  void add_callback(Callback callback);
+  // The result for `Completion::get() &&`: moved out when the caller holds the only
+  // Completion handle (nobody else can read it), copied otherwise. Waits for it first.
+  Result take() const;
+
+  // Completion handles referring to this state (the host's own reference is not one).
+  void add_handle() const { handles_.fetch_add(1, std::memory_order_relaxed); }
+  void drop_handle() const { handles_.fetch_sub(1, std::memory_order_acq_rel); }
 
  private:
+  bool store(Result& result, Callbacks& callbacks);
+
   mutable Mutex mu_;
   mutable CondVar cv_;
   std::atomic<bool> ready_{false};
-  // Written once under mu_ before ready_ is set (release); read freely once ready_ is seen.
-  Result result_;
-  std::vector<absl::AnyInvocable<void(const Result&)>> callbacks_ ABSL_GUARDED_BY(mu_);
+  mutable std::atomic<int> handles_{0};
+  // Written once under mu_ before ready_ is set (release); read freely once ready_ is seen
+  // (take() moves it out only for the last handle).
+  mutable Result result_;
+  Callbacks callbacks_ ABSL_GUARDED_BY(mu_);
 };
 
 // One invocation, from admission to its last reference. Reference-counted: the queue/runner,
-// the deadline watcher, and the Context's nested calls each hold one while they use it.
+// a firing deadline, shutdown, and the Context's nested calls each hold one while they use it.
 //
-// 192 bytes, grouped by who writes what: admission the first 64, the runner the rest. A
-// record crosses from the admitting core to a worker's core, so every line it spans is a
-// cache miss there; each field is written by whoever needs it (see begin_admission,
-// begin_run), not all at once when the record is recycled. (Not alignas(64): aligned new
-// takes glibc's memalign path, whose arena lock made workers sleep under load.)
-struct Invocation {
-  // Line 1: admission.
+// Its deadline timer is its base (the timer service links records, not wrappers). Fields are
+// grouped by writer: the timer links, admission, then the runner. A record crosses from the
+// admitting core to a worker's core, so each field is written by whoever needs it (see
+// begin_admission, begin_claim, begin_run), not all at once when the record is recycled.
+// (Not alignas(64): aligned new takes glibc's memalign path, whose arena lock made workers
+// sleep under load.)
+struct Invocation : TimerNode {
+  // Where an invocation is between being claimed by a runner and ending. The runner moves it
+  // kClaimed -> kRunning to start it; after the shutdown deadline, shutdown moves a claimed one
+  // kClaimed -> kAbandoned (dropped, never runs). One compare-and-swap decides, so shutdown's
+  // report says exactly which invocations never ran.
+  enum Stage : int { kClaimed = 0, kRunning = 1, kAbandoned = 2 };
+
+  // Admission.
   FunctionSlot* slot = nullptr;
   uint64_t sequence = 0;  // per function; with the slot index, the invocation id
   // The event, compactly: most events carry only data, so the other attributes live in a
@@ -182,25 +260,19 @@ struct Invocation {
   // Exactly one of {handler result, deadline, shutdown} answers the invocation.
   std::atomic<bool> answered{false};
   std::atomic<int> references{1};
+  std::atomic<int> stage{kClaimed};
 
-  // Line 2: admission (completion, cancel) and the runner.
   std::shared_ptr<CompletionState> completion;  // sync only
   CancelState cancel;
-  // The version it runs on: the latest one when it starts. Kept alive by the slot while the
-  // invocation counts as running.
+  // The runner: the version it runs on, pinned from its claim until it ends.
   const FunctionVersion* version = nullptr;
   int64_t start_ns = 0;
   int64_t deadline_ns = 0;
   Instance* instance = nullptr;
-
-  // Line 3: the runner and the deadline watcher.
-  RunningTask worker;  // the executor task running it, for Executor::mark_stuck
-  // Deadline watcher linkage, guarded by the watcher shard's lock.
-  Invocation* watch_prev = nullptr;
-  Invocation* watch_next = nullptr;
-  int watch_shard = -1;  // -1 once unlinked
-  int watch_home = 0;    // the shard watch() used; written by the running thread only
+  RunningTask worker;               // the executor task running it, for Executor::mark_stuck
   Invocation* pool_next = nullptr;  // InvocationPool's free lists
+
+  static Invocation* of(TimerNode* node) { return static_cast<Invocation*>(node); }
 
   bool try_claim_answer() { return !answered.exchange(true, std::memory_order_acq_rel); }
   void add_reference() { references.fetch_add(1, std::memory_order_relaxed); }
@@ -213,9 +285,13 @@ struct Invocation {
     cancel.cancelled.store(false, std::memory_order_relaxed);
     references.store(1, std::memory_order_relaxed);
   }
-  // The runner's part, as the invocation starts on `runs_on`.
-  void begin_run(const FunctionVersion* runs_on, int64_t start, int64_t deadline) {
-    version = runs_on;
+  // The runner's part as it claims the invocation, pinned to `pinned`.
+  void begin_claim(const FunctionVersion* pinned) {
+    version = pinned;
+    stage.store(kClaimed, std::memory_order_relaxed);
+  }
+  // The runner's part as the invocation starts.
+  void begin_run(int64_t start, int64_t deadline) {
     start_ns = start;
     deadline_ns = deadline;
     instance = nullptr;

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+// Admission: an invocation is counted into its function's queue only once it is admitted. One
+// compare-and-swap on the function's state word checks shutdown, removal and max_queued and
+// counts the invocation, so a refused call never touches the count (not even for a moment a
+// runner or shutdown could see) and an admitted one is always seen by shutdown.
+#include <memory>
+#include <utility>
+
+#include "fmt/format.h"
+#include "host/host_core.hpp"
+#include "host/invocation_pool.hpp"
+#include "host/messages.hpp"
+
+namespace fnhost {
+
+using detail::FunctionSlot;
+using detail::Invocation;
+using detail::quoted;
+
+absl::Status HostCore::admit(std::string_view name, Event&& event,
+                             std::shared_ptr<detail::CompletionState> completion) {
+  if (name.empty()) return absl::InvalidArgumentError("function name must not be empty");
+  FunctionSlot* slot = table_.find(name);
+  if (slot == nullptr || slot->live_version.load() == 0) return detail::not_registered(name);
+  const int max_queued = slot->max_queued.load(std::memory_order_relaxed);
+  const int64_t queue_bound =
+      max_queued > 0 ? max_queued : static_cast<int64_t>(FunctionSlot::kQueuedMask);
+  uint64_t word = slot->state.load();
+  for (;;) {
+    if (FunctionSlot::is_closed(word)) {
+      return detail::unavailable_after_shutdown(fmt::format("invocation of {}", quoted(name)));
+    }
+    if (FunctionSlot::is_removed(word)) return detail::not_registered(name);
+    const int64_t ahead = FunctionSlot::queued_of(word);
+    if (ahead >= queue_bound) {
+      slot->throttles.fetch_add(1, std::memory_order_relaxed);
+      return absl::ResourceExhaustedError(
+          max_queued > 0
+              ? fmt::format("function {}: queue full ({} invocations waiting, max_queued = {}); "
+                            "retry later",
+                            quoted(name), ahead, max_queued)
+              : fmt::format("function {}: queue full ({} invocations waiting, the most one "
+                            "function can hold); retry later",
+                            quoted(name), ahead));
+    }
+    if (slot->state.compare_exchange_weak(word, word + 1)) break;
+  }
+  // Counted: from here the invocation is accepted and must reach the queue (claimers of this
+  // count wait for it).
+  Invocation* invocation = detail::InvocationPool::acquire();
+  invocation->begin_admission();
+  invocation->slot = slot;
+  if (event.carries_only_data()) {
+    invocation->data = std::move(event.data);
+  } else {
+    invocation->full_event = std::make_unique<Event>(std::move(event));
+  }
+  invocation->is_async = completion == nullptr;
+  invocation->completion = std::move(completion);
+  invocation->sequence =
+      static_cast<uint64_t>(slot->invocations.fetch_add(1, std::memory_order_relaxed) + 1);
+  slot->queue.enqueue(invocation);
+  schedule(*slot);
+  return absl::OkStatus();
+}
+
+Completion HostCore::invoke(std::string_view name, Event&& event) {
+  auto state = std::make_shared<detail::CompletionState>();
+  absl::Status admitted = admit(name, std::move(event), state);
+  if (!admitted.ok()) return Completion::ready(std::move(admitted));
+  return Completion(std::move(state));
+}
+
+}  // namespace fnhost

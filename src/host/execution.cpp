@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: Apache-2.0
+// Running one claimed invocation: its version (the latest at start), an instance, the handler
+// through the guarded path, its deadline, and the one answer it gets — the handler's result, a
+// timeout, or shutdown's Unavailable, whichever claims the answer first.
+#include <memory>
+#include <utility>
+
+#include "fmt/format.h"
+#include "host/host_core.hpp"
+#include "host/messages.hpp"
+#include "platform/deadline.hpp"
+#include "platform/platform.hpp"
+
+namespace fnhost {
+
+using detail::FunctionSlot;
+using detail::FunctionVersion;
+using detail::Invocation;
+
+HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, HeldInstance& held,
+                                     bool keep_instance) {
+  int expected = Invocation::kClaimed;
+  if (!invocation.stage.compare_exchange_strong(expected, Invocation::kRunning)) {
+    // Shutdown dropped it (and answered and counted it) before it could start.
+    release_held(held);
+    let_go(invocation);
+    return {};
+  }
+  FunctionSlot& slot = *invocation.slot;
+  // Hot swap: an invocation that starts after update_function returned runs the new version,
+  // even if its turn was claimed (and pinned) before.
+  const FunctionVersion* latest = slot.latest.load(std::memory_order_acquire);
+  const bool repinned = latest != invocation.version && latest != nullptr;
+  if (repinned) {
+    // The held instance belongs to the old version, which the repin may free.
+    release_held(held);
+    repin_if_swapped(invocation);
+  }
+  const FunctionSpec& spec = invocation.version->spec;
+  const int64_t start = start_ns != 0 ? start_ns : detail::platform::now_ns();
+  invocation.begin_run(start, detail::deadline_ns_after(start, spec.timeout));
+  invocation.worker = executor->current_task();
+  timers_.arm(&invocation, invocation.deadline_ns);
+
+  // Always overwritten (by the handler, or by acquire_instance's failure); an empty message
+  // keeps this placeholder off the heap.
+  Result result{absl::Status(absl::StatusCode::kUnknown, "")};
+  if (held.instance != nullptr && held.version == invocation.version) {
+    invocation.instance = held.instance;
+    held = {};
+  } else {
+    release_held(held);
+    invocation.instance = acquire_instance(invocation, result);
+  }
+  if (invocation.instance != nullptr) {
+    Context context(invocation);
+    try {
+      const Event event = invocation.full_event != nullptr
+                              ? std::move(*invocation.full_event)
+                              : Event::with_data(std::move(invocation.data));
+      result = spec.handler(event, context);
+    } catch (...) {
+      result =
+          absl::InternalError(fmt::format("function \"{}\" threw: {}", slot.name,
+                                          detail::describe_exception(std::current_exception())));
+    }
+  }
+  // False: the deadline fired (or is firing) and answered; the thread was marked stuck.
+  const bool fired = !timers_.unlink(&invocation);
+  const int64_t end_ns = detail::platform::now_ns();
+  const bool runs_short = end_ns - invocation.start_ns < kShortInvocationNs;
+  if (slot.runs_short.load(std::memory_order_relaxed) != runs_short) {
+    slot.runs_short.store(runs_short, std::memory_order_relaxed);
+  }
+  // Only instances without init are kept for the next invocation of the batch: one with init
+  // is costly to create, and while this runner kept it, another would find the pool empty and
+  // start one more (a burst then cold-starts several times as many). And only of the version
+  // the turn pinned: the rest of the batch keeps that one alive, not a version repinned to.
+  if (keep_instance && !repinned && !fired && invocation.instance != nullptr &&
+      !invocation.version->spec.init) {
+    held = {invocation.instance, invocation.version};
+  } else {
+    release_instance(*invocation.version, invocation.instance, fired);
+  }
+  invocation.instance = nullptr;
+  finish(invocation, std::move(result), end_ns);
+  const FunctionVersion* version = invocation.version;
+  invocation.release();
+  detail::delete_if_unused(version, version->unpin(1));
+  return {.timed_out = fired, .end_ns = end_ns};
+}
+
+void HostCore::repin_if_swapped(Invocation& invocation) {
+  const FunctionVersion* pinned = ring_.pin_latest(*invocation.slot);
+  if (pinned == nullptr) return;  // removed meanwhile: runs on the version it was claimed on
+  const FunctionVersion* previous = invocation.version;
+  invocation.version = pinned;
+  detail::delete_if_unused(previous, previous->unpin(1));
+}
+
+void HostCore::let_go(Invocation& invocation) {
+  timers_.unlink(&invocation);
+  const FunctionVersion* version = invocation.version;
+  invocation.release();
+  detail::delete_if_unused(version, version->unpin(1));
+}
+
+void HostCore::finish(Invocation& invocation, Result result, int64_t end_ns) {
+  FunctionSlot& slot = *invocation.slot;
+  const int64_t duration_ns = end_ns - invocation.start_ns;
+  // An invocation that ends after its deadline timed out, whether or not the timer got there
+  // first: the answer never depends on how promptly the timer thread ran.
+  const bool overran = end_ns > invocation.deadline_ns;
+  if (invocation.try_claim_answer()) {
+    if (overran) {
+      deliver_timeout(invocation, /*on_timer_thread=*/false);
+    } else {
+      slot.duration.record(duration_ns);
+      if (result.ok()) {
+        slot.successes.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        slot.errors.fetch_add(1, std::memory_order_relaxed);
+        if (invocation.is_async) on_async_failure(invocation, result.status());
+      }
+      if (invocation.completion != nullptr) invocation.completion->complete(std::move(result));
+      return;
+    }
+  }
+  // The deadline or shutdown answered already (or the handler overran): this result is late
+  // and goes nowhere.
+  slot.late_results.fetch_add(1, std::memory_order_relaxed);
+  if (options.log_sink != nullptr) {
+    log(LogLevel::kWarning, slot.name, invocation_id(invocation),
+        fmt::format("late result dropped: the invocation timed out or was cancelled; the "
+                    "handler returned after {}",
+                    absl::FormatDuration(absl::Nanoseconds(duration_ns))));
+  }
+}
+
+void HostCore::pin_for_firing(detail::TimerNode* node) { Invocation::of(node)->add_reference(); }
+
+void HostCore::on_deadline(detail::TimerNode* node) {
+  Invocation& invocation = *Invocation::of(node);
+  if (invocation.try_claim_answer()) {
+    invocation.slot->host->deliver_timeout(invocation, /*on_timer_thread=*/true);
+  }
+  invocation.release();
+}
+
+void HostCore::deliver_timeout(Invocation& invocation, bool on_timer_thread) {
+  FunctionSlot& slot = *invocation.slot;
+  slot.timeouts.fetch_add(1, std::memory_order_relaxed);
+  invocation.cancel.cancel();
+  absl::Status timeout = absl::DeadlineExceededError(fmt::format(
+      "function \"{}\" timed out after {}", slot.name,
+      absl::FormatDuration(absl::Nanoseconds(invocation.deadline_ns - invocation.start_ns))));
+  if (!on_timer_thread) {
+    if (invocation.is_async) on_async_failure(invocation, timeout);
+    if (invocation.completion != nullptr) invocation.completion->complete(std::move(timeout));
+  } else {
+    // The handler still runs: its thread no longer counts as capacity.
+    executor->mark_stuck(invocation.worker);
+    // Waiters are answered now; callbacks and the log record (user code) run on the executor.
+    std::shared_ptr<detail::CompletionState> completion = invocation.completion;
+    detail::CompletionState::Callbacks callbacks;
+    if (completion != nullptr) callbacks = completion->complete_without_callbacks(timeout);
+    const bool log_failure = invocation.is_async && options.log_sink != nullptr;
+    if (!callbacks.empty() || log_failure) {
+      run_off_timer(
+          [this, completion = std::move(completion), callbacks = std::move(callbacks), log_failure,
+           name = slot.name, id = invocation_id(invocation),
+           message = fmt::format("async invocation failed: {}", timeout.ToString())]() mutable {
+            if (log_failure) log(LogLevel::kError, name, id, message);
+            if (completion != nullptr) completion->run_callbacks(callbacks);
+          });
+    }
+  }
+  if (draining_.load(std::memory_order_relaxed)) note_finished();
+}
+
+void HostCore::run_off_timer(Task task) {
+  live_tasks_.fetch_add(1);
+  auto shared = std::make_shared<Task>(std::move(task));
+  absl::Status submitted = executor->submit([this, shared] {
+    (*shared)();
+    live_tasks_.fetch_sub(1);
+  });
+  if (submitted.ok()) return;
+  // A shared executor that was shut down runs nothing more: run it here rather than lose it.
+  (*shared)();
+  live_tasks_.fetch_sub(1);
+}
+
+void HostCore::drop(FunctionSlot& slot, Invocation& invocation, absl::Status status) {
+  slot.dropped.fetch_add(1, std::memory_order_relaxed);
+  answer_abandoned(invocation, std::move(status));
+}
+
+void HostCore::answer_abandoned(Invocation& invocation, absl::Status status) {
+  if (invocation.try_claim_answer()) deliver_abandoned(invocation, std::move(status));
+}
+
+void HostCore::deliver_abandoned(Invocation& invocation, absl::Status status) {
+  invocation.cancel.cancel();
+  if (invocation.is_async && options.log_sink != nullptr) {
+    log(LogLevel::kError, invocation.slot->name, invocation_id(invocation),
+        detail::std_view(status.message()));
+  }
+  if (invocation.completion != nullptr) invocation.completion->complete(std::move(status));
+}
+
+// The seam for retries, on-failure destinations and dead letters: today a failed asynchronous
+// invocation is counted (by the caller) and logged here.
+void HostCore::on_async_failure(Invocation& invocation, const absl::Status& status) {
+  if (options.log_sink == nullptr) return;
+  log(LogLevel::kError, invocation.slot->name, invocation_id(invocation),
+      fmt::format("async invocation failed: {}", status.ToString()));
+}
+
+}  // namespace fnhost

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+// Shutdown: stop admitting, drain until the deadline, then account for everything still
+// there — queued or claimed but not started (dropped), or running (unfinished) — so the report
+// is exact and final when shutdown() returns.
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "fmt/format.h"
+#include "host/host_core.hpp"
+#include "platform/deadline.hpp"
+
+namespace fnhost {
+
+using detail::FunctionSlot;
+using detail::Invocation;
+using detail::MutexLock;
+
+void HostCore::note_finished() {
+  MutexLock lock(drain_mu_);
+  drain_cv_.notify_all();
+}
+
+int64_t HostCore::outstanding() const {
+  int64_t count = 0;
+  MutexLock lock(registration_mu_);
+  for (const auto& slot : table_.slots()) {
+    const uint64_t word = slot->state.load();
+    count += FunctionSlot::queued_of(word) + FunctionSlot::running_of(word);
+  }
+  return count;
+}
+
+int64_t HostCore::finished_total() const {
+  int64_t count = 0;
+  MutexLock lock(registration_mu_);
+  for (const auto& slot : table_.slots()) {
+    count += slot->successes.load() + slot->errors.load() + slot->timeouts.load();
+  }
+  return count;
+}
+
+ShutdownReport HostCore::shutdown(absl::Duration timeout) {
+  {
+    MutexLock lock(drain_mu_);
+    if (shut_down_) return {};
+    shut_down_ = true;
+  }
+  ShutdownReport report;
+  draining_.store(true);
+  {
+    // Under the registration lock, so no function registered after this is left open.
+    MutexLock lock(registration_mu_);
+    accepting_.store(false);
+    for (const auto& slot : table_.slots()) slot->state.fetch_or(FunctionSlot::kClosed);
+  }
+  const int64_t finished_before = finished_total();
+  const auto deadline = detail::steady_deadline_after(timeout);
+  while (outstanding() > 0 && std::chrono::steady_clock::now() < deadline) {
+    // A ManualExecutor has no threads of its own: pump it while waiting.
+    if (executor->help_one()) continue;
+    MutexLock lock(drain_mu_);
+    // Bounded wait: a finishing invocation notifies, the bound covers one that ended between
+    // the outstanding() check and this wait.
+    drain_cv_.wait_until(drain_mu_, std::min(deadline, std::chrono::steady_clock::now() +
+                                                           std::chrono::milliseconds(10)));
+  }
+  stopped_.store(true);
+  // Runners that announced a claim before seeing the flag are moments from linking its
+  // records; after this, every claimed record is linked and no new claim is made.
+  detail::Backoff backoff;
+  while (claims_in_flight_.load() != 0) backoff.pause();
+
+  for (FunctionSlot* slot : all_slots()) {
+    while (Invocation* invocation = take_unstarted(*slot)) {
+      ++report.dropped;
+      drop(*slot, *invocation,
+           absl::UnavailableError(
+               fmt::format("host shut down before invocation of \"{}\" started", slot->name)));
+      invocation->release();
+    }
+    release_if_removed(*slot);
+  }
+  // Claimed but not started: dropped (the runner that claimed it lets go of it); running:
+  // cancelled and counted unfinished (its late result is dropped).
+  std::vector<Invocation*> linked;
+  timers_.for_each_linked([&](detail::TimerNode* node) {
+    Invocation* invocation = Invocation::of(node);
+    invocation->add_reference();
+    linked.push_back(invocation);
+  });
+  for (Invocation* invocation : linked) {
+    FunctionSlot& slot = *invocation->slot;
+    int expected = Invocation::kClaimed;
+    if (invocation->stage.compare_exchange_strong(expected, Invocation::kAbandoned)) {
+      ++report.dropped;
+      drop(slot, *invocation,
+           absl::UnavailableError(
+               fmt::format("host shut down before invocation of \"{}\" started", slot.name)));
+    } else if (invocation->try_claim_answer()) {
+      ++report.unfinished;
+      deliver_abandoned(*invocation,
+                        absl::UnavailableError(fmt::format(
+                            "host shut down while invocation of \"{}\" was running", slot.name)));
+    }
+    invocation->release();
+  }
+  report.completed = finished_total() - finished_before;
+  return report;
+}
+
+}  // namespace fnhost
