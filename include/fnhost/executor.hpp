@@ -34,15 +34,15 @@ using Task = absl::AnyInvocable<void()>;
 // A point-in-time view of an executor's state. Counts are read without a common lock, so a
 // snapshot taken under load may be off by the few operations that raced with it.
 struct ExecutorStats {
-  int64_t threads = 0;    // worker threads alive now
-  int64_t busy = 0;       // workers running a task now
-  int64_t blocked = 0;    // busy workers seen blocked (detected or BlockingScope)
-  int64_t stuck = 0;      // busy workers whose task was declared stuck (past its deadline)
-  int64_t idle = 0;       // workers parked waiting for work
-  int64_t queued = 0;     // tasks submitted and not yet started
-  int64_t spawned = 0;    // threads created since construction
-  int64_t reclaimed = 0;  // threads that exited after idle_timeout
-  int64_t completed = 0;  // tasks that ran to the end
+  int64_t threads = 0;       // worker threads alive now
+  int64_t busy = 0;          // workers running a task now
+  int64_t blocked = 0;       // busy workers seen blocked (detected or BlockingScope)
+  int64_t stuck = 0;         // busy workers whose task was declared stuck (past its deadline)
+  int64_t idle = 0;          // workers parked waiting for work
+  int64_t queued = 0;        // tasks submitted and not yet started
+  int64_t spawned = 0;       // threads created since construction
+  int64_t reclaimed = 0;     // threads that exited after idle_timeout
+  int64_t completed = 0;     // tasks that ran to the end
   int64_t peak_threads = 0;  // highest `threads` seen
   int64_t peak_running = 0;  // highest number of busy workers that were not blocked or stuck
 };

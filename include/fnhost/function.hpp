@@ -169,19 +169,19 @@ struct DurationSummary {
 // Per-function counters (cumulative since registration, across versions) and gauges (now).
 struct FunctionStats {
   std::string name;
-  int64_t version = 0;        // current version
-  int64_t invocations = 0;    // accepted invocations (sync and async)
-  int64_t successes = 0;      // handler returned a value
-  int64_t errors = 0;         // handler or init returned an error or threw
-  int64_t throttles = 0;      // refused with ResourceExhausted (queue full)
-  int64_t timeouts = 0;       // answered DeadlineExceeded at the deadline
-  int64_t cold_starts = 0;    // instances created on demand (init ran for an invocation)
-  int64_t late_results = 0;   // results that arrived after the deadline and were dropped
-  int64_t dropped = 0;        // queued invocations dropped by shutdown, never run
-  int64_t in_flight = 0;      // gauge: running now
-  int64_t queued = 0;         // gauge: accepted, waiting to start
-  int64_t instances = 0;      // gauge: instances alive (idle + busy)
-  DurationSummary duration;   // handler run time of finished invocations
+  int64_t version = 0;            // current version
+  int64_t invocations = 0;        // accepted invocations (sync and async)
+  int64_t successes = 0;          // handler returned a value
+  int64_t errors = 0;             // handler or init returned an error or threw
+  int64_t throttles = 0;          // refused with ResourceExhausted (queue full)
+  int64_t timeouts = 0;           // answered DeadlineExceeded at the deadline
+  int64_t cold_starts = 0;        // instances created on demand (init ran for an invocation)
+  int64_t late_results = 0;       // results that arrived after the deadline and were dropped
+  int64_t dropped = 0;            // queued invocations dropped by shutdown, never run
+  int64_t in_flight = 0;          // gauge: running now
+  int64_t queued = 0;             // gauge: accepted, waiting to start
+  int64_t instances = 0;          // gauge: instances alive (idle + busy)
+  DurationSummary duration;       // handler run time of finished invocations
   DurationSummary init_duration;  // init run time of cold starts
 };
 

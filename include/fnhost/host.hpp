@@ -46,8 +46,11 @@ struct HostOptions {
   std::shared_ptr<Executor> executor;
   // Where log records go. Null discards them. Default: one logfmt line per record on stderr.
   std::shared_ptr<LogSink> log_sink = make_stderr_log_sink();
-  // How long the destructor lets queued and running invocations finish. >= 0.
+  // How long the destructor lets queued and running invocations finish. >= 0;
+  // absl::InfiniteDuration() waits for all of them.
   absl::Duration drain_timeout = absl::Seconds(30);
+  // Told about every invocation (see InvocationObserver), in this order. Empty costs nothing.
+  std::vector<std::shared_ptr<InvocationObserver>> observers;
 };
 
 // What shutdown() found. Every invocation accepted before shutdown is in exactly one of the

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // File: fnhost/observability.hpp
+// What a host tells about its invocations: an InvocationObserver sees each one admitted or
+// refused, started, and finished (metrics, traces and metering plug in here); log records go to
+// a LogSink.
+//
 // Log records and where they go. Every record carries the function name and the invocation id,
 // so one invocation's lines can be found in a mixed log. The host writes a record when an
 // asynchronous invocation fails, times out, or is dropped at shutdown, and when a late result
@@ -9,10 +13,12 @@
 //   auto host = fnhost::Host::create({.log_sink = sink}).value();
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace fnhost {
@@ -46,5 +52,64 @@ enum class LogFormat { kLogfmt, kJson };
 
 // Formats `record` as one line (no trailing newline) in `format`.
 [[nodiscard]] std::string format_log_record(const LogRecord& record, LogFormat format);
+
+// How an invocation ended, as InvocationObserver::on_finished reports it.
+enum class InvocationOutcome {
+  kSuccess,    // the handler returned a value
+  kError,      // the handler (or its instance's init) returned an error or threw
+  kTimeout,    // it ran past its deadline (answered DeadlineExceeded)
+  kCancelled,  // still running when shutdown's deadline passed (answered Unavailable)
+  kDropped,    // never started: dropped by shutdown (or by an executor that refused to run it)
+};
+
+// "success", "error", "timeout", "cancelled", "dropped".
+[[nodiscard]] std::string_view to_string(InvocationOutcome outcome);
+
+// What observers are told. The views are valid only during the call.
+struct AdmittedInvocation {
+  std::string_view function;
+  uint64_t number = 0;  // per function, from 1: the invocation's place among its admissions
+  bool is_async = false;
+};
+
+struct RefusedInvocation {
+  std::string_view function;  // as the caller gave it (may be long or not registered)
+  absl::StatusCode code = absl::StatusCode::kOk;  // what the caller got
+  bool is_async = false;
+};
+
+struct StartedInvocation {
+  std::string_view function;
+  int64_t version = 0;
+  uint64_t number = 0;
+  absl::Duration queue_wait;  // from admission to start
+};
+
+struct FinishedInvocation {
+  std::string_view function;
+  int64_t version = 0;  // 0 when it never started (kDropped)
+  uint64_t number = 0;
+  InvocationOutcome outcome = InvocationOutcome::kSuccess;
+  absl::Duration duration;       // run time, init included; zero when it never started
+  absl::Duration queue_wait;     // from admission to start (or to the drop)
+  bool cold_start = false;       // it created its instance
+  absl::Duration init_duration;  // the init it ran, when cold_start
+};
+
+// Subscribes to every invocation of a host (HostOptions::observers). The defaults do nothing;
+// override what you need. Calls come from the threads doing the work, concurrently: admission
+// on the caller's thread, start and finish on the worker that ran the invocation (after the
+// handler returned, also when the caller was already answered by a timeout or shutdown),
+// drops on the thread that calls Host::shutdown(). Never on the host's timer thread. Keep them
+// short and thread-safe; an exception they throw is caught and dropped. With no observer
+// installed, the host does none of this work.
+class InvocationObserver {
+ public:
+  virtual ~InvocationObserver() = default;
+  virtual void on_admitted(const AdmittedInvocation& invocation) { (void)invocation; }
+  virtual void on_refused(const RefusedInvocation& invocation) { (void)invocation; }
+  virtual void on_started(const StartedInvocation& invocation) { (void)invocation; }
+  virtual void on_finished(const FinishedInvocation& invocation) { (void)invocation; }
+};
 
 }  // namespace fnhost

@@ -10,6 +10,7 @@
 #include "host/host_core.hpp"
 #include "host/invocation_pool.hpp"
 #include "host/messages.hpp"
+#include "platform/platform.hpp"
 
 namespace fnhost {
 
@@ -19,6 +20,22 @@ using detail::quoted;
 
 absl::Status HostCore::admit(std::string_view name, Event&& event,
                              std::shared_ptr<detail::CompletionState> completion) {
+  if (!has_observers()) return admit_unobserved(name, std::move(event), std::move(completion));
+  const bool is_async = completion == nullptr;
+  absl::Status admitted = admit_unobserved(name, std::move(event), std::move(completion));
+  if (!admitted.ok()) notify_refused(name, admitted, is_async);
+  return admitted;
+}
+
+void HostCore::notify_refused(std::string_view name, const absl::Status& status,
+                              bool is_async) const {
+  detail::notify_observers(
+      options.observers, &InvocationObserver::on_refused,
+      RefusedInvocation{.function = name, .code = status.code(), .is_async = is_async});
+}
+
+absl::Status HostCore::admit_unobserved(std::string_view name, Event&& event,
+                                        std::shared_ptr<detail::CompletionState> completion) {
   if (name.empty()) return absl::InvalidArgumentError("function name must not be empty");
   FunctionSlot* slot = table_.find(name);
   if (slot == nullptr || slot->live_version.load() == 0) return detail::not_registered(name);
@@ -59,6 +76,14 @@ absl::Status HostCore::admit(std::string_view name, Event&& event,
   invocation->completion = std::move(completion);
   invocation->sequence =
       static_cast<uint64_t>(slot->invocations.fetch_add(1, std::memory_order_relaxed) + 1);
+  if (has_observers()) {
+    invocation->admitted_ns = detail::platform::now_ns();
+    // Before it is queued: a runner may start (and end) it at once.
+    detail::notify_observers(options.observers, &InvocationObserver::on_admitted,
+                             AdmittedInvocation{.function = slot->name,
+                                                .number = invocation->sequence,
+                                                .is_async = invocation->is_async});
+  }
   slot->queue.enqueue(invocation);
   schedule(*slot);
   return absl::OkStatus();

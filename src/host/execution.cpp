@@ -2,6 +2,7 @@
 // Running one claimed invocation: its version (the latest at start), an instance, the handler
 // through the guarded path, its deadline, and the one answer it gets — the handler's result, a
 // timeout, or shutdown's Unavailable, whichever claims the answer first.
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -37,10 +38,20 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
     repin_if_swapped(invocation);
   }
   const FunctionSpec& spec = invocation.version->spec;
-  const int64_t start = start_ns != 0 ? start_ns : detail::platform::now_ns();
+  int64_t start = start_ns != 0 ? start_ns : detail::platform::now_ns();
+  // The clock read reused from the previous invocation can predate this one's admission.
+  if (has_observers()) start = std::max(start, invocation.admitted_ns);
   invocation.begin_run(start, detail::deadline_ns_after(start, spec.timeout));
   invocation.worker = executor->current_task();
   timers_.arm(&invocation, invocation.deadline_ns);
+  if (has_observers()) {
+    detail::notify_observers(
+        options.observers, &InvocationObserver::on_started,
+        StartedInvocation{.function = slot.name,
+                          .version = invocation.version->number,
+                          .number = invocation.sequence,
+                          .queue_wait = absl::Nanoseconds(start - invocation.admitted_ns)});
+  }
 
   // Always overwritten (by the handler, or by acquire_instance's failure); an empty message
   // keeps this placeholder off the heap.
@@ -83,11 +94,48 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
     release_instance(*invocation.version, invocation.instance, fired);
   }
   invocation.instance = nullptr;
+  const bool result_ok = result.ok();
   finish(invocation, std::move(result), end_ns);
+  if (has_observers()) notify_finished(invocation, result_ok, end_ns);
   const FunctionVersion* version = invocation.version;
   invocation.release();
   detail::delete_if_unused(version, version->unpin(1));
   return {.timed_out = fired, .end_ns = end_ns};
+}
+
+void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int64_t end_ns) const {
+  InvocationOutcome outcome = InvocationOutcome::kCancelled;
+  switch (invocation.answered.load(std::memory_order_acquire)) {
+    case Invocation::kByResult:
+      outcome = result_ok ? InvocationOutcome::kSuccess : InvocationOutcome::kError;
+      break;
+    case Invocation::kByTimeout:
+      outcome = InvocationOutcome::kTimeout;
+      break;
+    default:
+      break;
+  }
+  detail::notify_observers(
+      options.observers, &InvocationObserver::on_finished,
+      FinishedInvocation{
+          .function = invocation.slot->name,
+          .version = invocation.version->number,
+          .number = invocation.sequence,
+          .outcome = outcome,
+          .duration = absl::Nanoseconds(end_ns - invocation.start_ns),
+          .queue_wait = absl::Nanoseconds(invocation.start_ns - invocation.admitted_ns),
+          .cold_start = invocation.cold_start,
+          .init_duration = absl::Nanoseconds(invocation.init_ns)});
+}
+
+void HostCore::notify_dropped(const Invocation& invocation) const {
+  detail::notify_observers(
+      options.observers, &InvocationObserver::on_finished,
+      FinishedInvocation{
+          .function = invocation.slot->name,
+          .number = invocation.sequence,
+          .outcome = InvocationOutcome::kDropped,
+          .queue_wait = absl::Nanoseconds(detail::platform::now_ns() - invocation.admitted_ns)});
 }
 
 void HostCore::repin_if_swapped(Invocation& invocation) {
@@ -111,7 +159,7 @@ void HostCore::finish(Invocation& invocation, Result result, int64_t end_ns) {
   // An invocation that ends after its deadline timed out, whether or not the timer got there
   // first: the answer never depends on how promptly the timer thread ran.
   const bool overran = end_ns > invocation.deadline_ns;
-  if (invocation.try_claim_answer()) {
+  if (invocation.try_claim_answer(overran ? Invocation::kByTimeout : Invocation::kByResult)) {
     if (overran) {
       deliver_timeout(invocation, /*on_timer_thread=*/false);
     } else {
@@ -141,7 +189,7 @@ void HostCore::pin_for_firing(detail::TimerNode* node) { Invocation::of(node)->a
 
 void HostCore::on_deadline(detail::TimerNode* node) {
   Invocation& invocation = *Invocation::of(node);
-  if (invocation.try_claim_answer()) {
+  if (invocation.try_claim_answer(Invocation::kByTimeout)) {
     invocation.slot->host->deliver_timeout(invocation, /*on_timer_thread=*/true);
   }
   invocation.release();
@@ -194,10 +242,13 @@ void HostCore::run_off_timer(Task task) {
 void HostCore::drop(FunctionSlot& slot, Invocation& invocation, absl::Status status) {
   slot.dropped.fetch_add(1, std::memory_order_relaxed);
   answer_abandoned(invocation, std::move(status));
+  if (has_observers()) notify_dropped(invocation);
 }
 
 void HostCore::answer_abandoned(Invocation& invocation, absl::Status status) {
-  if (invocation.try_claim_answer()) deliver_abandoned(invocation, std::move(status));
+  if (invocation.try_claim_answer(Invocation::kByShutdown)) {
+    deliver_abandoned(invocation, std::move(status));
+  }
 }
 
 void HostCore::deliver_abandoned(Invocation& invocation, absl::Status status) {

@@ -23,6 +23,7 @@
 #include "fnhost/host.hpp"
 #include "host/function_table.hpp"
 #include "host/host_internal.hpp"
+#include "host/observers.hpp"
 #include "host/ring.hpp"
 #include "host/timer_service.hpp"
 
@@ -43,6 +44,8 @@ struct HostCore {
   // Admission: queues an invocation; with `completion` it is synchronous.
   absl::Status admit(std::string_view name, Event&& event,
                      std::shared_ptr<detail::CompletionState> completion);
+  absl::Status admit_unobserved(std::string_view name, Event&& event,
+                                std::shared_ptr<detail::CompletionState> completion);
   Completion invoke(std::string_view name, Event&& event);
 
   ShutdownReport shutdown(absl::Duration timeout);
@@ -158,6 +161,11 @@ struct HostCore {
   // The same for an invocation whose answer the caller already claimed.
   void deliver_abandoned(detail::Invocation& invocation, absl::Status status);
   void on_async_failure(detail::Invocation& invocation, const absl::Status& status);
+  bool has_observers() const { return !options.observers.empty(); }
+  void notify_refused(std::string_view name, const absl::Status& status, bool is_async) const;
+  // Tells observers how a started invocation ended (`result_ok`: what its handler returned).
+  void notify_finished(const detail::Invocation& invocation, bool result_ok, int64_t end_ns) const;
+  void notify_dropped(const detail::Invocation& invocation) const;
   // Runs `task` (host code that calls user code: callbacks, log sinks) on the executor, or
   // here if the executor refuses it.
   void run_off_timer(Task task);

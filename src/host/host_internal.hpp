@@ -257,8 +257,10 @@ struct Invocation : TimerNode {
   std::unique_ptr<Event> full_event;
   bool is_async = false;
   bool cold_start = false;
-  // Exactly one of {handler result, deadline, shutdown} answers the invocation.
-  std::atomic<bool> answered{false};
+  // Exactly one of {handler result, deadline, shutdown} answers the invocation, and says so
+  // here (an Answer), so the runner can tell observers how it ended.
+  enum Answer : uint8_t { kUnanswered = 0, kByResult, kByTimeout, kByShutdown };
+  std::atomic<uint8_t> answered{kUnanswered};
   std::atomic<int> references{1};
   std::atomic<int> stage{kClaimed};
 
@@ -269,19 +271,25 @@ struct Invocation : TimerNode {
   int64_t start_ns = 0;
   int64_t deadline_ns = 0;
   Instance* instance = nullptr;
-  RunningTask worker;               // the executor task running it, for Executor::mark_stuck
+  RunningTask worker;  // the executor task running it, for Executor::mark_stuck
+  // Only with observers installed: when it was admitted, and the init it ran (cold start).
+  int64_t admitted_ns = 0;
+  int64_t init_ns = 0;              // the executor task running it, for Executor::mark_stuck
   Invocation* pool_next = nullptr;  // InvocationPool's free lists
 
   static Invocation* of(TimerNode* node) { return static_cast<Invocation*>(node); }
 
-  bool try_claim_answer() { return !answered.exchange(true, std::memory_order_acq_rel); }
+  bool try_claim_answer(Answer by) {
+    uint8_t expected = kUnanswered;
+    return answered.compare_exchange_strong(expected, by, std::memory_order_acq_rel);
+  }
   void add_reference() { references.fetch_add(1, std::memory_order_relaxed); }
   // Drops a reference; the last one returns the record to the InvocationPool.
   void release();
 
   // Admission's part of making a record new: the answer, cancellation and reference count.
   void begin_admission() {
-    answered.store(false, std::memory_order_relaxed);
+    answered.store(kUnanswered, std::memory_order_relaxed);
     cancel.cancelled.store(false, std::memory_order_relaxed);
     references.store(1, std::memory_order_relaxed);
   }

@@ -20,7 +20,8 @@ namespace {
 
 // Runs `version`'s init (user code) through the guarded path, timing it into `durations`.
 absl::StatusOr<std::shared_ptr<void>> run_init(const FunctionVersion& version,
-                                               detail::DurationHistogram* durations) {
+                                               detail::DurationHistogram* durations,
+                                               int64_t* duration_ns = nullptr) {
   const InitContext init_context(version.spec.name, version.number, version.spec.env);
   absl::StatusOr<std::shared_ptr<void>> state;
   const int64_t start = detail::platform::now_ns();
@@ -29,7 +30,9 @@ absl::StatusOr<std::shared_ptr<void>> run_init(const FunctionVersion& version,
   } catch (...) {
     state = absl::InternalError(detail::describe_exception(std::current_exception()));
   }
-  if (durations != nullptr) durations->record(detail::platform::now_ns() - start);
+  const int64_t took = detail::platform::now_ns() - start;
+  if (durations != nullptr) durations->record(took);
+  if (duration_ns != nullptr) *duration_ns = took;
   return state;
 }
 
@@ -84,9 +87,11 @@ Instance* HostCore::acquire_instance(Invocation& invocation, Result& failure) {
   FunctionSlot& slot = *invocation.slot;
   auto instance = std::make_unique<Instance>();
   invocation.cold_start = true;
+  invocation.init_ns = 0;
   slot.cold_starts.fetch_add(1, std::memory_order_relaxed);
   if (version.spec.init) {
-    absl::StatusOr<std::shared_ptr<void>> state = run_init(version, &slot.init_duration);
+    absl::StatusOr<std::shared_ptr<void>> state =
+        run_init(version, &slot.init_duration, &invocation.init_ns);
     if (!state.ok()) {
       failure = absl::InternalError(fmt::format("function \"{}\": init failed: {}", slot.name,
                                                 detail::std_view(state.status().message())));

@@ -97,7 +97,7 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
       drop(slot, *invocation,
            absl::UnavailableError(
                fmt::format("host shut down before invocation of \"{}\" started", slot.name)));
-    } else if (invocation->try_claim_answer()) {
+    } else if (invocation->try_claim_answer(Invocation::kByShutdown)) {
       ++report.unfinished;
       deliver_abandoned(*invocation,
                         absl::UnavailableError(fmt::format(

@@ -10,6 +10,22 @@
 
 namespace fnhost {
 
+std::string_view to_string(InvocationOutcome outcome) {
+  switch (outcome) {
+    case InvocationOutcome::kSuccess:
+      return "success";
+    case InvocationOutcome::kError:
+      return "error";
+    case InvocationOutcome::kTimeout:
+      return "timeout";
+    case InvocationOutcome::kCancelled:
+      return "cancelled";
+    case InvocationOutcome::kDropped:
+      return "dropped";
+  }
+  return "unknown";
+}
+
 std::string_view to_string(LogLevel level) {
   switch (level) {
     case LogLevel::kDebug:
@@ -93,7 +109,8 @@ class StderrLogSink final : public LogSink {
 }  // namespace
 
 std::string format_log_record(const LogRecord& record, LogFormat format) {
-  const std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", record.time, absl::UTCTimeZone());
+  const std::string time =
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", record.time, absl::UTCTimeZone());
   std::string out;
   out.reserve(96 + record.message.size());
   if (format == LogFormat::kJson) {
