@@ -16,6 +16,7 @@
 
 namespace fnhost {
 
+struct HostCore;
 namespace detail {
 class CompletionState;
 }  // namespace detail
@@ -26,8 +27,6 @@ class Completion {
   // A completion that is already answered with `result`.
   static Completion ready(Result result);
 
-  // Made by the host; programs get Completions from Host::invoke.
-  explicit Completion(std::shared_ptr<detail::CompletionState> state);
   Completion(const Completion& other);
   Completion& operator=(const Completion& other);
   // A moved-from Completion may only be destroyed or assigned to.
@@ -57,6 +56,10 @@ class Completion {
   void then(absl::AnyInvocable<void(const Result&)> callback) const;
 
  private:
+  // Made by the host; programs get Completions from Host::invoke.
+  friend struct HostCore;
+  explicit Completion(std::shared_ptr<detail::CompletionState> state);
+
   std::shared_ptr<detail::CompletionState> state_;
 };
 

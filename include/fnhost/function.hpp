@@ -103,7 +103,6 @@ struct FunctionSpec {
 // shutting down. Valid for the duration of the handler call.
 class CancellationToken {
  public:
-  explicit CancellationToken(detail::CancelState* state) : state_(state) {}
   // True once cancellation was requested. Lock-free.
   [[nodiscard]] bool is_cancelled() const;
   // Sleeps for `duration` or until cancellation, whichever comes first; returns whether
@@ -111,6 +110,9 @@ class CancellationToken {
   bool wait_for(absl::Duration duration) const;
 
  private:
+  friend class Context;
+  explicit CancellationToken(detail::CancelState* state) : state_(state) {}
+
   detail::CancelState* state_;
 };
 
@@ -118,7 +120,6 @@ class CancellationToken {
 // returns; not thread-safe (use it from the handler's thread).
 class Context {
  public:
-  explicit Context(detail::Invocation& invocation) : invocation_(&invocation) {}
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
@@ -153,7 +154,11 @@ class Context {
   [[nodiscard]] absl::Status invoke_async(std::string_view name, Event event);
 
  private:
+  // Made by the host for each handler call.
+  friend struct HostCore;
+  explicit Context(detail::Invocation& invocation) : invocation_(&invocation) {}
   void* instance_state_raw() const;
+
   detail::Invocation* invocation_;
 };
 

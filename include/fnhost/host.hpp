@@ -70,6 +70,7 @@ class Host {
   // Creates a host. InvalidArgument names a bad option.
   [[nodiscard]] static absl::StatusOr<Host> create(HostOptions options = {});
 
+  // A moved-from Host may only be destroyed or assigned to; any other call on it is undefined.
   Host(Host&&) noexcept;
   Host& operator=(Host&&) noexcept;
   // Drains like shutdown(options.drain_timeout), then waits for handlers still running to
@@ -125,9 +126,8 @@ class Host {
   // Whether the host still accepts invocations.
   [[nodiscard]] bool is_accepting() const;
 
-  struct Impl;
-
  private:
+  struct Impl;
   explicit Host(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
