@@ -88,6 +88,7 @@ TEST_CASE("a host whose drain_timeout is infinite runs all queued work when dest
   std::atomic<int> probe_runs{0};
   std::atomic<int> probes_accepted{0};
   std::atomic<bool> saw_shutdown{false};
+  std::atomic<bool> holding{false};
   int accepted = 0;
   {
     fnhost::testing::Watchdog watchdog("destroying a host with an infinite drain_timeout",
@@ -109,6 +110,7 @@ TEST_CASE("a host whose drain_timeout is infinite runs all queued work when dest
                     {.name = "work",
                      .handler = [&](const Event& event, Context& ctx) -> Result {
                        if (event.data == "hold") {
+                         holding.store(true);
                          for (;;) {
                            const absl::Status probe = ctx.invoke_async("probe", {});
                            if (probe.ok()) {
@@ -130,6 +132,7 @@ TEST_CASE("a host whose drain_timeout is infinite runs all queued work when dest
     for (int i = 1; i < kQueued; ++i) {
       if (host->invoke_async("work", {}).ok()) ++accepted;
     }
+    REQUIRE(wait_until([&] { return holding.load(); }));
     host.reset();
   }
   CHECK(accepted == kQueued);

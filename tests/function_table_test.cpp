@@ -14,12 +14,14 @@
 #include "absl/status/status.h"
 #include "fnhost/host.hpp"
 #include "testing/host_helpers.hpp"
+#include "testing/wait.hpp"
 
 namespace {
 
 using fnhost::Event;
 using fnhost::Result;
 using fnhost::testing::make_host;
+using fnhost::testing::wait_until;
 
 // The table's first block (FunctionTable's initial capacity).
 constexpr int kFirstBlock = 16;
@@ -64,6 +66,10 @@ TEST_CASE("functions registered past the table's first block stay reachable duri
       ++registration_failures;
     }
     registered.store(i + 1);
+    // Interleave: let the readers look up the names so far before the next insert (which may
+    // grow the table under them).
+    const int seen = lookups.load();
+    wait_until([&] { return lookups.load() >= seen + kReaders; });
   }
   done.store(true);
   for (std::thread& reader : readers) reader.join();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "fnhost/host.hpp"
+#include "testing/blocking_tasks.hpp"
 #include "testing/host_helpers.hpp"
 #include "testing/wait.hpp"
 
@@ -33,6 +35,7 @@ using fnhost::testing::code_of;
 using fnhost::testing::describe;
 using fnhost::testing::make_host;
 using fnhost::testing::stats_of;
+using fnhost::testing::blocking_tasks::spin_for;
 
 // Set on the threads that call update_function: an init on such a thread provisions the
 // version being installed (register_function and update_function run init on the caller).
@@ -61,8 +64,12 @@ TEST_CASE("concurrent update_function gives every version instances initialised 
         .init = [&mu, &provisioned_versions](
                     const InitContext& init) -> absl::StatusOr<std::shared_ptr<void>> {
           if (provisioning_thread) {
-            std::lock_guard<std::mutex> lock(mu);
-            provisioned_versions.push_back(init.function_version());
+            {
+              std::lock_guard<std::mutex> lock(mu);
+              provisioned_versions.push_back(init.function_version());
+            }
+            // An init takes a while (a connection, a model): other updates overlap it.
+            spin_for(std::chrono::microseconds(200));
           }
           return std::make_shared<int64_t>(init.function_version());
         },

@@ -153,7 +153,7 @@ RunResult run_once(int invocations, absl::Duration timeout) {
   return run;
 }
 
-TEST_CASE("the shutdown report counts exactly the invocations that did not end, and is final",
+TEST_CASE("the shutdown report counts exactly the invocations that did not end and is final",
           "[shutdown][regression][stress]") {
   const int runs = fnhost::testing::scaled(200, 20);
   const int invocations = fnhost::testing::scaled(3000, 1000);

@@ -142,7 +142,7 @@ TEST_CASE("after 300 hot swaps under constant load only the current version's in
   CHECK(settled);
 }
 
-TEST_CASE("an old version is freed when its last invocation ends, while the load goes on",
+TEST_CASE("an old version is freed when its last invocation ends even while the load goes on",
           "[versions][regression][stress]") {
   constexpr int kSwaps = 20;
   InstanceCounter counter;
