@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // A LogSink fake that keeps copies of every record it receives, for tests that check what the
-// host logged (and so tests do not write to stderr).
+// host logged (and so tests do not write to stderr), and on which thread each was written.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +11,7 @@
 
 #include "absl/time/time.h"
 #include "fnhost/observability.hpp"
+#include "testing/thread_names.hpp"
 
 namespace fnhost::testing {
 
@@ -21,6 +22,7 @@ struct CapturedLogRecord {
   std::string function;
   std::string invocation_id;
   std::string message;
+  std::string thread_name;  // the thread write() was called on
 };
 
 // Thread-safe capturing sink.
@@ -28,7 +30,8 @@ class CaptureLogSink final : public LogSink {
  public:
   void write(const LogRecord& record) override {
     CapturedLogRecord copy{record.time, record.level, std::string(record.function),
-                           std::string(record.invocation_id), std::string(record.message)};
+                           std::string(record.invocation_id), std::string(record.message),
+                           current_thread_name()};
     std::lock_guard<std::mutex> lock(mu_);
     records_.push_back(std::move(copy));
   }
