@@ -156,8 +156,13 @@ void TimerService::run() {
                                   std::chrono::nanoseconds(idle_since + linger_ns)));
         } else {
           idle_since = 0;
+          // Timers are usually unlinked long before they are due (the invocation ended), and
+          // nobody tells this thread: so it looks again at least every `linger`, and leaves
+          // once it finds nothing pending, rather than sleep until a deadline that is gone.
+          const int64_t until = std::min(wake, now + linger_ns);
           cv_.wait_until(mu_,
-                         std::chrono::steady_clock::time_point(std::chrono::nanoseconds(wake)));
+                         std::chrono::steady_clock::time_point(std::chrono::nanoseconds(until)));
+          if (platform::now_ns() >= until) break;
         }
       }
       next_wake_ns_.store(kNever);
