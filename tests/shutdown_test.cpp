@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tests for Host::shutdown and the destructor: refusing new work, draining, dropping what is
 // still queued at the deadline, cancelling what still runs, and reporting every count.
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -18,6 +17,7 @@
 #include "testing/gate.hpp"
 #include "testing/host_helpers.hpp"
 #include "testing/wait.hpp"
+#include "testing/watchdog.hpp"
 
 namespace {
 
@@ -69,8 +69,7 @@ TEST_CASE("shutdown with nothing pending reports a clean drain and refuses new w
   check_all_zero(host.shutdown(absl::Seconds(1)));
 }
 
-TEST_CASE("shutdown waits for running and queued invocations that finish in time",
-          "[shutdown]") {
+TEST_CASE("shutdown waits for running and queued invocations that finish in time", "[shutdown]") {
   auto gate = std::make_shared<Gate>();
   std::atomic<int> started{0};
   std::atomic<int> finished{0};
@@ -127,19 +126,19 @@ TEST_CASE("at the shutdown deadline queued work is dropped and running work is c
   std::optional<fnhost::Host> host(make_host(quiet_options(8, sink)));
   std::optional<GateOpener> open_on_exit(std::in_place, gate);
   REQUIRE(host->register_function({
-                    .name = "held",
-                    .handler = [gate, &started, &finished, &saw_cancellation](
-                                   const Event&, Context& ctx) -> Result {
-                      started.fetch_add(1);
-                      gate->wait();
-                      saw_cancellation.store(ctx.is_cancelled());
-                      finished.fetch_add(1);
-                      return "finished late";
-                    },
-                    .timeout = absl::Hours(1),
-                    .max_concurrency = 1,
-                })
-                .ok());
+                                      .name = "held",
+                                      .handler = [gate, &started, &finished, &saw_cancellation](
+                                                     const Event&, Context& ctx) -> Result {
+                                        started.fetch_add(1);
+                                        gate->wait();
+                                        saw_cancellation.store(ctx.is_cancelled());
+                                        finished.fetch_add(1);
+                                        return "finished late";
+                                      },
+                                      .timeout = absl::Hours(1),
+                                      .max_concurrency = 1,
+                                  })
+              .ok());
   Completion running = host->invoke("held", {});
   REQUIRE(wait_until([&] { return started.load() == 1; }));
   std::vector<Completion> queued;
@@ -169,8 +168,8 @@ TEST_CASE("at the shutdown deadline queued work is dropped and running work is c
   // The dropped async invocations are not lost silently: the log says so.
   CHECK(wait_until([&] {
     return sink->count_if([](const fnhost::testing::CapturedLogRecord& record) {
-             return record.function == "held";
-           }) >= static_cast<std::size_t>(kQueuedAsync);
+      return record.function == "held";
+    }) >= static_cast<std::size_t>(kQueuedAsync);
   }));
 
   // A second shutdown has nothing left to report.
@@ -192,16 +191,15 @@ TEST_CASE("shutdown cancels a running handler that waits on its cancellation", "
   std::atomic<int> started{0};
   std::atomic<int> sleep_result{0};  // 1: slept to the end, 2: cancelled
   fnhost::Host host = make_host();
-  REQUIRE(host
-              .register_function({
-                  .name = "sleeper",
-                  .handler = [&](const Event&, Context& ctx) -> Result {
-                    started.fetch_add(1);
-                    sleep_result.store(ctx.sleep_for(absl::Seconds(60)) ? 1 : 2);
-                    return "woke";
-                  },
-                  .timeout = absl::Hours(1),
-              })
+  REQUIRE(host.register_function({
+                                     .name = "sleeper",
+                                     .handler = [&](const Event&, Context& ctx) -> Result {
+                                       started.fetch_add(1);
+                                       sleep_result.store(ctx.sleep_for(absl::Seconds(60)) ? 1 : 2);
+                                       return "woke";
+                                     },
+                                     .timeout = absl::Hours(1),
+                                 })
               .ok());
   REQUIRE(host.invoke_async("sleeper", {}).ok());
   REQUIRE(wait_until([&] { return started.load() == 1; }));
@@ -218,15 +216,14 @@ TEST_CASE("destroying a host drains its queued async work", "[shutdown]") {
   int accepted = 0;
   {
     fnhost::Host host = make_host(quiet_options(2));
-    REQUIRE(host
-                .register_function({
-                    .name = "slowish",
-                    .handler = [&runs](const Event&, Context&) -> Result {
-                      runs.fetch_add(1);
-                      return "";
-                    },
-                    .max_concurrency = 1,
-                })
+    REQUIRE(host.register_function({
+                                       .name = "slowish",
+                                       .handler = [&runs](const Event&, Context&) -> Result {
+                                         runs.fetch_add(1);
+                                         return "";
+                                       },
+                                       .max_concurrency = 1,
+                                   })
                 .ok());
     for (int i = 0; i < kEvents; ++i) {
       if (host.invoke_async("slowish", {}).ok()) ++accepted;
@@ -243,8 +240,7 @@ TEST_CASE("a host on a ManualExecutor pumps the executor itself while shutting d
   auto executor = std::make_shared<fnhost::ManualExecutor>();
   int runs = 0;  // handlers run on this thread: shutdown pumps the executor here
   fnhost::Host host = make_host(manual_options(executor));
-  REQUIRE(host
-              .register_function({.name = "count",
+  REQUIRE(host.register_function({.name = "count",
                                   .handler = [&runs](const Event& event, Context&) -> Result {
                                     ++runs;
                                     return event.data;
@@ -275,8 +271,7 @@ TEST_CASE("destroying a host on a ManualExecutor runs its queued work", "[shutdo
   int runs = 0;
   {
     fnhost::Host host = make_host(manual_options(executor));
-    REQUIRE(host
-                .register_function({.name = "count",
+    REQUIRE(host.register_function({.name = "count",
                                     .handler = [&runs](const Event&, Context&) -> Result {
                                       ++runs;
                                       return "";
@@ -305,3 +300,23 @@ TEST_CASE("shutdown leaves an executor the host did not create running", "[shutd
 }
 
 }  // namespace
+
+TEST_CASE("shutdown called from a then() callback does not wait for the invocation delivering it",
+          "[shutdown]") {
+  fnhost::testing::Watchdog watchdog("shutdown from a then() callback", std::chrono::seconds(120));
+  fnhost::Host host = fnhost::testing::make_host();
+  REQUIRE(host.register_function(fnhost::testing::echo_spec("echo")).ok());
+  std::atomic<bool> returned{false};
+  std::atomic<int64_t> dropped{-1};
+  fnhost::Completion done = host.invoke("echo", fnhost::Event::with_data("x"));
+  done.then([&](const fnhost::Result&) {
+    // An infinite timeout: waiting for the delivering invocation itself would never end.
+    const fnhost::ShutdownReport report = host.shutdown(absl::InfiniteDuration());
+    dropped.store(report.dropped);
+    returned.store(true);
+  });
+  REQUIRE(fnhost::testing::wait_until([&] { return returned.load(); }));
+  CHECK(dropped.load() == 0);
+  CHECK(done.get().ok());
+  CHECK_FALSE(host.is_accepting());
+}

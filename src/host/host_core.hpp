@@ -161,6 +161,9 @@ struct HostCore {
   // The same for an invocation whose answer the caller already claimed.
   void deliver_abandoned(detail::Invocation& invocation, absl::Status status);
   void on_async_failure(detail::Invocation& invocation, const absl::Status& status);
+  // Invocations the calling thread's runner of this host counts as running now (its turn): a
+  // shutdown() called from a then() callback on that thread must not wait for them.
+  int64_t own_running() const;
   bool has_observers() const { return !options.observers.empty(); }
   void notify_refused(std::string_view name, const absl::Status& status, bool is_async) const;
   // Tells observers how a started invocation ended (`result_ok`: what its handler returned).

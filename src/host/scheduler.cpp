@@ -22,6 +22,19 @@ namespace fnhost {
 using detail::FunctionSlot;
 using detail::Invocation;
 
+namespace {
+// The turn the calling thread's runner is in, if any (see HostCore::own_running).
+struct CurrentTurn {
+  const HostCore* host = nullptr;
+  int64_t running = 0;
+};
+thread_local CurrentTurn current_turn;
+}  // namespace
+
+int64_t HostCore::own_running() const {
+  return current_turn.host == this ? current_turn.running : 0;
+}
+
 void HostCore::schedule(FunctionSlot& slot) {
   if (FunctionSlot::startable(slot.state.load(),
                               slot.max_concurrency.load(std::memory_order_relaxed)) == 0) {
@@ -110,6 +123,9 @@ void HostCore::run_runner(FunctionSlot* origin) {
     // Keep the executor's view of this function's backlog whole while this one runs.
     add_runners(slot);
     if (turn.waited) previous_end_ns = 0;
+    // A runner may run inside another host's runner (Context::invoke on a ManualExecutor).
+    const CurrentTurn outer = current_turn;
+    current_turn = {this, turn.count};
     bool timed_out = false;
     HeldInstance held;
     for (int i = 0; i < turn.count; ++i) {
@@ -129,6 +145,7 @@ void HostCore::run_runner(FunctionSlot* origin) {
       timed_out = timed_out || executed.timed_out;
     }
     release_held(held);
+    current_turn = outer;
     end_running(slot, turn.count);
     release_if_removed(slot);
     if (draining_.load(std::memory_order_relaxed)) note_finished();

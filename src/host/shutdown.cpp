@@ -56,7 +56,10 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
   }
   const int64_t finished_before = finished_total();
   const auto deadline = detail::steady_deadline_after(timeout);
-  while (outstanding() > 0 && std::chrono::steady_clock::now() < deadline) {
+  // Called from a then() callback on a runner: the runner's own turn cannot end while we wait
+  // here, so do not wait for it (what of it has not started is dropped below).
+  const int64_t own = own_running();
+  while (outstanding() > own && std::chrono::steady_clock::now() < deadline) {
     // A ManualExecutor has no threads of its own: pump it while waiting.
     if (executor->help_one()) continue;
     MutexLock lock(drain_mu_);
