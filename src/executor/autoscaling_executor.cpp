@@ -32,7 +32,7 @@
 
 #include "concurrentqueue/concurrentqueue.h"
 #include "fmt/format.h"
-#include "fnhost/detail/sync.hpp"
+#include "common/sync.hpp"
 #include "fnhost/executor.hpp"
 #include "platform/platform.hpp"
 

@@ -7,7 +7,7 @@
 #include <deque>
 #include <utility>
 
-#include "fnhost/detail/sync.hpp"
+#include "common/sync.hpp"
 #include "fnhost/executor.hpp"
 
 namespace fnhost {

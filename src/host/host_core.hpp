@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "fnhost/detail/sync.hpp"
+#include "common/sync.hpp"
 #include "fnhost/host.hpp"
 #include "host/function_table.hpp"
 #include "host/host_internal.hpp"

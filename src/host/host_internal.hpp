@@ -13,7 +13,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "concurrentqueue/concurrentqueue.h"
-#include "fnhost/detail/sync.hpp"
+#include "common/sync.hpp"
 #include "fnhost/executor.hpp"
 #include "fnhost/function.hpp"
 #include "host/timer_service.hpp"

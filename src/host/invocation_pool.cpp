@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "fnhost/detail/sync.hpp"
+#include "common/sync.hpp"
 #include "host/host_internal.hpp"
 
 namespace fnhost::detail {

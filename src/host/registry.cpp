@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "fmt/format.h"
-#include "fnhost/detail/status_macros.hpp"
+#include "common/status_macros.hpp"
 #include "host/host_core.hpp"
 #include "host/messages.hpp"
 

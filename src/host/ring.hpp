@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <deque>
 
-#include "fnhost/detail/sync.hpp"
+#include "common/sync.hpp"
 #include "host/host_internal.hpp"
 
 namespace fnhost::detail {

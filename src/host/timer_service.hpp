@@ -17,7 +17,7 @@
 #include <limits>
 
 #include "absl/time/time.h"
-#include "fnhost/detail/sync.hpp"
+#include "common/sync.hpp"
 #include "platform/platform.hpp"
 
 namespace fnhost::detail {

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "fmt/format.h"
-#include "fnhost/detail/sync.hpp"
+#include "common/sync.hpp"
 
 namespace fnhost {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// File: fnhost/detail/sync.hpp
+// Internal (src/common/sync.hpp).
 // Thin, annotated wrappers over std::mutex and std::condition_variable, so clang's
 // -Wthread-safety can check ABSL_GUARDED_BY data. fnhost does not use absl::Mutex: Debian's
 // Abseil is not built for ThreadSanitizer, which then reports false races.
