@@ -76,26 +76,31 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
                                           detail::describe_exception(std::current_exception())));
     }
   }
-  // False: the deadline fired (or is firing) and answered; the thread was marked stuck.
-  const bool fired = !timers_.unlink(&invocation);
   const int64_t end_ns = detail::platform::now_ns();
   const bool runs_short = end_ns - invocation.start_ns < kShortInvocationNs;
   if (slot.runs_short.load(std::memory_order_relaxed) != runs_short) {
     slot.runs_short.store(runs_short, std::memory_order_relaxed);
   }
+  // Past its deadline (whether or not the timer has fired yet) the instance may be mid-way
+  // through anything: it is discarded, never reused.
+  const bool overran =
+      end_ns > invocation.deadline_ns || invocation.answered.load() == Invocation::kByTimeout;
   // Only instances without init are kept for the next invocation of the batch: one with init
   // is costly to create, and while this runner kept it, another would find the pool empty and
   // start one more (a burst then cold-starts several times as many). And only of the version
   // the turn pinned: the rest of the batch keeps that one alive, not a version repinned to.
-  if (keep_instance && !repinned && !fired && invocation.instance != nullptr &&
+  if (keep_instance && !repinned && !overran && invocation.instance != nullptr &&
       !invocation.version->spec.init) {
     held = {invocation.instance, invocation.version};
   } else {
-    release_instance(*invocation.version, invocation.instance, fired);
+    release_instance(*invocation.version, invocation.instance, overran);
   }
   invocation.instance = nullptr;
   const bool result_ok = result.ok();
   finish(invocation, std::move(result), end_ns);
+  // Unlinked only now: until its answer is delivered, shutdown must see it (and wait for it).
+  // False: the deadline fired; the thread was marked stuck.
+  const bool fired = !timers_.unlink(&invocation);
   if (has_observers()) notify_finished(invocation, result_ok, end_ns);
   const FunctionVersion* version = invocation.version;
   invocation.release();
@@ -170,7 +175,14 @@ void HostCore::finish(Invocation& invocation, Result result, int64_t end_ns) {
         slot.errors.fetch_add(1, std::memory_order_relaxed);
         if (invocation.is_async) on_async_failure(invocation, result.status());
       }
-      if (invocation.completion != nullptr) invocation.completion->complete(std::move(result));
+      if (invocation.completion != nullptr) {
+        CurrentTurn& turn = current_turn();
+        const detail::Invocation* outer = turn.delivering;
+        turn.delivering = &invocation;
+        invocation.completion->complete(std::move(result));
+        turn.delivering = outer;
+      }
+      invocation.delivered.store(true);
       return;
     }
   }
@@ -223,6 +235,7 @@ void HostCore::deliver_timeout(Invocation& invocation, bool on_timer_thread) {
           });
     }
   }
+  invocation.delivered.store(true);
   if (draining_.load(std::memory_order_relaxed)) note_finished();
 }
 

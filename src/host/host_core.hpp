@@ -161,8 +161,15 @@ struct HostCore {
   // The same for an invocation whose answer the caller already claimed.
   void deliver_abandoned(detail::Invocation& invocation, absl::Status status);
   void on_async_failure(detail::Invocation& invocation, const absl::Status& status);
-  // Invocations the calling thread's runner of this host counts as running now (its turn): a
-  // shutdown() called from a then() callback on that thread must not wait for them.
+  // What the calling thread's runner is doing, if it is one: shutdown() called from a then()
+  // callback on that thread must not wait for its own turn or for the answer it is delivering.
+  struct CurrentTurn {
+    const HostCore* host = nullptr;
+    int64_t running = 0;                             // invocations of the turn, counted as running
+    const detail::Invocation* delivering = nullptr;  // whose callbacks run now
+  };
+  static CurrentTurn& current_turn();
+  // The calling thread's turn's running count, if it is a runner of this host.
   int64_t own_running() const;
   bool has_observers() const { return !options.observers.empty(); }
   void notify_refused(std::string_view name, const absl::Status& status, bool is_async) const;

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
-#include "concurrentqueue/concurrentqueue.h"
 #include "common/sync.hpp"
+#include "concurrentqueue/concurrentqueue.h"
 #include "fnhost/executor.hpp"
 #include "fnhost/function.hpp"
 #include "host/timer_service.hpp"
@@ -263,6 +263,9 @@ struct Invocation : TimerNode {
   std::atomic<uint8_t> answered{kUnanswered};
   std::atomic<int> references{1};
   std::atomic<int> stage{kClaimed};
+  // Set once the result or timeout answer reached the caller: what shutdown waits for before
+  // it reports an invocation that ended during the shutdown as completed.
+  std::atomic<bool> delivered{false};
 
   std::shared_ptr<CompletionState> completion;  // sync only
   CancelState cancel;
@@ -297,6 +300,7 @@ struct Invocation : TimerNode {
   void begin_claim(const FunctionVersion* pinned) {
     version = pinned;
     stage.store(kClaimed, std::memory_order_relaxed);
+    delivered.store(false, std::memory_order_relaxed);
   }
   // The runner's part as the invocation starts.
   void begin_run(int64_t start, int64_t deadline) {

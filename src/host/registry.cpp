@@ -7,8 +7,8 @@
 #include <memory>
 #include <utility>
 
-#include "fmt/format.h"
 #include "common/status_macros.hpp"
+#include "fmt/format.h"
 #include "host/host_core.hpp"
 #include "host/messages.hpp"
 

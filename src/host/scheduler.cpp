@@ -22,17 +22,14 @@ namespace fnhost {
 using detail::FunctionSlot;
 using detail::Invocation;
 
-namespace {
-// The turn the calling thread's runner is in, if any (see HostCore::own_running).
-struct CurrentTurn {
-  const HostCore* host = nullptr;
-  int64_t running = 0;
-};
-thread_local CurrentTurn current_turn;
-}  // namespace
+HostCore::CurrentTurn& HostCore::current_turn() {
+  thread_local CurrentTurn turn;
+  return turn;
+}
 
 int64_t HostCore::own_running() const {
-  return current_turn.host == this ? current_turn.running : 0;
+  const CurrentTurn& turn = current_turn();
+  return turn.host == this ? turn.running : 0;
 }
 
 void HostCore::schedule(FunctionSlot& slot) {
@@ -124,8 +121,8 @@ void HostCore::run_runner(FunctionSlot* origin) {
     add_runners(slot);
     if (turn.waited) previous_end_ns = 0;
     // A runner may run inside another host's runner (Context::invoke on a ManualExecutor).
-    const CurrentTurn outer = current_turn;
-    current_turn = {this, turn.count};
+    const CurrentTurn outer = current_turn();
+    current_turn() = {this, turn.count, nullptr};
     bool timed_out = false;
     HeldInstance held;
     for (int i = 0; i < turn.count; ++i) {
@@ -145,7 +142,7 @@ void HostCore::run_runner(FunctionSlot* origin) {
       timed_out = timed_out || executed.timed_out;
     }
     release_held(held);
-    current_turn = outer;
+    current_turn() = outer;
     end_running(slot, turn.count);
     release_if_removed(slot);
     if (draining_.load(std::memory_order_relaxed)) note_finished();

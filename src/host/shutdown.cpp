@@ -105,9 +105,21 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
       deliver_abandoned(*invocation,
                         absl::UnavailableError(fmt::format(
                             "host shut down while invocation of \"{}\" was running", slot.name)));
+    } else {
+      // Its handler or its deadline answered it a moment ago: the answer is on its way (a
+      // then() callback of it may be running). Wait, so the report is final.
+      // (Unless this thread is the one delivering it: shutdown() from its then() callback.)
+      detail::Backoff delivery;
+      while (!invocation->delivered.load() && invocation != current_turn().delivering) {
+        delivery.pause();
+      }
     }
     invocation->release();
   }
+  // Deadlines the timer thread took out before the look above are answered by it: wait for
+  // those answers too.
+  detail::Backoff firing;
+  while (timers_.is_firing()) firing.pause();
   report.completed = finished_total() - finished_before;
   return report;
 }

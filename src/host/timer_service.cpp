@@ -103,6 +103,8 @@ bool TimerService::unlink(TimerNode* node) {
 }
 
 int64_t TimerService::scan(int64_t now, int& fired) {
+  // Announced before anything is unlinked (seq_cst), withdrawn after every on_due ran.
+  firing_.fetch_add(1);
   std::vector<TimerNode*> due;
   int64_t earliest = kNever;
   for (Shard& shard : shards_) {
@@ -122,6 +124,7 @@ int64_t TimerService::scan(int64_t now, int& fired) {
     }
   }
   for (TimerNode* node : due) node->on_due(node);
+  firing_.fetch_sub(1);
   fired += static_cast<int>(due.size());
   return earliest;
 }

@@ -4,8 +4,9 @@
 // in sharded lists (one lock per shard, picked by the calling thread, so workers rarely
 // contend). One thread sleeps until the earliest due time it knows of, but at most `linger`
 // at a time (unlinking a timer does not wake it); it exists only while a timer is pending and
-// leaves after `linger` with nothing pending, so an idle host has no thread at all. The thread never runs user code: a node's on_due must only flip flags and hand
-// anything longer (callbacks, logging) to an executor.
+// leaves after `linger` with nothing pending, so an idle host has no thread at all. The thread
+// never runs user code: a node's on_due must only flip flags and hand anything longer (callbacks,
+// logging) to an executor.
 //
 // With a manual clock there is no thread: tests advance the clock and call fire_due(), so timing
 // logic is tested deterministically and instantly.
@@ -107,6 +108,9 @@ class TimerService {
   }
   // Fires every node due by now on the calling thread; returns how many fired.
   int fire_due();
+  // Whether a scan is taking due nodes out or firing them now: a node unlinked by it may not
+  // have had on_due yet.
+  [[nodiscard]] bool is_firing() const { return firing_.load() != 0; }
   // Whether the timer thread exists now (for tests of scale-to-zero).
   [[nodiscard]] bool has_thread() const;
 
@@ -127,6 +131,7 @@ class TimerService {
   const Options options_;
   std::array<Shard, kShards> shards_;
   alignas(kCacheLine) std::atomic<int64_t> next_wake_ns_{kNever};
+  std::atomic<int> firing_{0};  // scans in progress (see is_firing)
   mutable Mutex mu_;
   CondVar cv_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
