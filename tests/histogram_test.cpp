@@ -4,12 +4,11 @@
 #include "observability/histogram.hpp"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 namespace {
 

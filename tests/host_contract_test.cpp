@@ -2,10 +2,9 @@
 // Regression tests for small parts of the Host contract: versions seen by init under concurrent
 // update_function, moving a result out of a Completion, bounded status messages for huge names,
 // and which names are valid.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -160,8 +159,7 @@ TEST_CASE("get on a temporary Completion moves the result instead of copying it"
   }
 }
 
-TEST_CASE("a status never quotes more than a bounded prefix of a huge name",
-          "[host][regression]") {
+TEST_CASE("a status never quotes more than a bounded prefix of a huge name", "[host][regression]") {
   constexpr std::size_t kBound = 1024;
   const std::string huge(std::size_t{1} << 20, 'n');
   fnhost::Host host = make_host();
@@ -190,8 +188,7 @@ TEST_CASE("a status never quotes more than a bounded prefix of a huge name",
   CHECK(host.function_names() == std::vector<std::string>{"present"});
 }
 
-TEST_CASE("'.' and '..' are refused as function names while 'a.b' is valid",
-          "[host][regression]") {
+TEST_CASE("'.' and '..' are refused as function names while 'a.b' is valid", "[host][regression]") {
   fnhost::Host host = make_host();
   for (const char* name : {".", ".."}) {
     INFO("name \"" << name << "\"");
@@ -211,6 +208,31 @@ TEST_CASE("'.' and '..' are refused as function names while 'a.b' is valid",
     INFO(describe(echoed));
     CHECK((echoed.ok() && *echoed == "hi"));
   }
+}
+
+TEST_CASE("instance_state with the wrong type is null, not undefined behaviour", "[host]") {
+  fnhost::Host host = fnhost::testing::make_host();
+  struct Model {
+    int weights = 7;
+  };
+  REQUIRE(host.register_function(
+                  {.name = "typed",
+                   .handler = [](const fnhost::Event&, fnhost::Context& ctx) -> fnhost::Result {
+                     const Model* model = ctx.instance_state<Model>();
+                     const std::string* wrong = ctx.instance_state<std::string>();
+                     const int* also_wrong = ctx.instance_state<int>();
+                     if (model == nullptr) return absl::InternalError("model missing");
+                     if (wrong != nullptr || also_wrong != nullptr) {
+                       return absl::InternalError("a wrong type was handed out");
+                     }
+                     return std::to_string(model->weights);
+                   },
+                   .init = [](const fnhost::InitContext&) { return std::make_shared<Model>(); }})
+              .ok());
+  const fnhost::Result result = host.invoke("typed", {}).get();
+  INFO(fnhost::testing::describe(result));
+  REQUIRE(result.ok());
+  CHECK(*result == "7");
 }
 
 }  // namespace

@@ -24,6 +24,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <typeinfo>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -66,10 +68,31 @@ class InitContext {
   const EnvMap& env_;
 };
 
+// One instance's state as init returns it: a shared_ptr to anything, with its type remembered
+// when it is known, so Context::instance_state<T>() can refuse a wrong T. Made implicitly from
+// any std::shared_ptr<T>, so `return std::make_shared<Model>(...)` works. From a
+// std::shared_ptr<void> the type is unknown and cannot be checked.
+class InstanceState {
+ public:
+  InstanceState() = default;
+  template <class T>
+  InstanceState(std::shared_ptr<T> state)  // NOLINT(google-explicit-constructor): by design
+      : state_(std::move(state)), type_(std::is_void_v<T> ? nullptr : &typeid(T)) {}
+
+  [[nodiscard]] void* get() const { return state_.get(); }
+  // The type it was made from; null when unknown (made from shared_ptr<void>) or empty.
+  [[nodiscard]] const std::type_info* type() const { return state_ ? type_ : nullptr; }
+
+ private:
+  std::shared_ptr<void> state_;
+  const std::type_info* type_ = nullptr;
+};
+
 // Creates one instance's state (a connection, a cache, a model). The handler reaches it with
 // `ctx.instance_state<T>()`. Return an error to fail the invocation that needed the instance;
-// the next invocation tries again.
-using InitFn = std::function<absl::StatusOr<std::shared_ptr<void>>(const InitContext&)>;
+// the next invocation tries again. Returning `std::shared_ptr<T>` (or declaring the lambda's
+// return type `absl::StatusOr<fnhost::InstanceState>`) lets instance_state<T>() check T.
+using InitFn = std::function<absl::StatusOr<InstanceState>(const InitContext&)>;
 
 // The configuration of one function. Field order is API: fields are only ever appended.
 struct FunctionSpec {
@@ -140,10 +163,16 @@ class Context {
   [[nodiscard]] std::optional<std::string_view> env(std::string_view key) const;
   // Whether this invocation created its instance (a cold start).
   [[nodiscard]] bool is_cold_start() const;
-  // The state `init` returned for this invocation's instance, or nullptr without init.
+  // The state `init` returned for this invocation's instance; nullptr without init, and
+  // nullptr if init returned a std::shared_ptr of another type than T (a wrong T is never
+  // undefined behaviour when init returned a typed pointer; a shared_ptr<void> is unchecked).
   template <class T>
   [[nodiscard]] T* instance_state() const {
-    return static_cast<T*>(instance_state_raw());
+    const InstanceState* state = instance_state_holder();
+    if (state == nullptr) return nullptr;
+    const std::type_info* type = state->type();
+    if (type != nullptr && *type != typeid(T)) return nullptr;
+    return static_cast<T*>(state->get());
   }
 
   // Invokes function `name` synchronously and waits for its result, at most until this
@@ -157,7 +186,7 @@ class Context {
   // Made by the host for each handler call.
   friend struct HostCore;
   explicit Context(detail::Invocation& invocation) : invocation_(&invocation) {}
-  void* instance_state_raw() const;
+  const InstanceState* instance_state_holder() const;
 
   detail::Invocation* invocation_;
 };

@@ -36,8 +36,8 @@ std::optional<std::string_view> Context::env(std::string_view key) const {
 
 bool Context::is_cold_start() const { return invocation_->cold_start; }
 
-void* Context::instance_state_raw() const {
-  return invocation_->instance != nullptr ? invocation_->instance->state.get() : nullptr;
+const InstanceState* Context::instance_state_holder() const {
+  return invocation_->instance != nullptr ? &invocation_->instance->state : nullptr;
 }
 
 Result Context::invoke(std::string_view name, Event event) {

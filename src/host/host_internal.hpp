@@ -33,7 +33,7 @@ std::string quoted(std::string_view name);
 
 // One initialised copy of a function version: what its init returned.
 struct Instance {
-  std::shared_ptr<void> state;
+  InstanceState state;
 };
 
 struct FunctionSlot;

@@ -19,11 +19,11 @@ using detail::Invocation;
 namespace {
 
 // Runs `version`'s init (user code) through the guarded path, timing it into `durations`.
-absl::StatusOr<std::shared_ptr<void>> run_init(const FunctionVersion& version,
-                                               detail::DurationHistogram* durations,
-                                               int64_t* duration_ns = nullptr) {
+absl::StatusOr<InstanceState> run_init(const FunctionVersion& version,
+                                       detail::DurationHistogram* durations,
+                                       int64_t* duration_ns = nullptr) {
   const InitContext init_context(version.spec.name, version.number, version.spec.env);
-  absl::StatusOr<std::shared_ptr<void>> state;
+  absl::StatusOr<InstanceState> state;
   const int64_t start = detail::platform::now_ns();
   try {
     state = version.spec.init(init_context);
@@ -58,7 +58,7 @@ absl::Status HostCore::provision(const FunctionVersion& version, int count, int6
   for (int i = 0; i < count; ++i) {
     auto instance = std::make_unique<Instance>();
     if (version.spec.init) {
-      absl::StatusOr<std::shared_ptr<void>> state = run_init(version, nullptr);
+      absl::StatusOr<InstanceState> state = run_init(version, nullptr);
       if (!state.ok()) {
         return absl::InternalError(fmt::format(
             "function {}: init of provisioned instance {} of {} failed: {}",
@@ -90,7 +90,7 @@ Instance* HostCore::acquire_instance(Invocation& invocation, Result& failure) {
   invocation.init_ns = 0;
   slot.cold_starts.fetch_add(1, std::memory_order_relaxed);
   if (version.spec.init) {
-    absl::StatusOr<std::shared_ptr<void>> state =
+    absl::StatusOr<InstanceState> state =
         run_init(version, &slot.init_duration, &invocation.init_ns);
     if (!state.ok()) {
       failure = absl::InternalError(fmt::format("function \"{}\": init failed: {}", slot.name,
