@@ -241,7 +241,7 @@ TEST_CASE("ManualExecutor accepts submits from many threads while one thread pum
 TEST_CASE("ManualExecutor submit after shutdown returns Unavailable and destroys the task",
           "[manual_executor]") {
   ManualExecutor executor;
-  executor.shutdown();
+  CHECK(executor.shutdown().ok());
   int ran = 0;
   auto token = std::make_shared<int>(1);
   const absl::Status status = executor.submit([token, &ran] { ++ran; });
@@ -267,11 +267,11 @@ TEST_CASE("ManualExecutor shutdown runs the queued tasks on the calling thread",
                 })
                 .ok());
   }
-  executor.shutdown();
+  CHECK(executor.shutdown().ok());
   CHECK(ran == 5);
   CHECK(on_caller);
   CHECK(executor.queued() == 0);
-  executor.shutdown();  // idempotent
+  CHECK(executor.shutdown().ok());  // idempotent
   CHECK(ran == 5);
   CHECK(absl::IsUnavailable(executor.submit([&] { ++ran; })));
   CHECK(ran == 5);
