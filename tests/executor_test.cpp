@@ -1245,7 +1245,9 @@ TEST_CASE("an infinite idle_timeout keeps every thread", "[executor]") {
   CHECK_FALSE(wait_until([&] { return executor->stats().reclaimed > 0; }, 200ms));
   const ExecutorStats s = executor->stats();
   INFO(describe(s));
-  CHECK(s.threads == 4);
+  // The burst may have woken a spare thread as well: every thread made is still there.
+  CHECK(s.threads >= 4);
+  CHECK(s.threads == s.spawned);
   CHECK(s.reclaimed == 0);
 }
 
