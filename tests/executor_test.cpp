@@ -8,6 +8,7 @@
 // exit path (testing::Gate / Rendezvous + ScopeExit) so a failure never hangs the binary.
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -878,6 +879,48 @@ TEST_CASE("stats count every worker busy on a held task", "[executor]") {
   INFO(describe(s));
   CHECK(s.peak_threads == workers);
   CHECK(s.spawned == workers);
+}
+
+// ----------------------------------------------------------------------------------------------
+// No-op work from many producers (issue 7, defect 5)
+
+TEST_CASE("no-op tasks from four producers stay on about cpu_count threads", "[executor]") {
+  // Workers that sleep a moment on a contended lock (the allocator's, the queue's) look blocked
+  // to the monitor; that must not grow the pool, or the growth adds the contention it reacts to.
+  constexpr int kCpus = 2;
+  constexpr int kProducers = 4;
+  constexpr int kPerProducer = 50'000;
+  auto executor = make_executor({.max_threads = 4096, .cpu_count = kCpus});
+  std::atomic<int64_t> ran{0};
+  std::atomic<int> rejected{0};
+  Gate start;
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&] {
+      start.wait();
+      for (int i = 0; i < kPerProducer; ++i) {
+        // A capture too large to store inline: every task allocates on its producer and frees
+        // on a worker, as most real tasks do, so workers meet on the allocator's locks.
+        std::array<char, 64> payload{};
+        payload[0] = static_cast<char>(i);
+        if (!executor
+                 ->submit([&ran, payload] {
+                   ran.fetch_add(payload[0] == 0 ? 1 : 1, std::memory_order_relaxed);
+                 })
+                 .ok()) {
+          rejected.fetch_add(1);
+        }
+      }
+    });
+  }
+  start.open();
+  for (std::thread& t : producers) t.join();
+  REQUIRE(executor->wait_idle().ok());
+  const ExecutorStats s = executor->stats();
+  INFO(describe(s));
+  CHECK(rejected.load() == 0);
+  CHECK(ran.load() == int64_t{kProducers} * kPerProducer);
+  CHECK(s.peak_threads <= kCpus + 2);
 }
 
 // ----------------------------------------------------------------------------------------------

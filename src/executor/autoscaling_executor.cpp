@@ -86,6 +86,13 @@ constexpr int64_t kLongParkNs = 2'000'000;
 // A worker whose on-CPU + run-queue share of a monitor tick is below 1/kBlockedShareDivisor is
 // counted as blocked.
 constexpr int64_t kBlockedShareDivisor = 5;
+// Tasks are "short" when a tick saw at least this many finish per busy worker (each took under
+// a quarter of the interval): work is flowing, and a worker that looks blocked is most likely
+// waiting a moment on a lock the other workers also take, not blocked in I/O.
+constexpr int64_t kShortTasksPerWorker = 4;
+// Consecutive blocked-looking ticks before a worker counts as blocked (see tick()).
+constexpr int kBlockedTicks = 2;
+constexpr int kFirstTaskBlockedTicks = 5;
 // Quiet ticks before the monitor's interval doubles (up to kMaxMonitorBackoff times).
 constexpr int kQuietTicksBeforeBackoff = 50;
 constexpr int kMaxMonitorBackoff = 10;
@@ -108,6 +115,8 @@ struct alignas(kCacheLine) WorkerSlot {
   std::atomic<int64_t> completed{0};  // single writer: the worker
   std::atomic<int64_t> failed{0};     // single writer: the worker
   std::atomic<bool> parked{false};
+  std::atomic<uint64_t> parks{0};      // times parked; single writer: the worker
+  std::atomic<uint64_t> start_seq{0};  // task_seq when the current thread started
   std::atomic<bool> live{false};
   int hint_depth = 0;  // BlockingScope nesting; the worker only
 
@@ -122,6 +131,8 @@ struct alignas(kCacheLine) WorkerSlot {
   int64_t seen_wall_ns = 0;
   bool seen_valid = false;
   uint64_t seen_seq = 0;
+  uint64_t seen_parks = 0;
+  int suspect_ticks = 0;  // consecutive ticks it looked blocked
 
   // Lifecycle, guarded by Impl::slots_mu. A worker can exit before its spawner has stored its
   // handle; then the spawner, not the worker, frees the slot.
@@ -194,6 +205,8 @@ struct AutoscalingExecutor::Impl {
   int spawns_in_progress ABSL_GUARDED_BY(slots_mu) = 0;
   Mutex idle_mu;
   std::vector<WorkerSlot*> idle_stack ABSL_GUARDED_BY(idle_mu);
+
+  int64_t monitor_seen_done = 0;  // monitor-private: tasks finished at the last tick
 
   Mutex monitor_mu;
   CondVar monitor_cv;
@@ -332,8 +345,10 @@ struct AutoscalingExecutor::Impl {
       if (idle_stack.empty()) return false;
       slot = idle_stack.back();
       idle_stack.pop_back();
-      idle.fetch_sub(1);  // before active++, for the same reason
+      // active++ before idle--: a notifier reading both never sees this worker in neither
+      // state, which would make it create a thread for work a woken worker is about to take.
       active.fetch_add(1);
+      idle.fetch_sub(1);
     }
     MutexLock lock(slot->park_mu);
     slot->wake_signal = true;
@@ -443,6 +458,7 @@ struct AutoscalingExecutor::Impl {
     platform::set_current_thread_name(fmt::format("{}{}", options.thread_name_prefix, slot.index));
     // Our own priority, not the one of whichever thread created us (it passed its nice on).
     if (options.nice) platform::set_current_thread_nice(*options.nice);
+    slot.start_seq.store(slot.task_seq.load(std::memory_order_relaxed));
     slot.cpu_clock.store(platform::current_thread_cpu_clock());
     slot.tid.store(platform::current_thread_id());
     spawn_from_debt(2);
@@ -563,9 +579,12 @@ struct AutoscalingExecutor::Impl {
     {
       MutexLock lock(idle_mu);
       idle_stack.push_back(&slot);
-      active.fetch_sub(1);  // before idle++: a snapshot never shows a parked worker as busy
+      // idle++ before active--, as in wake_one: a parking worker is never in neither state (a
+      // snapshot may show it in both for a moment; ExecutorStats allows that).
       idle.fetch_add(1);
+      active.fetch_sub(1);
     }
+    slot.parks.store(slot.parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     slot.parked.store(true);
     const int64_t parked_at = platform::now_ns();
     for (;;) {
@@ -608,8 +627,8 @@ struct AutoscalingExecutor::Impl {
       {
         MutexLock lock(idle_mu);
         idle_stack.push_back(&slot);
-        active.fetch_sub(1);
         idle.fetch_add(1);
+        active.fetch_sub(1);
       }
     }
     slot.parked.store(false);
@@ -633,8 +652,8 @@ struct AutoscalingExecutor::Impl {
     auto it = std::find(idle_stack.begin(), idle_stack.end(), &slot);
     if (it == idle_stack.end()) return false;
     idle_stack.erase(it);
-    idle.fetch_sub(1);
     active.fetch_add(1);
+    idle.fetch_sub(1);
     return true;
   }
 
@@ -776,13 +795,19 @@ struct AutoscalingExecutor::Impl {
   // waiting work. Returns how many workers it added.
   int tick(int64_t now, int64_t interval_ns, uint64_t& seq_sum) {
     const int high_water = slot_high_water.load();
-    int fresh = 0;  // busy in a task, first seen this tick: no verdict yet
+    int fresh = 0;     // busy in a task, first seen this tick: no verdict yet
+    int observed = 0;  // live workers not parked
+    int64_t done = 0;  // tasks finished by any worker, ever
     for (int i = 0; i < high_water; ++i) {
       WorkerSlot& slot = slots[i];
+      done += slot.completed.load(std::memory_order_relaxed) +
+              slot.failed.load(std::memory_order_relaxed);
       if (!slot.live.load() || slot.parked.load()) {
         slot.seen_valid = false;
+        slot.suspect_ticks = 0;
         continue;
       }
+      ++observed;
       seq_sum += slot.task_seq.load(std::memory_order_relaxed);
       const int64_t tid = slot.tid.load();
       if (tid == 0) continue;
@@ -796,14 +821,34 @@ struct AutoscalingExecutor::Impl {
       if (!slot.seen_valid && (slot.task_seq.load(std::memory_order_relaxed) & 1) != 0) {
         ++fresh;
       }
+      const uint64_t parks = slot.parks.load(std::memory_order_relaxed);
+      const uint64_t judged_seq = slot.task_seq.load();
+      if (slot.seen_valid && parks != slot.seen_parks) {
+        // It parked since the last sample: the time it spent idle is not time blocked in a
+        // task. Start a new interval.
+        slot.seen_valid = false;
+        slot.suspect_ticks = 0;
+      }
       if (slot.seen_valid && now - slot.seen_wall_ns >= interval_ns / 2) {
         const int64_t wall = now - slot.seen_wall_ns;
         const int64_t busy = cpu_ns - slot.seen_cpu_ns;
-        // Little CPU over the tick and not runnable now: blocked. Little CPU but runnable:
-        // preempted by other work, and another thread would not help.
-        const uint64_t judged_seq = slot.task_seq.load();
-        const bool is_blocked = busy * detail::kBlockedShareDivisor < wall &&
-                                (judged_seq & 1) != 0 && !slot.probe.is_runnable();
+        // Little CPU over the tick and not runnable now: looks blocked. Little CPU but
+        // runnable: preempted by other work, and another thread would not help.
+        const bool looks_blocked = busy * detail::kBlockedShareDivisor < wall &&
+                                   (judged_seq & 1) != 0 && !slot.probe.is_runnable();
+        // A worker can be caught asleep after a tick of little CPU on a short wait other
+        // threads would share: a contended lock (the allocator's, a spin lock's yield), or the
+        // address-space lock while a new thread's first allocation maps its malloc arena (that
+        // one often lasts milliseconds while other threads fault pages in). Another thread
+        // would only add to that contention, so the verdict needs blocked-looking ticks in a
+        // row: two, or more in a new thread's first task. Until then the worker counts as
+        // fresh (no verdict yet).
+        slot.suspect_ticks = looks_blocked ? slot.suspect_ticks + 1 : 0;
+        const bool first_task = judged_seq == slot.start_seq.load(std::memory_order_relaxed) + 1;
+        const int ticks_needed =
+            first_task ? detail::kFirstTaskBlockedTicks : detail::kBlockedTicks;
+        const bool is_blocked = slot.suspect_ticks >= ticks_needed;
+        if (looks_blocked && !is_blocked) ++fresh;
         const bool marked = (slot.marks.load() & detail::kDetectedBlocked) != 0;
         if (is_blocked && !marked) {
           set_mark(slot, detail::kDetectedBlocked);
@@ -817,8 +862,13 @@ struct AutoscalingExecutor::Impl {
       }
       slot.seen_cpu_ns = cpu_ns;
       slot.seen_wall_ns = now;
+      slot.seen_seq = judged_seq;
+      slot.seen_parks = parks;
       slot.seen_valid = true;
     }
+    const int64_t finished = done - monitor_seen_done;
+    monitor_seen_done = done;
+    const bool short_tasks = finished >= detail::kShortTasksPerWorker * std::max(observed, 1);
     const int64_t waiting = pending_count();
     if (waiting == 0) {
       unjudged.store(0, std::memory_order_relaxed);
@@ -827,8 +877,10 @@ struct AutoscalingExecutor::Impl {
     const int not_running = blocked.load() + stuck.load();
     // While work waits behind blocked workers, workers added last tick that are already busy
     // most likely block too (they run the same kind of work): count them, so the pool about
-    // doubles per tick instead of waiting a tick for each verdict.
-    const int likely_blocked = not_running > 0 ? not_running + fresh : 0;
+    // doubles per tick instead of waiting a tick for each verdict. Not while short tasks flow:
+    // then the blocked ones most likely wait on a lock, and doubling the pool would add
+    // contention on it (issue 7: no-op tasks from four producers grew the pool to 256).
+    const int likely_blocked = not_running > 0 && !short_tasks ? not_running + fresh : 0;
     int want = std::max(cpus - effective_running(), likely_blocked);
     want = static_cast<int>(std::min<int64_t>(want, waiting));
     unjudged.store(not_running > 0 ? fresh + std::max(want, 0) : 0, std::memory_order_relaxed);
