@@ -12,9 +12,13 @@
 //    CPU clock of each active worker: one that used under 20% of the tick and is not runnable
 //    now is blocked (sleeping, in I/O, on a lock); one that is runnable was merely preempted
 //    and another thread would not help. (Scheduler statistics lag by a scheduler tick for a
-//    running thread, too coarse for 1 ms decisions; the CPU clock is exact.) It then adds
-//    workers for the waiting work. Where threads cannot be observed, a watchdog adds one
-//    thread per stalled interval.
+//    running thread, too coarse for 1 ms decisions; the CPU clock is exact.) A verdict needs
+//    two such ticks in a row (five in a new thread's first task), time parked does not count,
+//    and while short tasks flow (4+ finished per worker per tick) nobody is judged blocked: a
+//    worker caught asleep then waits on a lock the others share, and more threads would only
+//    add contention (issue 7). It then adds workers for the waiting work, doubling the pool
+//    per tick only while long blocks fill the CPUs. Where threads cannot be observed, a watchdog
+//    adds one thread per stalled interval.
 //  - A worker narrows (parks) at a task boundary when effective running > cpus, so threads added
 //    for blocked work do not oversubscribe the CPUs once the blocking ends.
 //  - Lost wake-ups are excluded by "publish, then re-check" on both sides with seq_cst
@@ -795,19 +799,35 @@ struct AutoscalingExecutor::Impl {
   // waiting work. Returns how many workers it added.
   int tick(int64_t now, int64_t interval_ns, uint64_t& seq_sum) {
     const int high_water = slot_high_water.load();
-    int fresh = 0;     // busy in a task, first seen this tick: no verdict yet
+    // Are short tasks flowing? Then a worker caught asleep is most likely waiting a moment on a
+    // lock the others take too (the allocator's, the address-space lock, a spin lock's yield,
+    // a lock whose holder was preempted on a loaded machine): no worker is judged blocked, so
+    // the pool does not grow and add to the contention (issue 7: no-op tasks from four
+    // producers grew it to 256). A task that blocks for long while short ones flow still gets
+    // a thread at once from a BlockingScope.
     int observed = 0;  // live workers not parked
     int64_t done = 0;  // tasks finished by any worker, ever
     for (int i = 0; i < high_water; ++i) {
-      WorkerSlot& slot = slots[i];
+      const WorkerSlot& slot = slots[i];
       done += slot.completed.load(std::memory_order_relaxed) +
               slot.failed.load(std::memory_order_relaxed);
+      if (slot.live.load() && !slot.parked.load()) ++observed;
+    }
+    const int64_t finished = done - monitor_seen_done;
+    monitor_seen_done = done;
+    const bool short_tasks = finished >= detail::kShortTasksPerWorker * std::max(observed, 1);
+
+    int fresh = 0;         // busy in a task with no verdict yet
+    int long_blocked = 0;  // judged blocked, in the same task as at the last tick
+    int hinted = 0;        // in a BlockingScope
+    for (int i = 0; i < high_water; ++i) {
+      WorkerSlot& slot = slots[i];
       if (!slot.live.load() || slot.parked.load()) {
         slot.seen_valid = false;
         slot.suspect_ticks = 0;
         continue;
       }
-      ++observed;
+      if (slot.marks.load(std::memory_order_relaxed) & detail::kHintedBlocked) ++hinted;
       seq_sum += slot.task_seq.load(std::memory_order_relaxed);
       const int64_t tid = slot.tid.load();
       if (tid == 0) continue;
@@ -834,7 +854,7 @@ struct AutoscalingExecutor::Impl {
         const int64_t busy = cpu_ns - slot.seen_cpu_ns;
         // Little CPU over the tick and not runnable now: looks blocked. Little CPU but
         // runnable: preempted by other work, and another thread would not help.
-        const bool looks_blocked = busy * detail::kBlockedShareDivisor < wall &&
+        const bool looks_blocked = !short_tasks && busy * detail::kBlockedShareDivisor < wall &&
                                    (judged_seq & 1) != 0 && !slot.probe.is_runnable();
         // A worker can be caught asleep after a tick of little CPU on a short wait other
         // threads would share: a contended lock (the allocator's, a spin lock's yield), or the
@@ -849,6 +869,9 @@ struct AutoscalingExecutor::Impl {
             first_task ? detail::kFirstTaskBlockedTicks : detail::kBlockedTicks;
         const bool is_blocked = slot.suspect_ticks >= ticks_needed;
         if (looks_blocked && !is_blocked) ++fresh;
+        // Blocked in one task since the last tick: a long block, not short tasks that each
+        // sleep a little (those get a thread per blocked worker, without doubling).
+        if (is_blocked && judged_seq == slot.seen_seq) ++long_blocked;
         const bool marked = (slot.marks.load() & detail::kDetectedBlocked) != 0;
         if (is_blocked && !marked) {
           set_mark(slot, detail::kDetectedBlocked);
@@ -866,9 +889,6 @@ struct AutoscalingExecutor::Impl {
       slot.seen_parks = parks;
       slot.seen_valid = true;
     }
-    const int64_t finished = done - monitor_seen_done;
-    monitor_seen_done = done;
-    const bool short_tasks = finished >= detail::kShortTasksPerWorker * std::max(observed, 1);
     const int64_t waiting = pending_count();
     if (waiting == 0) {
       unjudged.store(0, std::memory_order_relaxed);
@@ -877,10 +897,11 @@ struct AutoscalingExecutor::Impl {
     const int not_running = blocked.load() + stuck.load();
     // While work waits behind blocked workers, workers added last tick that are already busy
     // most likely block too (they run the same kind of work): count them, so the pool about
-    // doubles per tick instead of waiting a tick for each verdict. Not while short tasks flow:
-    // then the blocked ones most likely wait on a lock, and doubling the pool would add
-    // contention on it (issue 7: no-op tasks from four producers grew the pool to 256).
-    const int likely_blocked = not_running > 0 && !short_tasks ? not_running + fresh : 0;
+    // doubles per tick instead of waiting a tick for each verdict. Only for long blocks (or
+    // declared ones) filling the CPUs: a few workers caught waiting on a lock among computing
+    // ones, or short sleeping tasks, must not start a doubling that feeds on itself.
+    const int likely_blocked =
+        long_blocked + hinted + stuck.load() >= cpus ? not_running + fresh : 0;
     int want = std::max(cpus - effective_running(), likely_blocked);
     want = static_cast<int>(std::min<int64_t>(want, waiting));
     unjudged.store(not_running > 0 ? fresh + std::max(want, 0) : 0, std::memory_order_relaxed);
