@@ -108,7 +108,7 @@ class FnhostSystem {
     Poster poster{this};
     loop(poster);
   }
-  void finish() { executor_->shutdown(); }
+  void finish() { (void)executor_->shutdown(); }
   [[nodiscard]] int64_t rejected() const { return rejected_.load(); }
   [[nodiscard]] ExecutorStats stats() const { return executor_->stats(); }
 

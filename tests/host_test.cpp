@@ -265,7 +265,7 @@ TEST_CASE("several hosts can share one AutoscalingExecutor", "[host]") {
   std::atomic<bool> ran{false};
   REQUIRE(shared->submit([&ran] { ran.store(true); }).ok());
   CHECK(wait_until([&] { return ran.load(); }));
-  shared->shutdown();
+  CHECK(shared->shutdown().ok());
 }
 
 }  // namespace

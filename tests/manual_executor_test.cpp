@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tests for fnhost::ManualExecutor (include/fnhost/executor.hpp): the executor a program pumps
-// from its own thread (a game loop) with run_one(), run_for(budget) and run_pending().
+// from its own thread (a game loop) with run_one(), run_for(budget), run_queued() and
+// run_pending(); wait_idle, stop, and the task contract (empty tasks, exceptions).
 
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -241,7 +244,7 @@ TEST_CASE("ManualExecutor accepts submits from many threads while one thread pum
 TEST_CASE("ManualExecutor submit after shutdown returns Unavailable and destroys the task",
           "[manual_executor]") {
   ManualExecutor executor;
-  executor.shutdown();
+  CHECK(executor.shutdown().ok());
   int ran = 0;
   auto token = std::make_shared<int>(1);
   const absl::Status status = executor.submit([token, &ran] { ++ran; });
@@ -267,11 +270,11 @@ TEST_CASE("ManualExecutor shutdown runs the queued tasks on the calling thread",
                 })
                 .ok());
   }
-  executor.shutdown();
+  CHECK(executor.shutdown().ok());
   CHECK(ran == 5);
   CHECK(on_caller);
   CHECK(executor.queued() == 0);
-  executor.shutdown();  // idempotent
+  CHECK(executor.shutdown().ok());  // idempotent
   CHECK(ran == 5);
   CHECK(absl::IsUnavailable(executor.submit([&] { ++ran; })));
   CHECK(ran == 5);
@@ -305,6 +308,149 @@ TEST_CASE("a BlockingScope inside a ManualExecutor task does nothing", "[manual_
   CHECK(executor.run_pending() == 1);
   CHECK(ran == 1);
   CHECK(executor.stats().blocked == 0);
+}
+
+TEST_CASE("ManualExecutor submit refuses an empty task with InvalidArgument", "[manual_executor]") {
+  ManualExecutor executor;
+  void (*null_function)() = nullptr;
+  CHECK(absl::IsInvalidArgument(executor.submit(fnhost::Task{})));
+  CHECK(absl::IsInvalidArgument(executor.submit(nullptr)));
+  const absl::Status status = executor.submit(null_function);
+  INFO(status.ToString());
+  CHECK(absl::IsInvalidArgument(status));
+  CHECK_THAT(std::string(status.message()), Catch::Contains("task is empty"));
+  CHECK(executor.queued() == 0);
+  CHECK(executor.run_pending() == 0);
+}
+
+TEST_CASE("ManualExecutor counts a task that throws as failed and keeps pumping",
+          "[manual_executor]") {
+  ManualExecutor executor;
+  int ran = 0;
+  REQUIRE(executor.submit([] { throw std::runtime_error("task failed"); }).ok());
+  REQUIRE(executor.submit([&] { ++ran; }).ok());
+  REQUIRE(executor.submit([] { throw 7; }).ok());
+  CHECK(executor.run_pending() == 3);
+  CHECK(ran == 1);
+  const fnhost::ExecutorStats s = executor.stats();
+  CHECK(s.completed == 1);
+  CHECK(s.failed == 2);
+}
+
+TEST_CASE("ManualExecutor run_queued runs only the tasks queued when it was called",
+          "[manual_executor]") {
+  ManualExecutor executor;
+  int ran = 0;
+  // A task that re-queues itself forever: run_pending() would never return; one frame of
+  // run_queued() runs it once.
+  std::function<void()> again = [&] {
+    ++ran;
+    REQUIRE(executor.submit(again).ok());
+  };
+  REQUIRE(executor.submit(again).ok());
+  REQUIRE(executor.submit([&] { ++ran; }).ok());
+  CHECK(executor.run_queued() == 2);
+  CHECK(ran == 2);
+  CHECK(executor.queued() == 1);
+  CHECK(executor.run_queued() == 1);
+  CHECK(ran == 3);
+  CHECK(executor.queued() == 1);
+  CHECK(executor.stop().ok());
+  CHECK(executor.run_queued() == 0);
+}
+
+TEST_CASE("ManualExecutor run_for with an infinite budget runs every queued task",
+          "[manual_executor]") {
+  ManualExecutor executor;
+  int ran = 0;
+  for (int i = 0; i < 5; ++i) REQUIRE(executor.submit([&] { ++ran; }).ok());
+  CHECK(executor.run_for(absl::InfiniteDuration()) == 5);
+  CHECK(ran == 5);
+}
+
+TEST_CASE("ManualExecutor wait_idle runs a self-posting chain to its end and stays usable",
+          "[manual_executor]") {
+  constexpr int kLinks = 500;
+  ManualExecutor executor;
+  int links = 0;
+  std::function<void()> link = [&] {
+    if (++links < kLinks) REQUIRE(executor.submit(link).ok());
+  };
+  REQUIRE(executor.submit(link).ok());
+  CHECK(executor.wait_idle().ok());
+  CHECK(links == kLinks);
+  CHECK(executor.queued() == 0);
+  int more = 0;
+  REQUIRE(executor.submit([&] { ++more; }).ok());
+  CHECK(executor.wait_idle_for(absl::InfiniteDuration()));
+  CHECK(more == 1);
+}
+
+TEST_CASE("ManualExecutor wait_idle waits for a task another thread is running",
+          "[manual_executor]") {
+  ManualExecutor executor;
+  Gate gate;
+  std::atomic<bool> finished{false};
+  REQUIRE(executor
+              .submit([&] {
+                gate.wait();
+                finished.store(true);
+              })
+              .ok());
+  std::thread pump([&] { executor.run_one(); });
+  fnhost::testing::blocking_tasks::ScopeExit release([&] {
+    gate.open();
+    if (pump.joinable()) pump.join();
+  });
+  REQUIRE(fnhost::testing::wait_until([&] { return gate.waiting() == 1; }));
+  CHECK_FALSE(executor.wait_idle_for(absl::Milliseconds(10)));
+  gate.open();
+  CHECK(executor.wait_idle().ok());
+  CHECK(finished.load());
+}
+
+TEST_CASE("ManualExecutor shutdown, stop and wait_idle from its own task are refused",
+          "[manual_executor]") {
+  ManualExecutor executor;
+  absl::Status shutdown_status, stop_status, wait_status;
+  bool waited_for = true;
+  REQUIRE(executor
+              .submit([&] {
+                shutdown_status = executor.shutdown();
+                stop_status = executor.stop();
+                wait_status = executor.wait_idle();
+                waited_for = executor.wait_idle_for(absl::Seconds(30));
+              })
+              .ok());
+  CHECK(executor.run_one());
+  INFO(shutdown_status.ToString() << " | " << stop_status.ToString() << " | "
+                                  << wait_status.ToString());
+  CHECK(absl::IsFailedPrecondition(shutdown_status));
+  CHECK(absl::IsFailedPrecondition(stop_status));
+  CHECK(absl::IsFailedPrecondition(wait_status));
+  CHECK_FALSE(waited_for);
+  // Nothing was stopped.
+  int ran = 0;
+  REQUIRE(executor.submit([&] { ++ran; }).ok());
+  CHECK(executor.shutdown().ok());
+  CHECK(ran == 1);
+}
+
+TEST_CASE("ManualExecutor stop destroys queued tasks unrun and refuses new ones",
+          "[manual_executor]") {
+  ManualExecutor executor;
+  int ran = 0;
+  auto token = std::make_shared<int>(3);
+  for (int i = 0; i < 4; ++i) REQUIRE(executor.submit([token, &ran] { ++ran; }).ok());
+  CHECK(token.use_count() == 5);
+  CHECK(executor.stop().ok());
+  CHECK(token.use_count() == 1);
+  CHECK(ran == 0);
+  CHECK(executor.stats().discarded == 4);
+  CHECK(executor.queued() == 0);
+  CHECK(absl::IsUnavailable(executor.submit([&] { ++ran; })));
+  CHECK(executor.stop().ok());  // idempotent
+  CHECK(executor.stats().discarded == 4);
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ TEST_CASE("invocations on a host whose shared executor was shut down are answere
               .ok());
   REQUIRE(host.invoke("f", {}).get().ok());
 
-  executor->shutdown();
+  CHECK(executor->shutdown().ok());
   const Result& result = host.invoke("f", {}).get();
   INFO(describe(result));
   CHECK(code_of(result) == absl::StatusCode::kUnavailable);

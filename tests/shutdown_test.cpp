@@ -296,7 +296,7 @@ TEST_CASE("shutdown leaves an executor the host did not create running", "[shutd
   std::atomic<bool> ran{false};
   REQUIRE(executor->submit([&ran] { ran.store(true); }).ok());
   CHECK(wait_until([&] { return ran.load(); }));
-  executor->shutdown();
+  CHECK(executor->shutdown().ok());
 }
 
 }  // namespace

@@ -12,19 +12,28 @@
 //    CPU clock of each active worker: one that used under 20% of the tick and is not runnable
 //    now is blocked (sleeping, in I/O, on a lock); one that is runnable was merely preempted
 //    and another thread would not help. (Scheduler statistics lag by a scheduler tick for a
-//    running thread, too coarse for 1 ms decisions; the CPU clock is exact.) It then adds
-//    workers for the waiting work. Where threads cannot be observed, a watchdog adds one
-//    thread per stalled interval.
+//    running thread, too coarse for 1 ms decisions; the CPU clock is exact.) A verdict needs
+//    two such ticks in a row (five in a new thread's first task), time parked does not count,
+//    and while short tasks flow (4+ finished per worker per tick) nobody is judged blocked: a
+//    worker caught asleep then waits on a lock the others share, and more threads would only
+//    add contention (issue 7). It then adds workers for the waiting work, doubling the pool
+//    per tick only while long blocks fill the CPUs. Where threads cannot be observed, a watchdog
+//    adds one thread per stalled interval.
 //  - A worker narrows (parks) at a task boundary when effective running > cpus, so threads added
 //    for blocked work do not oversubscribe the CPUs once the blocking ends.
 //  - Lost wake-ups are excluded by "publish, then re-check" on both sides with seq_cst
 //    operations: submit increments pending_ then reads the worker counts; a parking worker
 //    updates the counts then reads pending_.
+//  - Stats consistency: the live thread count and the spawned count share one atomic word
+//    (`population`), so no snapshot shows a thread alive that is not yet counted spawned;
+//    a thread stops counting alive before it counts reclaimed, and stats() reads reclaimed
+//    before the word. See ExecutorStats for the relations this guarantees.
 #include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -34,6 +43,7 @@
 #include "fmt/format.h"
 #include "common/sync.hpp"
 #include "fnhost/executor.hpp"
+#include "platform/deadline.hpp"
 #include "platform/platform.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -56,7 +66,13 @@ inline void cpu_relax() {
 constexpr uint32_t kDetectedBlocked = 1;  // set by the monitor from scheduler statistics
 constexpr uint32_t kHintedBlocked = 2;    // set by the worker inside a BlockingScope
 constexpr uint32_t kStuck = 4;            // set by the host when the task overran its deadline
+constexpr uint32_t kInTask = 8;           // set by the worker while it runs a task
 constexpr uint32_t kBlockedMarks = kDetectedBlocked | kHintedBlocked;
+
+// Impl::population holds the live thread count in its low bits and the spawned count above,
+// so one atomic operation moves both (max_threads <= 4096 fits the low field).
+constexpr int64_t kSpawnedUnit = int64_t{1} << 16;
+constexpr int64_t kThreadsMask = kSpawnedUnit - 1;
 
 // pending_ carries this bit once shutdown began, so a submit that raced with it is refused.
 constexpr int64_t kStoppedBit = int64_t{1} << 62;
@@ -74,6 +90,13 @@ constexpr int64_t kLongParkNs = 2'000'000;
 // A worker whose on-CPU + run-queue share of a monitor tick is below 1/kBlockedShareDivisor is
 // counted as blocked.
 constexpr int64_t kBlockedShareDivisor = 5;
+// Tasks are "short" when a tick saw at least this many finish per busy worker (each took under
+// a quarter of the interval): work is flowing, and a worker that looks blocked is most likely
+// waiting a moment on a lock the other workers also take, not blocked in I/O.
+constexpr int64_t kShortTasksPerWorker = 4;
+// Consecutive blocked-looking ticks before a worker counts as blocked (see tick()).
+constexpr int kBlockedTicks = 2;
+constexpr int kFirstTaskBlockedTicks = 5;
 // Quiet ticks before the monitor's interval doubles (up to kMaxMonitorBackoff times).
 constexpr int kQuietTicksBeforeBackoff = 50;
 constexpr int kMaxMonitorBackoff = 10;
@@ -94,7 +117,10 @@ struct alignas(kCacheLine) WorkerSlot {
   std::atomic<int64_t> tid{0};
   std::atomic<int64_t> cpu_clock{0};
   std::atomic<int64_t> completed{0};  // single writer: the worker
+  std::atomic<int64_t> failed{0};     // single writer: the worker
   std::atomic<bool> parked{false};
+  std::atomic<uint64_t> parks{0};      // times parked; single writer: the worker
+  std::atomic<uint64_t> start_seq{0};  // task_seq when the current thread started
   std::atomic<bool> live{false};
   int hint_depth = 0;  // BlockingScope nesting; the worker only
 
@@ -109,6 +135,8 @@ struct alignas(kCacheLine) WorkerSlot {
   int64_t seen_wall_ns = 0;
   bool seen_valid = false;
   uint64_t seen_seq = 0;
+  uint64_t seen_parks = 0;
+  int suspect_ticks = 0;  // consecutive ticks it looked blocked
 
   // Lifecycle, guarded by Impl::slots_mu. A worker can exit before its spawner has stored its
   // handle; then the spawner, not the worker, frees the slot.
@@ -156,7 +184,8 @@ struct AutoscalingExecutor::Impl {
   // Read on every submit, written on state transitions only: one shared line.
   alignas(kCacheLine) std::atomic<int> active{0};  // alive and not parked (incl. starting)
   std::atomic<int> idle{0};
-  std::atomic<int> threads{0};
+  // Live threads (incl. being created) | spawned * kSpawnedUnit; see thread_count().
+  std::atomic<int64_t> population{0};
   std::atomic<int> blocked{0};
   std::atomic<int> stuck{0};
   std::atomic<bool> monitor_active{false};
@@ -165,8 +194,10 @@ struct AutoscalingExecutor::Impl {
   // narrowing does not count them as computing.
   std::atomic<int> unjudged{0};
   alignas(kCacheLine) std::atomic<int> spawn_debt{0};
-  std::atomic<int64_t> spawned{0};
   std::atomic<int64_t> reclaimed{0};
+  std::atomic<int64_t> discarded{0};
+  // Workers running a task that counts as computing (kInTask and no blocked/stuck mark).
+  std::atomic<int> computing{0};
   std::atomic<int64_t> peak_threads{0};
   std::atomic<int64_t> peak_running{0};
   std::atomic<int> slot_high_water{0};  // slots [0, high water) may be live
@@ -179,6 +210,8 @@ struct AutoscalingExecutor::Impl {
   Mutex idle_mu;
   std::vector<WorkerSlot*> idle_stack ABSL_GUARDED_BY(idle_mu);
 
+  int64_t monitor_seen_done = 0;  // monitor-private: tasks finished at the last tick
+
   Mutex monitor_mu;
   CondVar monitor_cv;
   bool monitor_wanted ABSL_GUARDED_BY(monitor_mu) = false;
@@ -186,8 +219,20 @@ struct AutoscalingExecutor::Impl {
   bool monitor_stop ABSL_GUARDED_BY(monitor_mu) = false;
   platform::Thread monitor_thread ABSL_GUARDED_BY(monitor_mu);
 
+  // Tasks accepted and not yet finished (queued or running): wait_idle()'s predicate. A task
+  // that submits another does so before it finishes, so a chain never reads 0 in between.
+  alignas(kCacheLine) std::atomic<int64_t> outstanding{0};
+  std::atomic<int> idle_waiters{0};
+  Mutex idle_wait_mu;
+  CondVar idle_wait_cv;
+
+  // Set by stop(): workers destroy the tasks they dequeue instead of running them.
+  std::atomic<bool> discarding{false};
+
   Mutex shutdown_mu;
+  CondVar shutdown_cv;
   bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
+  bool shutdown_done ABSL_GUARDED_BY(shutdown_mu) = false;
 
   enum class ParkOutcome { kWork, kRetired, kStop };
 
@@ -195,29 +240,44 @@ struct AutoscalingExecutor::Impl {
   int64_t pending_count() const { return pending.load() & ~detail::kStoppedBit; }
   bool is_stopping() const { return (pending.load() & detail::kStoppedBit) != 0; }
   int effective_running() const { return active.load() - blocked.load() - stuck.load(); }
+  int thread_count() const { return static_cast<int>(population.load() & detail::kThreadsMask); }
+  // Whether the calling thread is one of this executor's workers (so it runs one of its tasks).
+  bool on_own_worker() const {
+    return detail::tls_worker != nullptr && detail::tls_worker->owner == this;
+  }
 
   static void raise_peak(std::atomic<int64_t>& peak, int64_t value) {
     int64_t seen = peak.load(std::memory_order_relaxed);
-    while (value > seen &&
-           !peak.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+    while (value > seen && !peak.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
     }
   }
-  void note_running() { raise_peak(peak_running, effective_running()); }
 
-  // Adjusts blocked/stuck for a slot whose marks went from `before` to `after`.
+  // Adjusts blocked/stuck/computing for a slot whose marks went from `before` to `after`.
+  // Every change of a slot's marks is one atomic read-modify-write that returns `before`, so
+  // the counts follow the marks exactly.
   void account_marks(uint32_t before, uint32_t after) {
     const auto category = [](uint32_t marks) {
       if (marks & detail::kStuck) return 2;
       return (marks & detail::kBlockedMarks) ? 1 : 0;
     };
+    const auto is_computing = [&](uint32_t marks) {
+      return (marks & detail::kInTask) != 0 && category(marks) == 0;
+    };
     const int was = category(before);
     const int now = category(after);
-    if (was == now) return;
-    if (was == 1) blocked.fetch_sub(1);
-    if (was == 2) stuck.fetch_sub(1);
-    if (now == 1) blocked.fetch_add(1);
-    if (now == 2) stuck.fetch_add(1);
-    if (now == 0) note_running();
+    if (was != now) {
+      if (was == 1) blocked.fetch_sub(1);
+      if (was == 2) stuck.fetch_sub(1);
+      if (now == 1) blocked.fetch_add(1);
+      if (now == 2) stuck.fetch_add(1);
+    }
+    const bool was_computing = is_computing(before);
+    const bool now_computing = is_computing(after);
+    if (now_computing && !was_computing) {
+      raise_peak(peak_running, computing.fetch_add(1) + 1);
+    } else if (was_computing && !now_computing) {
+      computing.fetch_sub(1);
+    }
   }
   void set_mark(WorkerSlot& slot, uint32_t mark) {
     const uint32_t before = slot.marks.fetch_or(mark);
@@ -230,19 +290,26 @@ struct AutoscalingExecutor::Impl {
 
   // ---------------------------------------------------------------------------------------
   absl::Status submit(Task task) {
+    if (!task) {
+      // Running it would call through a null pointer on a worker and end the process.
+      return absl::InvalidArgumentError("AutoscalingExecutor: task is empty");
+    }
     bool spawned_for_this = false;
-    if (threads.load(std::memory_order_relaxed) == 0 && !is_stopping()) {
+    if ((population.load(std::memory_order_relaxed) & detail::kThreadsMask) == 0 &&
+        !is_stopping()) {
       // Scale from zero: make sure a thread exists before publishing, so a task is never
       // accepted by an executor that cannot run it.
       spawned_for_this = spawn_worker();
-      if (!spawned_for_this && threads.load() == 0) {
+      if (!spawned_for_this && thread_count() == 0) {
         return absl::ResourceExhaustedError(
             "AutoscalingExecutor: no worker thread is alive and none can be created");
       }
     }
+    outstanding.fetch_add(1);
     const int64_t before = pending.fetch_add(1);
     if (before & detail::kStoppedBit) {
       pending.fetch_sub(1);
+      finish_outstanding();
       return absl::UnavailableError("AutoscalingExecutor: shut down; task not accepted");
     }
     queue.enqueue(std::move(task));
@@ -253,7 +320,7 @@ struct AutoscalingExecutor::Impl {
       // start a second thread otherwise: that would double every burst that starts from zero.
       if (idle.load() > 0) {
         wake_one();
-      } else if (threads.load() == 0) {
+      } else if (thread_count() == 0) {
         notify_work();
       }
     } else {
@@ -282,10 +349,11 @@ struct AutoscalingExecutor::Impl {
       if (idle_stack.empty()) return false;
       slot = idle_stack.back();
       idle_stack.pop_back();
-      idle.fetch_sub(1);  // before active++, for the same reason
+      // active++ before idle--: a notifier reading both never sees this worker in neither
+      // state, which would make it create a thread for work a woken worker is about to take.
       active.fetch_add(1);
+      idle.fetch_sub(1);
     }
-    note_running();
     MutexLock lock(slot->park_mu);
     slot->wake_signal = true;
     slot->park_cv.notify_one();
@@ -294,17 +362,20 @@ struct AutoscalingExecutor::Impl {
 
   // Starts one worker if below max_threads; returns whether one was started.
   bool spawn_worker() {
-    int count = threads.load();
+    // Counted alive and spawned in one step, before the thread exists: it can run (and show in
+    // `busy`) before this function returns.
+    int64_t word = population.load();
     do {
-      if (count >= options.max_threads) return false;
-    } while (!threads.compare_exchange_weak(count, count + 1));
+      if ((word & detail::kThreadsMask) >= options.max_threads) return false;
+    } while (!population.compare_exchange_weak(word, word + 1 + detail::kSpawnedUnit));
+    raise_peak(peak_threads, (word & detail::kThreadsMask) + 1);
     int index = -1;
     detail::Backoff backoff;
     while (index < 0) {
       {
         MutexLock lock(slots_mu);
         if (slots_closed) {
-          threads.fetch_sub(1);
+          population.fetch_sub(1 + detail::kSpawnedUnit);
           return false;
         }
         if (!free_slots.empty()) {
@@ -330,8 +401,7 @@ struct AutoscalingExecutor::Impl {
     raise_high_water(index + 1);
     // Thread creation is slow (tens of microseconds): outside the lock.
     platform::Thread thread;
-    absl::Status started =
-        thread.start(options.stack_size, [this, &slot] { worker_main(slot); });
+    absl::Status started = thread.start(options.stack_size, [this, &slot] { worker_main(slot); });
     {
       MutexLock lock(slots_mu);
       --spawns_in_progress;
@@ -346,13 +416,11 @@ struct AutoscalingExecutor::Impl {
     if (!started.ok()) {
       slot.live.store(false);
       active.fetch_sub(1);
-      threads.fetch_sub(1);
+      // Not alive and never spawned: both counts go back together.
+      population.fetch_sub(1 + detail::kSpawnedUnit);
       spawn_debt.store(0);
       return false;
     }
-    spawned.fetch_add(1, std::memory_order_relaxed);
-    raise_peak(peak_threads, threads.load());
-    note_running();
     return true;
   }
 
@@ -381,7 +449,7 @@ struct AutoscalingExecutor::Impl {
   void add_workers(int count) {
     while (count > 0 && idle.load() > 0 && wake_one()) --count;
     if (count <= 0) return;
-    const int room = options.max_threads - threads.load();
+    const int room = options.max_threads - thread_count();
     count = std::min(count, room);
     if (count <= 0) return;
     spawn_debt.fetch_add(count - 1);
@@ -392,6 +460,9 @@ struct AutoscalingExecutor::Impl {
   void worker_main(WorkerSlot& slot) {
     detail::tls_worker = &slot;
     platform::set_current_thread_name(fmt::format("{}{}", options.thread_name_prefix, slot.index));
+    // Our own priority, not the one of whichever thread created us (it passed its nice on).
+    if (options.nice) platform::set_current_thread_nice(*options.nice);
+    slot.start_seq.store(slot.task_seq.load(std::memory_order_relaxed));
     slot.cpu_clock.store(platform::current_thread_cpu_clock());
     slot.tid.store(platform::current_thread_id());
     spawn_from_debt(2);
@@ -407,7 +478,7 @@ struct AutoscalingExecutor::Impl {
         // (A submit that saw a searcher relied on it; the searcher may have given up and
         // come here through park's re-check, and this task may block.)
         if (pending.fetch_sub(1) > 1 && !monitor_active.load()) notify_work();
-        run_task(slot, task);
+        run_or_discard(slot, task);
         if (effective_running() - unjudged.load(std::memory_order_relaxed) > cpus &&
             pending_count() > 0) {
           // Narrowing: too many workers compute at once (blocked ones woke up); this one
@@ -431,7 +502,7 @@ struct AutoscalingExecutor::Impl {
       if (search(token, task)) {
         pending.fetch_sub(1);
         if (pending_count() > 0) notify_work();
-        run_task(slot, task);
+        run_or_discard(slot, task);
         continue;
       }
       outcome = park(slot, /*narrowing=*/false);
@@ -440,21 +511,47 @@ struct AutoscalingExecutor::Impl {
     exit_worker(slot, outcome);
   }
 
+  void run_or_discard(WorkerSlot& slot, Task& task) {
+    if (discarding.load(std::memory_order_relaxed)) {
+      discard(task);
+    } else {
+      run_task(slot, task);
+    }
+  }
+
+  // Destroys a dequeued task unrun (stop()).
+  void discard(Task& task) {
+    task = nullptr;
+    discarded.fetch_add(1, std::memory_order_relaxed);
+    finish_outstanding();
+  }
+
   void run_task(WorkerSlot& slot, Task& task) {
     const uint64_t seq = slot.task_seq.load(std::memory_order_relaxed);
     slot.task_seq.store(seq + 1, std::memory_order_relaxed);
+    set_mark(slot, detail::kInTask);
+    bool threw = false;
     try {
       task();
     } catch (...) {
       // A raw task has no one to report to; the exception is dropped so it never reaches
-      // the worker's frame. Host invocations catch and report their own.
+      // the worker's frame, and counted. Host invocations catch and report their own.
+      threw = true;
     }
     task = nullptr;  // captured state is destroyed inside the task's accounting window
     slot.task_seq.store(seq + 2, std::memory_order_release);
-    slot.completed.store(slot.completed.load(std::memory_order_relaxed) + 1,
-                         std::memory_order_relaxed);
-    if (slot.marks.load(std::memory_order_relaxed) & (detail::kStuck | detail::kHintedBlocked)) {
-      clear_mark(slot, detail::kStuck | detail::kHintedBlocked);
+    std::atomic<int64_t>& count = threw ? slot.failed : slot.completed;
+    count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    clear_mark(slot, detail::kInTask | detail::kStuck | detail::kHintedBlocked);
+    finish_outstanding();
+  }
+
+  // One accepted task is over (ran, threw or was discarded); wakes wait_idle() at zero.
+  void finish_outstanding() {
+    // seq_cst pairs with wait_idle's "count myself a waiter, then read outstanding".
+    if (outstanding.fetch_sub(1) == 1 && idle_waiters.load() > 0) {
+      MutexLock lock(idle_wait_mu);
+      idle_wait_cv.notify_all();
     }
   }
 
@@ -463,8 +560,7 @@ struct AutoscalingExecutor::Impl {
   bool search(moodycamel::ConsumerToken& token, Task& task) {
     int expected = 0;
     if (!searching.compare_exchange_strong(expected, 1)) return false;
-    const int64_t give_up =
-        platform::now_ns() + search_spin_ns.load(std::memory_order_relaxed);
+    const int64_t give_up = platform::now_ns() + search_spin_ns.load(std::memory_order_relaxed);
     bool found = false;
     for (int round = 0;; ++round) {
       if (pending_count() > 0 && queue.try_dequeue(token, task)) {
@@ -487,9 +583,12 @@ struct AutoscalingExecutor::Impl {
     {
       MutexLock lock(idle_mu);
       idle_stack.push_back(&slot);
-      active.fetch_sub(1);  // before idle++: a snapshot never shows a parked worker as busy
+      // idle++ before active--, as in wake_one: a parking worker is never in neither state (a
+      // snapshot may show it in both for a moment; ExecutorStats allows that).
       idle.fetch_add(1);
+      active.fetch_sub(1);
     }
+    slot.parks.store(slot.parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     slot.parked.store(true);
     const int64_t parked_at = platform::now_ns();
     for (;;) {
@@ -499,13 +598,12 @@ struct AutoscalingExecutor::Impl {
       if ((work_waits || is_stopping()) && unpark_self(slot)) break;
       narrowing = false;
 
-      const bool may_exit = threads.load() > options.min_threads;
+      const bool may_exit = thread_count() > options.min_threads;
       bool signaled = false;
       {
         MutexLock lock(slot.park_mu);
         if (may_exit) {
-          const auto deadline =
-              std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options.idle_timeout);
+          const auto deadline = detail::steady_deadline_after(options.idle_timeout);
           while (!slot.wake_signal && slot.park_cv.wait_until(slot.park_mu, deadline)) {
           }
         } else {
@@ -533,8 +631,8 @@ struct AutoscalingExecutor::Impl {
       {
         MutexLock lock(idle_mu);
         idle_stack.push_back(&slot);
-        active.fetch_sub(1);
         idle.fetch_add(1);
+        active.fetch_sub(1);
       }
     }
     slot.parked.store(false);
@@ -546,11 +644,9 @@ struct AutoscalingExecutor::Impl {
   void adapt_search_spin(int64_t parked_ns) {
     const int64_t spin = search_spin_ns.load(std::memory_order_relaxed);
     if (parked_ns < detail::kShortParkNs) {
-      search_spin_ns.store(std::min(spin * 2, detail::kMaxSearchSpinNs),
-                           std::memory_order_relaxed);
+      search_spin_ns.store(std::min(spin * 2, detail::kMaxSearchSpinNs), std::memory_order_relaxed);
     } else if (parked_ns > detail::kLongParkNs) {
-      search_spin_ns.store(std::max(spin / 2, detail::kMinSearchSpinNs),
-                           std::memory_order_relaxed);
+      search_spin_ns.store(std::max(spin / 2, detail::kMinSearchSpinNs), std::memory_order_relaxed);
     }
   }
 
@@ -560,30 +656,31 @@ struct AutoscalingExecutor::Impl {
     auto it = std::find(idle_stack.begin(), idle_stack.end(), &slot);
     if (it == idle_stack.end()) return false;
     idle_stack.erase(it);
-    idle.fetch_sub(1);
     active.fetch_add(1);
+    idle.fetch_sub(1);
     return true;
   }
 
   // An active worker that timed out decides to exit. folly's protocol: decrement, then
   // re-check for work that slipped in, and back out if there is some.
   bool try_retire() {
-    int count = threads.load();
+    int64_t word = population.load();
     do {
-      if (count <= options.min_threads) return false;
-    } while (!threads.compare_exchange_weak(count, count - 1));
+      if ((word & detail::kThreadsMask) <= options.min_threads) return false;
+    } while (!population.compare_exchange_weak(word, word - 1));
     if (pending_count() > 0 && !is_stopping()) {
-      threads.fetch_add(1);
+      population.fetch_add(1);
       return false;
     }
-    reclaimed.fetch_add(1, std::memory_order_relaxed);
+    // After the thread count went down: every snapshot has spawned >= threads + reclaimed.
+    reclaimed.fetch_add(1);
     return true;
   }
 
   void exit_worker(WorkerSlot& slot, ParkOutcome outcome) {
     // A retired worker gave back its thread count in try_retire; one leaving at shutdown
     // gives it back here. Both were counted active.
-    if (outcome != ParkOutcome::kRetired) threads.fetch_sub(1);
+    if (outcome != ParkOutcome::kRetired) population.fetch_sub(1);
     const uint32_t marks = slot.marks.exchange(0);
     account_marks(marks, 0);
     active.fetch_sub(1);
@@ -625,7 +722,9 @@ struct AutoscalingExecutor::Impl {
 
   void monitor_main() {
     platform::set_current_thread_name(fmt::format("{}mon", options.thread_name_prefix));
-    const int64_t base_interval = absl::ToInt64Nanoseconds(options.monitor_interval);
+    // The monitor creates most workers, which start with its nice value: give it the right one.
+    if (options.nice) platform::set_current_thread_nice(*options.nice);
+    const int64_t base_interval = detail::saturated_ns(options.monitor_interval);
     int quiet_ticks = 0;
     int backoff = 1;
     int64_t last_progress_ns = platform::now_ns();
@@ -637,8 +736,7 @@ struct AutoscalingExecutor::Impl {
         if (monitor_stop) break;
         if (!monitor_wanted) {
           // Nothing waits: sleep without a timer; exit after idle_timeout.
-          const auto deadline =
-              std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options.idle_timeout);
+          const auto deadline = detail::steady_deadline_after(options.idle_timeout);
           while (!monitor_wanted && !monitor_stop) {
             if (!monitor_cv.wait_until(monitor_mu, deadline)) break;
           }
@@ -653,8 +751,7 @@ struct AutoscalingExecutor::Impl {
           last_progress_ns = platform::now_ns();
           stall_wait_ns = detail::kStallNs;
         } else {
-          const auto deadline = std::chrono::steady_clock::now() +
-                                std::chrono::nanoseconds(base_interval * backoff);
+          const auto deadline = detail::steady_deadline_after(options.monitor_interval * backoff);
           while (!monitor_stop && monitor_cv.wait_until(monitor_mu, deadline)) {
           }
           if (monitor_stop) break;
@@ -702,13 +799,35 @@ struct AutoscalingExecutor::Impl {
   // waiting work. Returns how many workers it added.
   int tick(int64_t now, int64_t interval_ns, uint64_t& seq_sum) {
     const int high_water = slot_high_water.load();
-    int fresh = 0;  // busy in a task, first seen this tick: no verdict yet
+    // Are short tasks flowing? Then a worker caught asleep is most likely waiting a moment on a
+    // lock the others take too (the allocator's, the address-space lock, a spin lock's yield,
+    // a lock whose holder was preempted on a loaded machine): no worker is judged blocked, so
+    // the pool does not grow and add to the contention (issue 7: no-op tasks from four
+    // producers grew it to 256). A task that blocks for long while short ones flow still gets
+    // a thread at once from a BlockingScope.
+    int observed = 0;  // live workers not parked
+    int64_t done = 0;  // tasks finished by any worker, ever
+    for (int i = 0; i < high_water; ++i) {
+      const WorkerSlot& slot = slots[i];
+      done += slot.completed.load(std::memory_order_relaxed) +
+              slot.failed.load(std::memory_order_relaxed);
+      if (slot.live.load() && !slot.parked.load()) ++observed;
+    }
+    const int64_t finished = done - monitor_seen_done;
+    monitor_seen_done = done;
+    const bool short_tasks = finished >= detail::kShortTasksPerWorker * std::max(observed, 1);
+
+    int fresh = 0;         // busy in a task with no verdict yet
+    int long_blocked = 0;  // judged blocked, in the same task as at the last tick
+    int hinted = 0;        // in a BlockingScope
     for (int i = 0; i < high_water; ++i) {
       WorkerSlot& slot = slots[i];
       if (!slot.live.load() || slot.parked.load()) {
         slot.seen_valid = false;
+        slot.suspect_ticks = 0;
         continue;
       }
+      if (slot.marks.load(std::memory_order_relaxed) & detail::kHintedBlocked) ++hinted;
       seq_sum += slot.task_seq.load(std::memory_order_relaxed);
       const int64_t tid = slot.tid.load();
       if (tid == 0) continue;
@@ -722,20 +841,52 @@ struct AutoscalingExecutor::Impl {
       if (!slot.seen_valid && (slot.task_seq.load(std::memory_order_relaxed) & 1) != 0) {
         ++fresh;
       }
+      const uint64_t parks = slot.parks.load(std::memory_order_relaxed);
+      const uint64_t judged_seq = slot.task_seq.load();
+      if (slot.seen_valid && parks != slot.seen_parks) {
+        // It parked since the last sample: the time it spent idle is not time blocked in a
+        // task. Start a new interval.
+        slot.seen_valid = false;
+        slot.suspect_ticks = 0;
+      }
       if (slot.seen_valid && now - slot.seen_wall_ns >= interval_ns / 2) {
         const int64_t wall = now - slot.seen_wall_ns;
         const int64_t busy = cpu_ns - slot.seen_cpu_ns;
-        // Little CPU over the tick and not runnable now: blocked. Little CPU but runnable:
-        // preempted by other work, and another thread would not help.
-        const bool is_blocked = busy * detail::kBlockedShareDivisor < wall &&
-                                (slot.task_seq.load(std::memory_order_relaxed) & 1) != 0 &&
-                                !slot.probe.is_runnable();
+        // Little CPU over the tick and not runnable now: looks blocked. Little CPU but
+        // runnable: preempted by other work, and another thread would not help.
+        const bool looks_blocked = !short_tasks && busy * detail::kBlockedShareDivisor < wall &&
+                                   (judged_seq & 1) != 0 && !slot.probe.is_runnable();
+        // A worker can be caught asleep after a tick of little CPU on a short wait other
+        // threads would share: a contended lock (the allocator's, a spin lock's yield), or the
+        // address-space lock while a new thread's first allocation maps its malloc arena (that
+        // one often lasts milliseconds while other threads fault pages in). Another thread
+        // would only add to that contention, so the verdict needs blocked-looking ticks in a
+        // row: two, or more in a new thread's first task. Until then the worker counts as
+        // fresh (no verdict yet).
+        slot.suspect_ticks = looks_blocked ? slot.suspect_ticks + 1 : 0;
+        const bool first_task = judged_seq == slot.start_seq.load(std::memory_order_relaxed) + 1;
+        const int ticks_needed =
+            first_task ? detail::kFirstTaskBlockedTicks : detail::kBlockedTicks;
+        const bool is_blocked = slot.suspect_ticks >= ticks_needed;
+        if (looks_blocked && !is_blocked) ++fresh;
+        // Blocked in one task since the last tick: a long block, not short tasks that each
+        // sleep a little (those get a thread per blocked worker, without doubling).
+        if (is_blocked && judged_seq == slot.seen_seq) ++long_blocked;
         const bool marked = (slot.marks.load() & detail::kDetectedBlocked) != 0;
-        if (is_blocked && !marked) set_mark(slot, detail::kDetectedBlocked);
+        if (is_blocked && !marked) {
+          set_mark(slot, detail::kDetectedBlocked);
+          // The task may have ended and the worker parked (clearing its marks) between the
+          // verdict and the mark: then the mark would outlive the block. Take it back.
+          if (slot.task_seq.load() != judged_seq || slot.parked.load()) {
+            clear_mark(slot, detail::kDetectedBlocked);
+          }
+        }
         if (!is_blocked && marked) clear_mark(slot, detail::kDetectedBlocked);
       }
       slot.seen_cpu_ns = cpu_ns;
       slot.seen_wall_ns = now;
+      slot.seen_seq = judged_seq;
+      slot.seen_parks = parks;
       slot.seen_valid = true;
     }
     const int64_t waiting = pending_count();
@@ -746,8 +897,11 @@ struct AutoscalingExecutor::Impl {
     const int not_running = blocked.load() + stuck.load();
     // While work waits behind blocked workers, workers added last tick that are already busy
     // most likely block too (they run the same kind of work): count them, so the pool about
-    // doubles per tick instead of waiting a tick for each verdict.
-    const int likely_blocked = not_running > 0 ? not_running + fresh : 0;
+    // doubles per tick instead of waiting a tick for each verdict. Only for long blocks (or
+    // declared ones) filling the CPUs: a few workers caught waiting on a lock among computing
+    // ones, or short sleeping tasks, must not start a doubling that feeds on itself.
+    const int likely_blocked =
+        long_blocked + hinted + stuck.load() >= cpus ? not_running + fresh : 0;
     int want = std::max(cpus - effective_running(), likely_blocked);
     want = static_cast<int>(std::min<int64_t>(want, waiting));
     unjudged.store(not_running > 0 ? fresh + std::max(want, 0) : 0, std::memory_order_relaxed);
@@ -757,18 +911,58 @@ struct AutoscalingExecutor::Impl {
   }
 
   // ---------------------------------------------------------------------------------------
-  void shutdown() {
+  // shutdown() and stop(): stop accepting, drain (run or, with `discard`, destroy) the queue,
+  // join. A second call waits for the first to finish.
+  absl::Status shutdown(bool discard) {
+    if (on_own_worker()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "AutoscalingExecutor: {}() called from one of its own tasks, which it would wait for; "
+          "call it from a thread outside the executor",
+          discard ? "stop" : "shutdown"));
+    }
+    if (discard) discarding.store(true);
     {
       MutexLock lock(shutdown_mu);
-      if (shut_down) return;
+      if (shut_down) {
+        while (!shutdown_done) shutdown_cv.wait(shutdown_mu);
+        return absl::OkStatus();
+      }
       shut_down = true;
     }
     pending.fetch_or(detail::kStoppedBit);
+    if (discard) discard_queued();
+    join_all();
+    {
+      MutexLock lock(shutdown_mu);
+      shutdown_done = true;
+      shutdown_cv.notify_all();
+    }
+    return absl::OkStatus();
+  }
+
+  // stop(): destroys every queued task here, beside workers doing the same with what they take.
+  void discard_queued() {
+    Task task;
+    detail::Backoff backoff;
+    while (pending_count() > 0) {
+      if (queue.try_dequeue(task)) {
+        pending.fetch_sub(1);
+        discard(task);
+        backoff = {};
+      } else {
+        // Counted but not yet enqueued by a submit that raced with the stop: moments away.
+        // (Or a worker took it and is discarding it.)
+        backoff.pause();
+      }
+    }
+  }
+
+  void join_all() {
     // Wake everyone: parked workers see the stop flag, run what is left, and exit.
     for (;;) {
       if (!wake_one()) break;
     }
-    if (pending_count() > 0 && threads.load() == 0) spawn_worker();
+    if (pending_count() > 0 && thread_count() == 0) spawn_worker();
     // Wait for the workers to drain the queue and exit, waking any that park meanwhile.
     // Shutdown is rare, so a short poll here is simpler than another wake-up channel.
     for (;;) {
@@ -802,6 +996,26 @@ struct AutoscalingExecutor::Impl {
     monitor.join();
   }
 
+  // wait_idle(): until no task is queued or running, or `deadline` (nullopt: forever).
+  bool wait_idle_until(std::optional<std::chrono::steady_clock::time_point> deadline) {
+    if (outstanding.load() == 0) return true;
+    idle_waiters.fetch_add(1);
+    bool idle_now = true;
+    {
+      MutexLock lock(idle_wait_mu);
+      while (outstanding.load() != 0) {
+        if (!deadline) {
+          idle_wait_cv.wait(idle_wait_mu);
+        } else if (!idle_wait_cv.wait_until(idle_wait_mu, *deadline)) {
+          idle_now = outstanding.load() == 0;
+          break;
+        }
+      }
+    }
+    idle_waiters.fetch_sub(1);
+    return idle_now;
+  }
+
   bool any_live_worker() const {
     const int high_water = slot_high_water.load();
     for (int i = 0; i < high_water; ++i) {
@@ -812,20 +1026,26 @@ struct AutoscalingExecutor::Impl {
 
   ExecutorStats stats() const {
     ExecutorStats result;
-    result.threads = threads.load(std::memory_order_relaxed);
+    // Order matters (see ExecutorStats): reclaimed before the population word, so that
+    // spawned >= threads + reclaimed holds in the snapshot. seq_cst loads keep the order.
+    result.reclaimed = reclaimed.load();
+    const int64_t word = population.load();
+    result.threads = word & detail::kThreadsMask;
+    result.spawned = word / detail::kSpawnedUnit;
+    // A thread counted alive may not have raised the peak yet; it is a value threads had.
+    result.peak_threads = std::max(peak_threads.load(), result.threads);
     result.idle = idle.load(std::memory_order_relaxed);
-    result.busy = std::max<int64_t>(0, active.load(std::memory_order_relaxed) -
-                                           searching.load(std::memory_order_relaxed));
+    result.busy = std::max<int64_t>(
+        0, active.load(std::memory_order_relaxed) - searching.load(std::memory_order_relaxed));
     result.blocked = blocked.load(std::memory_order_relaxed);
     result.stuck = stuck.load(std::memory_order_relaxed);
     result.queued = pending_count();
-    result.spawned = spawned.load(std::memory_order_relaxed);
-    result.reclaimed = reclaimed.load(std::memory_order_relaxed);
-    result.peak_threads = peak_threads.load(std::memory_order_relaxed);
     result.peak_running = peak_running.load(std::memory_order_relaxed);
+    result.discarded = discarded.load(std::memory_order_relaxed);
     const int high_water = slot_high_water.load();
     for (int i = 0; i < high_water; ++i) {
       result.completed += slots[i].completed.load(std::memory_order_relaxed);
+      result.failed += slots[i].failed.load(std::memory_order_relaxed);
     }
     return result;
   }
@@ -861,6 +1081,9 @@ absl::Status validate(const ExecutorOptions& options) {
     return invalid(fmt::format("monitor_interval must be in 100us..1s, got {}",
                                absl::FormatDuration(options.monitor_interval)));
   }
+  if (options.nice && (*options.nice < -20 || *options.nice > 19)) {
+    return invalid(fmt::format("nice must be in -20..19 or unset, got {}", *options.nice));
+  }
   return absl::OkStatus();
 }
 
@@ -870,12 +1093,17 @@ absl::StatusOr<std::unique_ptr<AutoscalingExecutor>> AutoscalingExecutor::create
     ExecutorOptions options) {
   if (absl::Status status = validate(options); !status.ok()) return status;
   if (options.cpu_count == 0) options.cpu_count = platform::available_cpus();
+  // Workers take the creator's priority, not that of whichever thread later makes them.
+  if (!options.nice) options.nice = platform::current_thread_nice();
   auto impl = std::make_unique<Impl>(std::move(options));
   std::unique_ptr<AutoscalingExecutor> executor(new AutoscalingExecutor(std::move(impl)));
   for (int i = 0; i < executor->impl_->options.min_threads; ++i) {
     if (!executor->impl_->spawn_worker()) {
+      // The executor's destructor joins the threads that did start.
       return absl::ResourceExhaustedError(
-          fmt::format("AutoscalingExecutor: could not start min_threads ({}) threads",
+          fmt::format("AutoscalingExecutor: could not start min_threads ({}) threads: the "
+                      "system refused a thread (lower min_threads or stack_size, or raise the "
+                      "process's thread limit)",
                       executor->impl_->options.min_threads));
     }
   }
@@ -885,14 +1113,35 @@ absl::StatusOr<std::unique_ptr<AutoscalingExecutor>> AutoscalingExecutor::create
 AutoscalingExecutor::AutoscalingExecutor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 AutoscalingExecutor::~AutoscalingExecutor() {
-  if (impl_) impl_->shutdown();
+  if (!impl_) return;
+  const absl::Status status = impl_->shutdown(/*discard=*/false);
+  // Refused only on one of our own workers: joining would wait for this very thread.
+  assert(status.ok());
+  (void)status;
 }
 
 absl::Status AutoscalingExecutor::submit(Task task) { return impl_->submit(std::move(task)); }
 
 ExecutorStats AutoscalingExecutor::stats() const { return impl_->stats(); }
 
-void AutoscalingExecutor::shutdown() { impl_->shutdown(); }
+absl::Status AutoscalingExecutor::shutdown() { return impl_->shutdown(/*discard=*/false); }
+
+absl::Status AutoscalingExecutor::stop() { return impl_->shutdown(/*discard=*/true); }
+
+absl::Status AutoscalingExecutor::wait_idle() {
+  if (impl_->on_own_worker()) {
+    return absl::FailedPreconditionError(
+        "AutoscalingExecutor: wait_idle() called from one of its own tasks, which counts as "
+        "running: it would wait for itself");
+  }
+  impl_->wait_idle_until(std::nullopt);
+  return absl::OkStatus();
+}
+
+bool AutoscalingExecutor::wait_idle_for(absl::Duration timeout) {
+  if (impl_->on_own_worker()) return false;
+  return impl_->wait_idle_until(detail::steady_deadline_after(timeout));
+}
 
 const ExecutorOptions& AutoscalingExecutor::options() const { return impl_->options; }
 

@@ -37,7 +37,7 @@ HostCore::~HostCore() {
   shutdown(options.drain_timeout);
   // Runner tasks still in the executor refer to slots; let them end before slots go away.
   if (owns_executor) {
-    executor->shutdown();
+    (void)executor->shutdown();  // refused only when run on its own worker
   } else {
     while (live_tasks_.load() > 0) {
       if (!executor->help_one()) std::this_thread::sleep_for(std::chrono::microseconds(100));

@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "platform/platform.hpp"
 
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <memory>
+#include <sstream>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -14,6 +20,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -22,17 +29,92 @@
 
 namespace fnhost::detail::platform {
 
+namespace {
+
+std::optional<int64_t> parse_positive(std::string_view text) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [rest, error] = std::from_chars(text.data(), end, value);
+  if (error != std::errc() || rest != end || value <= 0) return std::nullopt;
+  return value;
+}
+
+#if defined(__linux__)
+std::optional<std::string> read_small_file(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return std::nullopt;
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// The lowest cgroup v2 CPU quota on the path from the process's cgroup up to the root.
+std::optional<int> cgroup_quota_cpus() {
+  const std::optional<std::string> self = read_small_file("/proc/self/cgroup");
+  if (!self) return std::nullopt;
+  std::optional<std::string> path = cgroup_v2_path(*self);
+  if (!path) return std::nullopt;
+  std::optional<int> lowest;
+  std::string dir = *path;
+  for (;;) {
+    if (const auto cpu_max = read_small_file("/sys/fs/cgroup" + dir + "/cpu.max")) {
+      if (const std::optional<int> cpus = cpus_from_cgroup_cpu_max(*cpu_max)) {
+        lowest = lowest ? std::min(*lowest, *cpus) : *cpus;
+      }
+    }
+    if (dir.empty() || dir == "/") break;
+    const size_t slash = dir.find_last_of('/');
+    dir = slash == std::string::npos || slash == 0 ? std::string("/") : dir.substr(0, slash);
+  }
+  return lowest;
+}
+#endif
+
+}  // namespace
+
+std::optional<int> cpus_from_cgroup_cpu_max(std::string_view cpu_max) {
+  while (!cpu_max.empty() && (cpu_max.back() == '\n' || cpu_max.back() == ' ')) {
+    cpu_max.remove_suffix(1);
+  }
+  const size_t space = cpu_max.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  const std::string_view quota_text = cpu_max.substr(0, space);
+  if (quota_text == "max") return std::nullopt;
+  const std::optional<int64_t> quota = parse_positive(quota_text);
+  const std::optional<int64_t> period = parse_positive(cpu_max.substr(space + 1));
+  if (!quota || !period) return std::nullopt;
+  const int64_t cpus = (*quota + *period - 1) / *period;
+  return static_cast<int>(std::clamp<int64_t>(cpus, 1, 1 << 20));
+}
+
+std::optional<std::string> cgroup_v2_path(std::string_view proc_self_cgroup) {
+  while (!proc_self_cgroup.empty()) {
+    const size_t newline = proc_self_cgroup.find('\n');
+    const std::string_view line = proc_self_cgroup.substr(0, newline);
+    if (line.size() >= 3 && line.substr(0, 3) == "0::") {
+      const std::string_view path = line.substr(3);
+      if (path.empty() || path.front() != '/') return std::nullopt;
+      return std::string(path);
+    }
+    if (newline == std::string_view::npos) break;
+    proc_self_cgroup.remove_prefix(newline + 1);
+  }
+  return std::nullopt;
+}
+
 int available_cpus() {
+  int cpus = 0;
 #if defined(__linux__)
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    const int count = CPU_COUNT(&set);
-    if (count > 0) return count;
-  }
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) cpus = CPU_COUNT(&set);
 #endif
-  const unsigned hardware = std::thread::hardware_concurrency();
-  return hardware > 0 ? static_cast<int>(hardware) : 1;
+  if (cpus <= 0) cpus = static_cast<int>(std::thread::hardware_concurrency());
+  if (cpus <= 0) cpus = 1;
+#if defined(__linux__)
+  if (const std::optional<int> quota = cgroup_quota_cpus()) cpus = std::min(cpus, *quota);
+#endif
+  return std::max(cpus, 1);
 }
 
 int64_t now_ns() {
@@ -56,6 +138,28 @@ void set_current_thread_name(const std::string& name) {
   pthread_setname_np(pthread_self(), truncated.c_str());
 #else
   (void)name;
+#endif
+}
+
+std::optional<int> current_thread_nice() {
+#if defined(__linux__)
+  // getpriority may legitimately return -1, so errors show only through errno.
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(current_thread_id()));
+  if (errno != 0) return std::nullopt;
+  return nice;
+#else
+  return std::nullopt;
+#endif
+}
+
+bool set_current_thread_nice(int nice) {
+#if defined(__linux__)
+  // On Linux PRIO_PROCESS with a thread id changes that thread only (nice is per thread).
+  return ::setpriority(PRIO_PROCESS, static_cast<id_t>(current_thread_id()), nice) == 0;
+#else
+  (void)nice;
+  return false;
 #endif
 }
 
@@ -95,7 +199,14 @@ void Thread::join() {
 #else
 absl::Status Thread::start(std::size_t, absl::AnyInvocable<void()> body) {
   if (started_) return absl::FailedPreconditionError("thread already started");
-  auto* thread = new std::thread(std::move(body));
+  std::thread* thread = nullptr;
+  try {
+    thread = new std::thread(std::move(body));
+  } catch (const std::system_error& error) {
+    // fnhost does not throw: a refused thread is a Status like on Linux.
+    return absl::ResourceExhaustedError(
+        fmt::format("cannot create a worker thread: {}", error.what()));
+  }
   handle_ = reinterpret_cast<std::uintptr_t>(thread);
   started_ = true;
   return absl::OkStatus();

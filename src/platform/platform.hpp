@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The one place that knows the operating system: threads with a chosen stack size and name,
-// the CPUs this process may use, and per-thread scheduler statistics. Every function has a
+// The one place that knows the operating system: threads with a chosen stack size, name and
+// priority, the CPUs this process may use (affinity mask and cgroup CPU quota), and per-thread
+// scheduler statistics. Every function has a
 // portable fallback, so the library builds and behaves correctly where Linux's extras are
 // missing, only with less precise blocked-thread detection.
 #pragma once
@@ -8,15 +9,30 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 
 namespace fnhost::detail::platform {
 
-// CPUs this process may run on (its affinity mask), at least 1.
+// CPUs this process may keep busy, at least 1: the CPUs in its affinity mask, lowered to the
+// cgroup v2 CPU quota rounded up (ceil(quota / period), as Go and .NET do) when the process's
+// cgroup or one of its ancestors has one. A container limited to 1.5 CPUs on a 64-CPU host
+// gets 2, not 64: more computing threads than that would only be throttled.
 int available_cpus();
+
+// Pure parsers behind available_cpus(), separate so tests can feed them strings.
+//
+// The CPUs allowed by a cgroup v2 `cpu.max` file ("<quota> <period>", quota "max" for no limit):
+// ceil(quota / period), at least 1. nullopt for "max" and for anything unparsable (a malformed
+// file must not limit the executor).
+std::optional<int> cpus_from_cgroup_cpu_max(std::string_view cpu_max);
+// The cgroup v2 path of the process from the text of /proc/self/cgroup (the "0::<path>" line),
+// e.g. "/system.slice/app.service"; nullopt when there is no v2 entry.
+std::optional<std::string> cgroup_v2_path(std::string_view proc_self_cgroup);
 
 // Monotonic time in nanoseconds (steady clock).
 int64_t now_ns();
@@ -26,6 +42,15 @@ int64_t current_thread_id();
 
 // Names the calling thread (truncated to the platform's limit).
 void set_current_thread_name(const std::string& name);
+
+// The calling thread's nice value (-20..19 on Linux, where nice is per thread), or nullopt where
+// threads have no nice value of their own or it cannot be read.
+std::optional<int> current_thread_nice();
+
+// Sets the calling thread's nice value; returns whether it took effect. Raising it (lower
+// priority) is always allowed on Linux; lowering it needs CAP_SYS_NICE or RLIMIT_NICE. A no-op
+// returning false where threads have no nice value of their own.
+bool set_current_thread_nice(int nice);
 
 // A joinable thread. Move-only; must be joined before destruction.
 class Thread {
