@@ -40,7 +40,7 @@
 #include "absl/time/time.h"
 #include "fnhost/executor.hpp"
 // The platform layer is internal (src/); its pure parsers are tested here directly.
-#include "../src/platform/platform.hpp"
+#include "platform/platform.hpp"
 #include "testing/blocking_tasks.hpp"
 #include "testing/wait.hpp"
 
