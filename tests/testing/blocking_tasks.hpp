@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Test helpers for holding tasks inside an executor: a one-shot Gate, a Rendezvous that releases
+// Test helpers for holding tasks inside an executor: the one-shot Gate, a Rendezvous that releases
 // once N threads have arrived, a ScopeExit guard, and a CPU spin that does not sleep.
 //
 // Every wait here is bounded (kEscapeTimeout) and can be released from outside, so a test that
@@ -13,8 +13,6 @@
 //   fnhost::testing::blocking_tasks::ScopeExit release([&] { gate.open(); });
 //
 // Built on std::mutex / std::condition_variable, not Abseil's, so ThreadSanitizer sees them.
-// They live in their own namespace: testing/gate.hpp has a different fnhost::testing::Gate, and
-// two definitions of one class in one binary would break the one-definition rule.
 #pragma once
 
 #include <chrono>
@@ -23,50 +21,16 @@
 #include <mutex>
 #include <utility>
 
+#include "testing/gate.hpp"
+
 namespace fnhost::testing::blocking_tasks {
 
 // How long a helper wait blocks before giving up on its own: far longer than any test's deadline,
 // so it only matters when the test has already failed and forgot to release.
 inline constexpr std::chrono::seconds kEscapeTimeout{180};
 
-// A one-shot gate: wait() blocks until open() was called (or kEscapeTimeout passed).
-class Gate {
- public:
-  // Opens the gate and wakes every waiter. Idempotent; thread-safe.
-  void open() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-
-  // Blocks until the gate is open; returns false if kEscapeTimeout passed first.
-  bool wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    ++waiting_;
-    const bool opened = cv_.wait_for(lock, kEscapeTimeout, [&] { return open_; });
-    --waiting_;
-    return opened;
-  }
-
-  // Threads inside wait() now.
-  int waiting() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return waiting_;
-  }
-
-  bool is_open() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return open_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-  int waiting_ = 0;
-};
+// The one Gate (testing/gate.hpp), under the name these helpers have always used.
+using Gate = ::fnhost::testing::Gate;
 
 // Holds every arriving thread until `expected` threads have arrived (like std::latch's
 // arrive_and_wait), or until release() is called, or kEscapeTimeout passed.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Test helpers for holding handlers at a known point: a Gate the test opens, and a guard that
-// opens it on scope exit so a failing REQUIRE never leaves a handler blocked while the host drains.
+// Test helpers for holding handlers and tasks at a known point: the one Gate the tests use, and
+// a guard that opens it on scope exit so a failing REQUIRE never leaves a handler blocked while
+// the host drains.
 #pragma once
 
 #include <chrono>
@@ -33,13 +34,23 @@ class Gate {
   // Blocks until the gate is open or `timeout` passed; returns whether it is open.
   bool wait(std::chrono::milliseconds timeout = kGenerousTimeout) const {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, timeout, [this] { return open_; });
+    ++waiting_;
+    const bool opened = cv_.wait_for(lock, timeout, [this] { return open_; });
+    --waiting_;
+    return opened;
+  }
+
+  // Threads inside wait() now.
+  [[nodiscard]] int waiting() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return waiting_;
   }
 
  private:
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   bool open_ = false;
+  mutable int waiting_ = 0;
 };
 
 // Opens `gate` when it goes out of scope. Declare it *after* the Host so that, on any exit
