@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/invocation_pool.hpp"
 
+#include <atomic>
 #include <vector>
 
 #include "common/sync.hpp"
@@ -10,27 +11,43 @@ namespace fnhost::detail {
 
 namespace {
 
-// Batches of kBatch records chained through Invocation::pool_next.
+// Batches of kBatch records chained through Invocation::pool_next. Unbounded while work flows:
+// a record freed to the allocator by a worker goes back to the arena of the producer thread
+// that allocated it, under that arena's lock, and under a flood those frees made workers sleep
+// on the lock (and the executor count them blocked). The excess is freed by trim_excess(), when
+// a host runs out of work.
 class Depot {
  public:
-  // Returns false (the caller frees the batch) when the depot is full.
-  bool put(Invocation* batch) {
+  void put(Invocation* batch) {
     SpinLockHolder lock(mu_);
-    if (batches_.size() >= InvocationPool::kMaxDepotBatches) return false;
     batches_.push_back(batch);
-    return true;
+    size_.store(batches_.size(), std::memory_order_relaxed);
   }
   Invocation* take() {
     SpinLockHolder lock(mu_);
     if (batches_.empty()) return nullptr;
     Invocation* batch = batches_.back();
     batches_.pop_back();
+    size_.store(batches_.size(), std::memory_order_relaxed);
     return batch;
+  }
+  // Takes the batches beyond `keep` out, for the caller to free outside the lock.
+  std::vector<Invocation*> take_excess(size_t keep) {
+    std::vector<Invocation*> excess;
+    if (size_.load(std::memory_order_relaxed) <= keep) return excess;
+    SpinLockHolder lock(mu_);
+    while (batches_.size() > keep) {
+      excess.push_back(batches_.back());
+      batches_.pop_back();
+    }
+    size_.store(batches_.size(), std::memory_order_relaxed);
+    return excess;
   }
 
  private:
   SpinLock mu_;
   std::vector<Invocation*> batches_ ABSL_GUARDED_BY(mu_);
+  std::atomic<size_t> size_{0};  // batches_.size(), readable without the lock
 };
 
 // Never destroyed: worker threads may still recycle records while the process exits.
@@ -108,7 +125,11 @@ void InvocationPool::recycle(Invocation* invocation) {
   Invocation* batch = cache.filling;
   cache.filling = nullptr;
   cache.filling_count = 0;
-  if (!depot().put(batch)) free_chain(batch);
+  depot().put(batch);
+}
+
+void InvocationPool::trim_excess() {
+  for (Invocation* batch : depot().take_excess(kMaxDepotBatches)) free_chain(batch);
 }
 
 }  // namespace fnhost::detail

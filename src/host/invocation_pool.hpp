@@ -6,6 +6,7 @@
 // shared state is touched once per kBatch records.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace fnhost::detail {
@@ -20,9 +21,15 @@ class InvocationPool {
   // Takes back a record whose last reference was dropped; releases its payload.
   static void recycle(Invocation* invocation);
 
+  // Frees the depot's records beyond kMaxDepotBatches batches: called when a host runs out of
+  // work, never on the path of an invocation, so a burst's records go back to the allocator
+  // once the burst is over (bounding what it pins) without workers contending on allocator
+  // locks while it runs.
+  static void trim_excess();
+
   static constexpr int kBatch = 32;
-  // Records kept in the depot at most (beyond that, freed): bounds the memory a burst pins.
-  static constexpr int kMaxDepotBatches = 128;
+  // Batches the depot keeps after trim_excess().
+  static constexpr size_t kMaxDepotBatches = 128;
 };
 
 }  // namespace fnhost::detail

@@ -15,6 +15,7 @@
 
 #include "fmt/format.h"
 #include "host/host_core.hpp"
+#include "host/invocation_pool.hpp"
 #include "platform/platform.hpp"
 
 namespace fnhost {
@@ -115,7 +116,11 @@ void HostCore::run_runner(FunctionSlot* origin) {
   Invocation* batch[kMaxBatch];
   for (;;) {
     const Turn turn = claim_turn(max_batch, batch);
-    if (turn.slot == nullptr) break;
+    if (turn.slot == nullptr) {
+      // Out of work: the moment to give a burst's surplus records back to the allocator.
+      detail::InvocationPool::trim_excess();
+      break;
+    }
     FunctionSlot& slot = *turn.slot;
     // Keep the executor's view of this function's backlog whole while this one runs.
     add_runners(slot);

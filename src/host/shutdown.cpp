@@ -8,6 +8,7 @@
 
 #include "fmt/format.h"
 #include "host/host_core.hpp"
+#include "host/invocation_pool.hpp"
 #include "platform/deadline.hpp"
 
 namespace fnhost {
@@ -121,6 +122,7 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
   detail::Backoff firing;
   while (timers_.is_firing()) firing.pause();
   report.completed = finished_total() - finished_before;
+  detail::InvocationPool::trim_excess();
   return report;
 }
 
