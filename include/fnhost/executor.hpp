@@ -169,6 +169,12 @@ struct ExecutorOptions {
   std::optional<int> nice;
 };
 
+namespace detail {
+// Implementation types in src/executor, declared only to be named as friends below.
+struct WorkerSlot;
+struct RunningFrame;
+}  // namespace detail
+
 // The autoscaling thread pool. See the file comment for its policy.
 class AutoscalingExecutor final : public Executor {
  public:
@@ -216,9 +222,12 @@ class AutoscalingExecutor final : public Executor {
   // The options after defaults were resolved (cpu_count detected, nice captured).
   [[nodiscard]] const ExecutorOptions& options() const;
 
-  struct Impl;
-
  private:
+  struct Impl;
+  // Implementation types in src/executor that name Impl.
+  friend struct detail::WorkerSlot;
+  friend class BlockingScope;
+
   explicit AutoscalingExecutor(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
@@ -288,9 +297,11 @@ class ManualExecutor final : public Executor {
   // Tasks queued and not yet run.
   [[nodiscard]] int64_t queued() const;
 
-  struct Impl;
-
  private:
+  struct Impl;
+  // Implementation type in src/executor that names Impl.
+  friend struct detail::RunningFrame;
+
   std::unique_ptr<Impl> impl_;
 };
 

@@ -19,15 +19,23 @@ using detail::CondVar;
 using detail::Mutex;
 using detail::MutexLock;
 
-namespace {
+namespace detail {
 
 // The ManualExecutors whose tasks the calling thread is running, innermost first: a task may
 // pump another executor (or its own, through help_one), so it is a stack, kept in the frames of
-// run_one.
+// run_one. In detail, not an anonymous namespace: it names the private ManualExecutor::Impl and
+// is its friend.
 struct RunningFrame {
   const ManualExecutor::Impl* executor;
   const RunningFrame* outer;
 };
+
+}  // namespace detail
+
+using detail::RunningFrame;
+
+namespace {
+
 thread_local const RunningFrame* tls_running = nullptr;
 
 }  // namespace

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// AutoscalingExecutor::Impl, submitting: publish a task, then wake a parked worker or create
+// one for it when that helps (see the design comment in autoscaling_impl.hpp).
+#include <cstdint>
+#include <utility>
+
+#include "executor/autoscaling_impl.hpp"
+
+namespace fnhost {
+
+absl::Status AutoscalingExecutor::Impl::submit(Task task) {
+  if (!task) {
+    // Running it would call through a null pointer on a worker and end the process.
+    return absl::InvalidArgumentError("AutoscalingExecutor: task is empty");
+  }
+  bool spawned_for_this = false;
+  if ((population.load(std::memory_order_relaxed) & detail::kThreadsMask) == 0 && !is_stopping()) {
+    // Scale from zero: make sure a thread exists before publishing, so a task is never
+    // accepted by an executor that cannot run it.
+    spawned_for_this = spawn_worker();
+    if (!spawned_for_this && thread_count() == 0) {
+      return absl::ResourceExhaustedError(
+          "AutoscalingExecutor: no worker thread is alive and none can be created");
+    }
+  }
+  outstanding.fetch_add(1);
+  const int64_t before = pending.fetch_add(1);
+  if (before & detail::kStoppedBit) {
+    pending.fetch_sub(1);
+    finish_outstanding();
+    return absl::UnavailableError("AutoscalingExecutor: shut down; task not accepted");
+  }
+  queue.enqueue(std::move(task));
+  if (spawned_for_this) {
+    // The thread started for this very task will find it, unless it already looked, found
+    // nothing and parked, or even retired (it re-checks pending_ after counting itself idle
+    // or gone; we read idle and threads after publishing: one of us sees the other). Do not
+    // start a second thread otherwise: that would double every burst that starts from zero.
+    if (idle.load() > 0) {
+      wake_one();
+    } else if (thread_count() == 0) {
+      notify_work();
+    }
+  } else {
+    notify_work();
+  }
+  return absl::OkStatus();
+}
+
+void AutoscalingExecutor::Impl::notify_work() {
+  if (searching.load() > 0) return;
+  if (effective_running() >= cpus) {
+    request_monitor();
+    return;
+  }
+  if (idle.load() > 0 && wake_one()) return;
+  if (!spawn_worker()) request_monitor();
+}
+
+bool AutoscalingExecutor::Impl::wake_one() {
+  WorkerSlot* slot = nullptr;
+  {
+    MutexLock lock(idle_mu);
+    if (idle_stack.empty()) return false;
+    slot = idle_stack.back();
+    idle_stack.pop_back();
+    // active++ before idle--: a notifier reading both never sees this worker in neither
+    // state, which would make it create a thread for work a woken worker is about to take.
+    active.fetch_add(1);
+    idle.fetch_sub(1);
+  }
+  MutexLock lock(slot->park_mu);
+  slot->wake_signal = true;
+  slot->park_cv.notify_one();
+  return true;
+}
+
+}  // namespace fnhost

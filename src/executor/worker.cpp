@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: Apache-2.0
+// AutoscalingExecutor::Impl, the worker loop: run tasks, search for work, park, narrow at a task
+// boundary; and the accounting that keeps blocked/stuck/computing in step with a slot's marks.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <utility>
+
+#include "common/sync.hpp"
+#include "executor/autoscaling_impl.hpp"
+#include "fmt/format.h"
+#include "platform/deadline.hpp"
+#include "platform/platform.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace fnhost {
+
+namespace detail {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+}  // namespace
+}  // namespace detail
+
+void AutoscalingExecutor::Impl::account_marks(uint32_t before, uint32_t after) {
+  const auto category = [](uint32_t marks) {
+    if (marks & detail::kStuck) return 2;
+    return (marks & detail::kBlockedMarks) ? 1 : 0;
+  };
+  const auto is_computing = [&](uint32_t marks) {
+    return (marks & detail::kInTask) != 0 && category(marks) == 0;
+  };
+  const int was = category(before);
+  const int now = category(after);
+  if (was != now) {
+    if (was == 1) blocked.fetch_sub(1);
+    if (was == 2) stuck.fetch_sub(1);
+    if (now == 1) blocked.fetch_add(1);
+    if (now == 2) stuck.fetch_add(1);
+  }
+  const bool was_computing = is_computing(before);
+  const bool now_computing = is_computing(after);
+  if (now_computing && !was_computing) {
+    raise_peak(peak_running, computing.fetch_add(1) + 1);
+  } else if (was_computing && !now_computing) {
+    computing.fetch_sub(1);
+  }
+}
+
+void AutoscalingExecutor::Impl::set_mark(WorkerSlot& slot, uint32_t mark) {
+  const uint32_t before = slot.marks.fetch_or(mark);
+  account_marks(before, before | mark);
+}
+
+void AutoscalingExecutor::Impl::clear_mark(WorkerSlot& slot, uint32_t mark) {
+  const uint32_t before = slot.marks.fetch_and(~mark);
+  account_marks(before, before & ~mark);
+}
+
+void AutoscalingExecutor::Impl::worker_main(WorkerSlot& slot) {
+  detail::tls_worker = &slot;
+  platform::set_current_thread_name(fmt::format("{}{}", options.thread_name_prefix, slot.index));
+  // Our own priority, not the one of whichever thread created us (it passed its nice on).
+  if (options.nice) platform::set_current_thread_nice(*options.nice);
+  slot.start_seq.store(slot.task_seq.load(std::memory_order_relaxed));
+  slot.cpu_clock.store(platform::current_thread_cpu_clock());
+  slot.tid.store(platform::current_thread_id());
+  spawn_from_debt(2);
+
+  moodycamel::ConsumerToken token(queue);
+  Task task;
+  ParkOutcome outcome = ParkOutcome::kWork;
+  detail::Backoff backoff;
+  for (;;) {
+    if (queue.try_dequeue(token, task)) {
+      backoff = {};
+      // More work waits: if no monitor watches over it, bring a worker or the monitor now.
+      // (A submit that saw a searcher relied on it; the searcher may have given up and
+      // come here through park's re-check, and this task may block.)
+      if (pending.fetch_sub(1) > 1 && !monitor_active.load()) notify_work();
+      run_or_discard(slot, task);
+      if (effective_running() - unjudged.load(std::memory_order_relaxed) > cpus &&
+          pending_count() > 0) {
+        // Narrowing: too many workers compute at once (blocked ones woke up); this one
+        // steps aside at a task boundary. The monitor wakes it if the others block.
+        request_monitor();
+        outcome = park(slot, /*narrowing=*/true);
+        if (outcome != ParkOutcome::kWork) break;
+      }
+      continue;
+    }
+    if (pending_count() > 0) {
+      // Published but not yet visible in the queue (the producer is between its count
+      // increment and its enqueue): the task is moments away.
+      backoff.pause();
+      continue;
+    }
+    if (is_stopping()) {
+      outcome = ParkOutcome::kStop;
+      break;
+    }
+    if (search(token, task)) {
+      pending.fetch_sub(1);
+      if (pending_count() > 0) notify_work();
+      run_or_discard(slot, task);
+      continue;
+    }
+    outcome = park(slot, /*narrowing=*/false);
+    if (outcome != ParkOutcome::kWork) break;
+  }
+  exit_worker(slot, outcome);
+}
+
+void AutoscalingExecutor::Impl::run_or_discard(WorkerSlot& slot, Task& task) {
+  if (discarding.load(std::memory_order_relaxed)) {
+    discard(task);
+  } else {
+    run_task(slot, task);
+  }
+}
+
+void AutoscalingExecutor::Impl::discard(Task& task) {
+  task = nullptr;
+  discarded.fetch_add(1, std::memory_order_relaxed);
+  finish_outstanding();
+}
+
+void AutoscalingExecutor::Impl::run_task(WorkerSlot& slot, Task& task) {
+  const uint64_t seq = slot.task_seq.load(std::memory_order_relaxed);
+  slot.task_seq.store(seq + 1, std::memory_order_relaxed);
+  set_mark(slot, detail::kInTask);
+  bool threw = false;
+  try {
+    task();
+  } catch (...) {
+    // A raw task has no one to report to; the exception is dropped so it never reaches
+    // the worker's frame, and counted. Host invocations catch and report their own.
+    threw = true;
+  }
+  task = nullptr;  // captured state is destroyed inside the task's accounting window
+  slot.task_seq.store(seq + 2, std::memory_order_release);
+  std::atomic<int64_t>& count = threw ? slot.failed : slot.completed;
+  count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  clear_mark(slot, detail::kInTask | detail::kStuck | detail::kHintedBlocked);
+  finish_outstanding();
+}
+
+bool AutoscalingExecutor::Impl::search(moodycamel::ConsumerToken& token, Task& task) {
+  int expected = 0;
+  if (!searching.compare_exchange_strong(expected, 1)) return false;
+  const int64_t give_up = platform::now_ns() + search_spin_ns.load(std::memory_order_relaxed);
+  bool found = false;
+  for (int round = 0;; ++round) {
+    if (pending_count() > 0 && queue.try_dequeue(token, task)) {
+      found = true;
+      break;
+    }
+    if (is_stopping() && pending_count() == 0) break;
+    if ((round & 63) == 63 && platform::now_ns() >= give_up) break;
+    detail::cpu_relax();
+  }
+  searching.store(0);
+  return found;
+}
+
+AutoscalingExecutor::Impl::ParkOutcome AutoscalingExecutor::Impl::park(WorkerSlot& slot,
+                                                                       bool narrowing) {
+  if (slot.marks.load() & detail::kDetectedBlocked) clear_mark(slot, detail::kDetectedBlocked);
+  {
+    MutexLock lock(idle_mu);
+    idle_stack.push_back(&slot);
+    // idle++ before active--, as in wake_one: a parking worker is never in neither state (a
+    // snapshot may show it in both for a moment; ExecutorStats allows that).
+    idle.fetch_add(1);
+    active.fetch_sub(1);
+  }
+  slot.parks.store(slot.parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  slot.parked.store(true);
+  const int64_t parked_at = platform::now_ns();
+  for (;;) {
+    // Re-check after publishing that we park: a submit that missed us saw pending_ first.
+    const bool work_waits =
+        pending_count() > 0 && searching.load() == 0 && (!narrowing || effective_running() < cpus);
+    if ((work_waits || is_stopping()) && unpark_self(slot)) break;
+    narrowing = false;
+
+    const bool may_exit = thread_count() > options.min_threads;
+    bool signaled = false;
+    {
+      MutexLock lock(slot.park_mu);
+      if (may_exit) {
+        const auto deadline = detail::steady_deadline_after(options.idle_timeout);
+        while (!slot.wake_signal && slot.park_cv.wait_until(slot.park_mu, deadline)) {
+        }
+      } else {
+        while (!slot.wake_signal) slot.park_cv.wait(slot.park_mu);
+      }
+      signaled = std::exchange(slot.wake_signal, false);
+    }
+    if (signaled) {
+      adapt_search_spin(platform::now_ns() - parked_at);
+      break;
+    }
+    // Timed out. Leave the idle stack unless a waker popped us meanwhile (then its signal
+    // is on the way: wait for it).
+    if (!unpark_self(slot)) {
+      MutexLock lock(slot.park_mu);
+      while (!slot.wake_signal) slot.park_cv.wait(slot.park_mu);
+      slot.wake_signal = false;
+      break;
+    }
+    if (try_retire()) {
+      slot.parked.store(false);
+      return ParkOutcome::kRetired;
+    }
+    // Could not retire (min_threads, or work arrived): park again.
+    {
+      MutexLock lock(idle_mu);
+      idle_stack.push_back(&slot);
+      idle.fetch_add(1);
+      active.fetch_sub(1);
+    }
+  }
+  slot.parked.store(false);
+  return is_stopping_and_drained() ? ParkOutcome::kStop : ParkOutcome::kWork;
+}
+
+void AutoscalingExecutor::Impl::adapt_search_spin(int64_t parked_ns) {
+  const int64_t spin = search_spin_ns.load(std::memory_order_relaxed);
+  if (parked_ns < detail::kShortParkNs) {
+    search_spin_ns.store(std::min(spin * 2, detail::kMaxSearchSpinNs), std::memory_order_relaxed);
+  } else if (parked_ns > detail::kLongParkNs) {
+    search_spin_ns.store(std::max(spin / 2, detail::kMinSearchSpinNs), std::memory_order_relaxed);
+  }
+}
+
+bool AutoscalingExecutor::Impl::unpark_self(WorkerSlot& slot) {
+  MutexLock lock(idle_mu);
+  auto it = std::find(idle_stack.begin(), idle_stack.end(), &slot);
+  if (it == idle_stack.end()) return false;
+  idle_stack.erase(it);
+  active.fetch_add(1);
+  idle.fetch_sub(1);
+  return true;
+}
+
+}  // namespace fnhost
