@@ -5,10 +5,11 @@
 #
 #   ./scripts/install-deps.sh           toolchain, CMake, Ninja, Abseil, fmt, Catch2, concurrentqueue
 #   ./scripts/install-deps.sh --bench   also Google Benchmark, oneTBB and Boost (benchmark peers)
+#   ./scripts/install-deps.sh --fuzz    also clang and its libFuzzer runtime (scripts/fuzz.sh)
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 [--bench]" >&2
+  echo "usage: $0 [--bench] [--fuzz]" >&2
 }
 
 packages=(
@@ -26,6 +27,7 @@ packages=(
 for arg in "$@"; do
   case "${arg}" in
     --bench) packages+=(libbenchmark-dev libtbb-dev libboost-dev) ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
     -h | --help)
       usage
       exit 0

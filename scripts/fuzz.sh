@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Builds the libFuzzer targets in tests/fuzz with clang (Debian: clang, libclang-rt-14-dev; the
+# setup script installs them with --fuzz) and runs each for SECONDS (default 60).
+#
+#   ./scripts/fuzz.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+seconds="${1:-60}"
+out=build/fuzz
+mkdir -p "${out}"
+flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Isrc -Iinclude)
+libs=($(pkg-config --libs absl_status fmt))
+
+# cgroup_parsers: the pure parsers of src/platform/platform.cpp, with the file they live in.
+clang++ "${flags[@]}" tests/fuzz/cgroup_parsers_fuzz.cpp src/platform/platform.cpp \
+  "${libs[@]}" -lpthread -o "${out}/cgroup_parsers_fuzz"
+
+for target in "${out}"/*_fuzz; do
+  echo "fuzz: $(basename "${target}") for ${seconds} s"
+  "${target}" -max_total_time="${seconds}" -max_len=4096 -print_final_stats=1 2>&1 | tail -20
+done
