@@ -41,6 +41,13 @@ int64_t HostCore::finished_total() const {
   return count;
 }
 
+namespace {
+absl::Status not_started_at_shutdown(const FunctionSlot& slot) {
+  return absl::UnavailableError(
+      fmt::format("host shut down before invocation of \"{}\" started", slot.name));
+}
+}  // namespace
+
 ShutdownReport HostCore::shutdown(absl::Duration timeout) {
   {
     MutexLock lock(drain_mu_);
@@ -78,9 +85,7 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
   for (FunctionSlot* slot : all_slots()) {
     while (Invocation* invocation = take_unstarted(*slot)) {
       ++report.dropped;
-      drop(*slot, *invocation,
-           absl::UnavailableError(
-               fmt::format("host shut down before invocation of \"{}\" started", slot->name)));
+      drop(*slot, *invocation, not_started_at_shutdown(*slot));
       invocation->release();
     }
     release_if_removed(*slot);
@@ -98,9 +103,7 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
     int expected = Invocation::kClaimed;
     if (invocation->stage.compare_exchange_strong(expected, Invocation::kAbandoned)) {
       ++report.dropped;
-      drop(slot, *invocation,
-           absl::UnavailableError(
-               fmt::format("host shut down before invocation of \"{}\" started", slot.name)));
+      drop(slot, *invocation, not_started_at_shutdown(slot));
     } else if (invocation->try_claim_answer(Invocation::kByShutdown)) {
       ++report.unfinished;
       deliver_abandoned(*invocation,
