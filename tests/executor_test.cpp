@@ -166,10 +166,12 @@ TEST_CASE("an executor starts min_threads threads and keeps them parked", "[exec
   const int min_threads = GENERATE(1, 3);
   auto executor =
       make_executor({.min_threads = min_threads, .max_threads = 8, .idle_timeout = kNoReclaim});
-  // Threads may register themselves after create() returns, so wait for them to show up.
+  // Threads may register themselves after create() returns, so wait for them to show up, and
+  // for everything asserted below at once: busy and idle are each exact, but not at the same
+  // instant (a starting worker passes through busy on its way to parking).
   CHECK(wait_until([&] {
     const ExecutorStats s = executor->stats();
-    return s.threads == min_threads && s.idle == min_threads;
+    return s.threads == min_threads && s.idle == min_threads && s.busy == 0;
   }));
   const ExecutorStats s = executor->stats();
   INFO(describe(s));
