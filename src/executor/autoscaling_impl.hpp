@@ -58,7 +58,9 @@ namespace detail {
 inline constexpr uint32_t kDetectedBlocked = 1;  // set by the monitor from scheduler statistics
 inline constexpr uint32_t kHintedBlocked = 2;    // set by the worker inside a BlockingScope
 inline constexpr uint32_t kStuck = 4;   // set by the host when the task overran its deadline
-inline constexpr uint32_t kInTask = 8;  // set by the worker while it runs a task
+// Set while the worker runs tasks back to back: from the first task it takes after looking
+// for work until it finds none (or narrows). Per task it touches no shared counter.
+inline constexpr uint32_t kInRun = 8;
 inline constexpr uint32_t kBlockedMarks = kDetectedBlocked | kHintedBlocked;
 
 // Impl::population holds the live thread count in its low bits and the spawned count above,
@@ -171,7 +173,7 @@ struct AutoscalingExecutor::Impl {
   alignas(kCacheLine) std::atomic<int> spawn_debt{0};
   std::atomic<int64_t> reclaimed{0};
   std::atomic<int64_t> discarded{0};
-  // Workers running a task that counts as computing (kInTask and no blocked/stuck mark).
+  // Workers in a run of tasks that counts as computing (kInRun and no blocked/stuck mark).
   std::atomic<int> computing{0};
   std::atomic<int64_t> peak_threads{0};
   std::atomic<int64_t> peak_running{0};
@@ -194,10 +196,8 @@ struct AutoscalingExecutor::Impl {
   bool monitor_stop ABSL_GUARDED_BY(monitor_mu) = false;
   platform::Thread monitor_thread ABSL_GUARDED_BY(monitor_mu);
 
-  // Tasks accepted and not yet finished (queued or running): wait_idle()'s predicate. A task
-  // that submits another does so before it finishes, so a chain never reads 0 in between.
-  alignas(kCacheLine) std::atomic<int64_t> outstanding{0};
-  std::atomic<int> idle_waiters{0};
+  // Threads in wait_idle(). Workers read it when they run out of work (never per task).
+  alignas(kCacheLine) std::atomic<int> idle_waiters{0};
   Mutex idle_wait_mu;
   CondVar idle_wait_cv;
 
@@ -259,6 +259,14 @@ struct AutoscalingExecutor::Impl {
   // ---------------------------------------------------------------------------------------
   void worker_main(WorkerSlot& slot);
 
+  // A task's accounting window: the slot's sequence is odd from before the task leaves
+  // pending_ until it has run (or been discarded) and its captures are destroyed.
+  void begin_task(WorkerSlot& slot);
+  void end_task(WorkerSlot& slot);
+
+  // The worker stops counting as in a run of tasks (see kInRun).
+  void leave_run(WorkerSlot& slot);
+
   void run_or_discard(WorkerSlot& slot, Task& task);
 
   // Destroys a dequeued task unrun (stop()).
@@ -266,8 +274,9 @@ struct AutoscalingExecutor::Impl {
 
   void run_task(WorkerSlot& slot, Task& task);
 
-  // One accepted task is over (ran, threw or was discarded); wakes wait_idle() at zero.
-  void finish_outstanding();
+  // Called where work may have run out (a worker found none, a refused submit, stop()):
+  // wakes threads in wait_idle() to look again.
+  void wake_idle_waiters();
 
   // The single searcher spins briefly for new work; returns with `task` filled if it found
   // some. Others park at once: one spinner is enough on a small machine.
@@ -309,6 +318,11 @@ struct AutoscalingExecutor::Impl {
   void discard_queued();
 
   void join_all();
+
+  // No task queued or running at one moment during the call. Reads pending_ and every slot's
+  // sequence twice: a task is always counted in pending_ or shows in an odd sequence, and one
+  // that started or ended between the reads changes its slot's sequence.
+  bool is_idle() const;
 
   // wait_idle(): until no task is queued or running, or `deadline` (nullopt: forever).
   bool wait_idle_until(std::optional<std::chrono::steady_clock::time_point> deadline);

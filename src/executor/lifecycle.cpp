@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "common/sync.hpp"
 #include "executor/autoscaling_impl.hpp"
@@ -30,9 +31,10 @@ AutoscalingExecutor::Impl::Impl(ExecutorOptions resolved)
   idle_stack.reserve(static_cast<size_t>(options.max_threads));
 }
 
-void AutoscalingExecutor::Impl::finish_outstanding() {
-  // seq_cst pairs with wait_idle's "count myself a waiter, then read outstanding".
-  if (outstanding.fetch_sub(1) == 1 && idle_waiters.load() > 0) {
+void AutoscalingExecutor::Impl::wake_idle_waiters() {
+  // seq_cst after the caller's seq_cst end of work (a slot's sequence, pending_): pairs with
+  // wait_idle's "count myself a waiter, then look", so one of the two sees the other.
+  if (idle_waiters.load() > 0) {
     MutexLock lock(idle_wait_mu);
     idle_wait_cv.notify_all();
   }
@@ -70,8 +72,8 @@ void AutoscalingExecutor::Impl::discard_queued() {
   detail::Backoff backoff;
   while (pending_count() > 0) {
     if (queue.try_dequeue(task)) {
+      discard(task);  // before it leaves pending_: until then wait_idle() counts it
       pending.fetch_sub(1);
-      discard(task);
       backoff = {};
     } else {
       // Counted but not yet enqueued by a submit that raced with the stop: moments away.
@@ -79,6 +81,7 @@ void AutoscalingExecutor::Impl::discard_queued() {
       backoff.pause();
     }
   }
+  wake_idle_waiters();
 }
 
 void AutoscalingExecutor::Impl::join_all() {
@@ -120,18 +123,33 @@ void AutoscalingExecutor::Impl::join_all() {
   monitor.join();
 }
 
+bool AutoscalingExecutor::Impl::is_idle() const {
+  if (pending_count() != 0) return false;
+  const int high_water = slot_high_water.load();
+  std::vector<uint64_t> seen(static_cast<size_t>(high_water));
+  for (int i = 0; i < high_water; ++i) {
+    seen[static_cast<size_t>(i)] = slots[i].task_seq.load();
+    if (seen[static_cast<size_t>(i)] & 1) return false;
+  }
+  if (pending_count() != 0 || slot_high_water.load() != high_water) return false;
+  for (int i = 0; i < high_water; ++i) {
+    if (slots[i].task_seq.load() != seen[static_cast<size_t>(i)]) return false;
+  }
+  return true;
+}
+
 bool AutoscalingExecutor::Impl::wait_idle_until(
     std::optional<std::chrono::steady_clock::time_point> deadline) {
-  if (outstanding.load() == 0) return true;
+  if (is_idle()) return true;
   idle_waiters.fetch_add(1);
   bool idle_now = true;
   {
     MutexLock lock(idle_wait_mu);
-    while (outstanding.load() != 0) {
+    while (!is_idle()) {
       if (!deadline) {
         idle_wait_cv.wait(idle_wait_mu);
       } else if (!idle_wait_cv.wait_until(idle_wait_mu, *deadline)) {
-        idle_now = outstanding.load() == 0;
+        idle_now = is_idle();
         break;
       }
     }

@@ -23,11 +23,10 @@ absl::Status AutoscalingExecutor::Impl::submit(Task task) {
           "AutoscalingExecutor: no worker thread is alive and none can be created");
     }
   }
-  outstanding.fetch_add(1);
   const int64_t before = pending.fetch_add(1);
   if (before & detail::kStoppedBit) {
     pending.fetch_sub(1);
-    finish_outstanding();
+    wake_idle_waiters();  // a waiter may have seen our count for a moment
     return absl::UnavailableError("AutoscalingExecutor: shut down; task not accepted");
   }
   queue.enqueue(std::move(task));

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // AutoscalingExecutor::Impl, the worker loop: run tasks, search for work, park, narrow at a task
 // boundary; and the accounting that keeps blocked/stuck/computing in step with a slot's marks.
+// Per task the worker touches only its own slot and pending_; the shared counts move when a
+// worker starts or ends a run of back-to-back tasks, or a mark changes.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -39,7 +41,7 @@ void AutoscalingExecutor::Impl::account_marks(uint32_t before, uint32_t after) {
     return (marks & detail::kBlockedMarks) ? 1 : 0;
   };
   const auto is_computing = [&](uint32_t marks) {
-    return (marks & detail::kInTask) != 0 && category(marks) == 0;
+    return (marks & detail::kInRun) != 0 && category(marks) == 0;
   };
   const int was = category(before);
   const int now = category(after);
@@ -85,6 +87,7 @@ void AutoscalingExecutor::Impl::worker_main(WorkerSlot& slot) {
   for (;;) {
     if (queue.try_dequeue(token, task)) {
       backoff = {};
+      begin_task(slot);
       // More work waits: if no monitor watches over it, bring a worker or the monitor now.
       // (A submit that saw a searcher relied on it; the searcher may have given up and
       // come here through park's re-check, and this task may block.)
@@ -94,6 +97,7 @@ void AutoscalingExecutor::Impl::worker_main(WorkerSlot& slot) {
           pending_count() > 0) {
         // Narrowing: too many workers compute at once (blocked ones woke up); this one
         // steps aside at a task boundary. The monitor wakes it if the others block.
+        leave_run(slot);
         request_monitor();
         outcome = park(slot, /*narrowing=*/true);
         if (outcome != ParkOutcome::kWork) break;
@@ -106,11 +110,14 @@ void AutoscalingExecutor::Impl::worker_main(WorkerSlot& slot) {
       backoff.pause();
       continue;
     }
+    leave_run(slot);
+    wake_idle_waiters();
     if (is_stopping()) {
       outcome = ParkOutcome::kStop;
       break;
     }
     if (search(token, task)) {
+      begin_task(slot);
       pending.fetch_sub(1);
       if (pending_count() > 0) notify_work();
       run_or_discard(slot, task);
@@ -119,7 +126,33 @@ void AutoscalingExecutor::Impl::worker_main(WorkerSlot& slot) {
     outcome = park(slot, /*narrowing=*/false);
     if (outcome != ParkOutcome::kWork) break;
   }
+  leave_run(slot);
   exit_worker(slot, outcome);
+}
+
+void AutoscalingExecutor::Impl::begin_task(WorkerSlot& slot) {
+  // Odd before the task leaves pending_ (the decrement that follows publishes this store):
+  // wait_idle() sees every accepted task either counted in pending_ or in an odd slot.
+  slot.task_seq.store(slot.task_seq.load(std::memory_order_relaxed) + 1,
+                      std::memory_order_relaxed);
+  if ((slot.marks.load(std::memory_order_relaxed) & detail::kInRun) == 0) {
+    set_mark(slot, detail::kInRun);
+  }
+}
+
+void AutoscalingExecutor::Impl::end_task(WorkerSlot& slot) {
+  // seq_cst: mark_stuck() marks, then re-reads the sequence; we publish the end, then read
+  // the marks. One of us sees the other, so a stuck mark never outlives its task.
+  slot.task_seq.store(slot.task_seq.load(std::memory_order_relaxed) + 1);
+  if (slot.marks.load(std::memory_order_relaxed) & (detail::kStuck | detail::kHintedBlocked)) {
+    clear_mark(slot, detail::kStuck | detail::kHintedBlocked);
+  }
+}
+
+void AutoscalingExecutor::Impl::leave_run(WorkerSlot& slot) {
+  if (slot.marks.load(std::memory_order_relaxed) & detail::kInRun) {
+    clear_mark(slot, detail::kInRun);
+  }
 }
 
 void AutoscalingExecutor::Impl::run_or_discard(WorkerSlot& slot, Task& task) {
@@ -128,18 +161,15 @@ void AutoscalingExecutor::Impl::run_or_discard(WorkerSlot& slot, Task& task) {
   } else {
     run_task(slot, task);
   }
+  end_task(slot);
 }
 
 void AutoscalingExecutor::Impl::discard(Task& task) {
   task = nullptr;
   discarded.fetch_add(1, std::memory_order_relaxed);
-  finish_outstanding();
 }
 
 void AutoscalingExecutor::Impl::run_task(WorkerSlot& slot, Task& task) {
-  const uint64_t seq = slot.task_seq.load(std::memory_order_relaxed);
-  slot.task_seq.store(seq + 1, std::memory_order_relaxed);
-  set_mark(slot, detail::kInTask);
   bool threw = false;
   try {
     task();
@@ -149,11 +179,8 @@ void AutoscalingExecutor::Impl::run_task(WorkerSlot& slot, Task& task) {
     threw = true;
   }
   task = nullptr;  // captured state is destroyed inside the task's accounting window
-  slot.task_seq.store(seq + 2, std::memory_order_release);
   std::atomic<int64_t>& count = threw ? slot.failed : slot.completed;
   count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  clear_mark(slot, detail::kInTask | detail::kStuck | detail::kHintedBlocked);
-  finish_outstanding();
 }
 
 bool AutoscalingExecutor::Impl::search(moodycamel::ConsumerToken& token, Task& task) {
