@@ -58,11 +58,12 @@ struct ExecutorStats {
   int64_t reclaimed = 0;     // threads that exited after idle_timeout
   int64_t completed = 0;     // tasks that returned normally
   int64_t peak_threads = 0;  // highest `threads` seen
-  // Highest number of workers at once running a task while counted as computing: not inside a
-  // BlockingScope, not marked stuck, and not detected blocked by the monitor. This is the count
-  // the executor keeps near cpu_count. A task that blocks without a BlockingScope counts until
-  // the monitor sees it blocked (within about two monitor_intervals, and only while work waits),
-  // so many short sleeping tasks can raise it above cpu_count; CPU-bound tasks do not.
+  // Highest number of workers at once running tasks while counted as computing: not inside a
+  // BlockingScope, not marked stuck, and not detected blocked by the monitor. A worker counts
+  // from the first task it takes until it finds no next one (so, between back-to-back tasks).
+  // This is the count the executor keeps near cpu_count. A task that blocks without a BlockingScope
+  // counts until the monitor sees it blocked (within about two monitor_intervals, and only while
+  // work waits), so many short sleeping tasks can raise it above cpu_count; CPU-bound tasks do not.
   int64_t peak_running = 0;
   int64_t failed = 0;     // tasks that ended by throwing (the exception was dropped)
   int64_t discarded = 0;  // queued tasks destroyed unrun by stop()

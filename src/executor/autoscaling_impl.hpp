@@ -17,7 +17,7 @@
 //    two such ticks in a row (five in a new thread's first task), time parked does not count,
 //    and while short tasks flow (4+ finished per worker per tick) nobody is judged blocked: a
 //    worker caught asleep then waits on a lock the others share, and more threads would only
-//    add contention (issue 7). It then adds workers for the waiting work, doubling the pool
+//    add contention (issue 7). It then adds workers for the waiting work, tripling the pool
 //    per tick only while long blocks fill the CPUs. Where threads cannot be observed, a watchdog
 //    adds one thread per stalled interval.
 //  - A worker narrows (parks) at a task boundary when effective running > cpus, so threads added
@@ -57,9 +57,10 @@ namespace detail {
 
 inline constexpr uint32_t kDetectedBlocked = 1;  // set by the monitor from scheduler statistics
 inline constexpr uint32_t kHintedBlocked = 2;    // set by the worker inside a BlockingScope
-inline constexpr uint32_t kStuck = 4;   // set by the host when the task overran its deadline
-// Set while the worker runs tasks back to back: from the first task it takes after looking
-// for work until it finds none (or narrows). Per task it touches no shared counter.
+inline constexpr uint32_t kStuck = 4;  // set by the host when the task overran its deadline
+// Set while the worker runs tasks back to back: from the first task it takes after parking
+// until it parks again (a searcher spinning for the next task still counts: it keeps a CPU
+// busy). Per task it touches no shared counter.
 inline constexpr uint32_t kInRun = 8;
 inline constexpr uint32_t kBlockedMarks = kDetectedBlocked | kHintedBlocked;
 
@@ -90,7 +91,10 @@ inline constexpr int64_t kBlockedShareDivisor = 5;
 inline constexpr int64_t kShortTasksPerWorker = 4;
 // Consecutive blocked-looking ticks before a worker counts as blocked (see tick()).
 inline constexpr int kBlockedTicks = 2;
-inline constexpr int kFirstTaskBlockedTicks = 5;
+// While long blocks fill the CPUs, each tick adds this many workers per blocked (or not yet
+// judged) one: the pool triples per tick, so a burst of blocking work from idle reaches its
+// hundreds of threads in a few ticks, having waited kBlockedTicks for the first verdicts.
+inline constexpr int kBlockedGrowth = 2;
 // Quiet ticks before the monitor's interval doubles (up to kMaxMonitorBackoff times).
 inline constexpr int kQuietTicksBeforeBackoff = 50;
 inline constexpr int kMaxMonitorBackoff = 10;
@@ -111,8 +115,7 @@ struct alignas(kCacheLine) WorkerSlot {
   std::atomic<int64_t> completed{0};  // single writer: the worker
   std::atomic<int64_t> failed{0};     // single writer: the worker
   std::atomic<bool> parked{false};
-  std::atomic<uint64_t> parks{0};      // times parked; single writer: the worker
-  std::atomic<uint64_t> start_seq{0};  // task_seq when the current thread started
+  std::atomic<uint64_t> parks{0};  // times parked; single writer: the worker
   std::atomic<bool> live{false};
   int hint_depth = 0;  // BlockingScope nesting; the worker only
 
@@ -235,7 +238,7 @@ struct AutoscalingExecutor::Impl {
   void clear_mark(WorkerSlot& slot, uint32_t mark);
 
   // ---------------------------------------------------------------------------------------
-  absl::Status submit(Task task);
+  absl::Status submit(Task&& task);  // by reference: one move less per task
 
   // Called after work was published: brings one more worker to it if that helps.
   void notify_work();

@@ -170,16 +170,13 @@ int AutoscalingExecutor::Impl::tick(int64_t now, int64_t interval_ns, uint64_t& 
       // threads would share: a contended lock (the allocator's, a spin lock's yield), or the
       // address-space lock while a new thread's first allocation maps its malloc arena (that
       // one often lasts milliseconds while other threads fault pages in). Another thread
-      // would only add to that contention, so the verdict needs blocked-looking ticks in a
-      // row: two, or more in a new thread's first task. Until then the worker counts as
-      // fresh (no verdict yet).
+      // would only add to that contention, so the verdict needs kBlockedTicks blocked-looking
+      // ticks in a row. Until then the worker counts as fresh (no verdict yet).
       slot.suspect_ticks = looks_blocked ? slot.suspect_ticks + 1 : 0;
-      const bool first_task = judged_seq == slot.start_seq.load(std::memory_order_relaxed) + 1;
-      const int ticks_needed = first_task ? detail::kFirstTaskBlockedTicks : detail::kBlockedTicks;
-      const bool is_blocked = slot.suspect_ticks >= ticks_needed;
+      const bool is_blocked = slot.suspect_ticks >= detail::kBlockedTicks;
       if (looks_blocked && !is_blocked) ++fresh;
       // Blocked in one task since the last tick: a long block, not short tasks that each
-      // sleep a little (those get a thread per blocked worker, without doubling).
+      // sleep a little (those get a thread per blocked worker, without growth).
       if (is_blocked && judged_seq == slot.seen_seq) ++long_blocked;
       const bool marked = (slot.marks.load() & detail::kDetectedBlocked) != 0;
       if (is_blocked && !marked) {
@@ -205,11 +202,13 @@ int AutoscalingExecutor::Impl::tick(int64_t now, int64_t interval_ns, uint64_t& 
   }
   const int not_running = blocked.load() + stuck.load();
   // While work waits behind blocked workers, workers added last tick that are already busy
-  // most likely block too (they run the same kind of work): count them, so the pool about
-  // doubles per tick instead of waiting a tick for each verdict. Only for long blocks (or
+  // most likely block too (they run the same kind of work): count them, and add kBlockedGrowth
+  // workers for each, instead of waiting two ticks for each verdict. Only for long blocks (or
   // declared ones) filling the CPUs: a few workers caught waiting on a lock among computing
-  // ones, or short sleeping tasks, must not start a doubling that feeds on itself.
-  const int likely_blocked = long_blocked + hinted + stuck.load() >= cpus ? not_running + fresh : 0;
+  // ones, or short sleeping tasks, must not start a growth that feeds on itself.
+  const int likely_blocked = long_blocked + hinted + stuck.load() >= cpus
+                                 ? detail::kBlockedGrowth * (not_running + fresh)
+                                 : 0;
   int want = std::max(cpus - effective_running(), likely_blocked);
   want = static_cast<int>(std::min<int64_t>(want, waiting));
   unjudged.store(not_running > 0 ? fresh + std::max(want, 0) : 0, std::memory_order_relaxed);

@@ -8,7 +8,7 @@
 
 namespace fnhost {
 
-absl::Status AutoscalingExecutor::Impl::submit(Task task) {
+absl::Status AutoscalingExecutor::Impl::submit(Task&& task) {
   if (!task) {
     // Running it would call through a null pointer on a worker and end the process.
     return absl::InvalidArgumentError("AutoscalingExecutor: task is empty");

@@ -75,7 +75,6 @@ void AutoscalingExecutor::Impl::worker_main(WorkerSlot& slot) {
   platform::set_current_thread_name(fmt::format("{}{}", options.thread_name_prefix, slot.index));
   // Our own priority, not the one of whichever thread created us (it passed its nice on).
   if (options.nice) platform::set_current_thread_nice(*options.nice);
-  slot.start_seq.store(slot.task_seq.load(std::memory_order_relaxed));
   slot.cpu_clock.store(platform::current_thread_cpu_clock());
   slot.tid.store(platform::current_thread_id());
   spawn_from_debt(2);
@@ -97,7 +96,6 @@ void AutoscalingExecutor::Impl::worker_main(WorkerSlot& slot) {
           pending_count() > 0) {
         // Narrowing: too many workers compute at once (blocked ones woke up); this one
         // steps aside at a task boundary. The monitor wakes it if the others block.
-        leave_run(slot);
         request_monitor();
         outcome = park(slot, /*narrowing=*/true);
         if (outcome != ParkOutcome::kWork) break;
@@ -110,7 +108,6 @@ void AutoscalingExecutor::Impl::worker_main(WorkerSlot& slot) {
       backoff.pause();
       continue;
     }
-    leave_run(slot);
     wake_idle_waiters();
     if (is_stopping()) {
       outcome = ParkOutcome::kStop;
@@ -133,8 +130,7 @@ void AutoscalingExecutor::Impl::worker_main(WorkerSlot& slot) {
 void AutoscalingExecutor::Impl::begin_task(WorkerSlot& slot) {
   // Odd before the task leaves pending_ (the decrement that follows publishes this store):
   // wait_idle() sees every accepted task either counted in pending_ or in an odd slot.
-  slot.task_seq.store(slot.task_seq.load(std::memory_order_relaxed) + 1,
-                      std::memory_order_relaxed);
+  slot.task_seq.store(slot.task_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if ((slot.marks.load(std::memory_order_relaxed) & detail::kInRun) == 0) {
     set_mark(slot, detail::kInRun);
   }
@@ -203,6 +199,7 @@ bool AutoscalingExecutor::Impl::search(moodycamel::ConsumerToken& token, Task& t
 
 AutoscalingExecutor::Impl::ParkOutcome AutoscalingExecutor::Impl::park(WorkerSlot& slot,
                                                                        bool narrowing) {
+  leave_run(slot);
   if (slot.marks.load() & detail::kDetectedBlocked) clear_mark(slot, detail::kDetectedBlocked);
   {
     MutexLock lock(idle_mu);
