@@ -15,8 +15,18 @@ libs=($(pkg-config --libs absl_status fmt))
 # cgroup_parsers: the pure parsers of src/platform/platform.cpp, with the file they live in.
 clang++ "${flags[@]}" tests/fuzz/cgroup_parsers_fuzz.cpp src/platform/platform.cpp \
   "${libs[@]}" -lpthread -o "${out}/cgroup_parsers_fuzz"
+# filter: Filter::parse, to_string and matches (src/routing/filter.cpp).
+clang++ "${flags[@]}" tests/fuzz/filter_fuzz.cpp src/routing/filter.cpp \
+  "${libs[@]}" $(pkg-config --libs absl_statusor absl_time) -lpthread -o "${out}/filter_fuzz"
 
 for target in "${out}"/*_fuzz; do
   echo "fuzz: $(basename "${target}") for ${seconds} s"
-  "${target}" -max_total_time="${seconds}" -max_len=4096 -print_final_stats=1 2>&1 | tail -20
+  # Seeds come from tests/fuzz/corpus/<name>/ when it exists; new inputs go to build/fuzz/corpus/.
+  name="$(basename "${target}" _fuzz)"
+  corpus=()
+  if [[ -d "tests/fuzz/corpus/${name}" ]]; then
+    mkdir -p "${out}/corpus/${name}"
+    corpus=("${out}/corpus/${name}" "tests/fuzz/corpus/${name}")
+  fi
+  "${target}" -max_total_time="${seconds}" -max_len=4096 -print_final_stats=1 "${corpus[@]}" 2>&1 | tail -20
 done

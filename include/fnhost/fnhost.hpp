@@ -6,6 +6,7 @@
 #include "fnhost/completion.hpp"
 #include "fnhost/event.hpp"
 #include "fnhost/executor.hpp"
+#include "fnhost/filter.hpp"
 #include "fnhost/function.hpp"
 #include "fnhost/host.hpp"
 #include "fnhost/observability.hpp"
