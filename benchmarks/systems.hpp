@@ -80,7 +80,12 @@ struct SystemConfig {
   bool pass_arg = false;             // host: carry `arg` in Event::data (8 bytes, no allocation)
   bool sync_invoke = false;          // host: Host::invoke() instead of invoke_async()
   int function_max_concurrency = 0;  // host: FunctionSpec::max_concurrency
+  // host: subscribe every function to kFanOutTopic, so Poster::publish() fans an event out to
+  // all of them through Host::publish (one admission per event, one shared Event).
+  bool fan_out_topic = false;
 };
+
+inline constexpr const char* kFanOutTopic = "bench/fan-out";
 
 // ---- fnhost::AutoscalingExecutor ---------------------------------------------------------------
 class FnhostSystem {
@@ -145,6 +150,10 @@ class HostSystem {
           .max_concurrency = config.function_max_concurrency,
       });
       if (!registered.ok()) fail_setup(registered.ToString());
+      if (config.fan_out_topic) {
+        auto subscribed = host_->subscribe({.pattern = kFanOutTopic, .function = names_.back()});
+        if (!subscribed.ok()) fail_setup(subscribed.status().ToString());
+      }
     }
   }
 
@@ -159,6 +168,12 @@ class HostSystem {
         (void)system->host_->invoke(name, std::move(event));
       } else if (!system->host_->invoke_async(name, std::move(event)).ok()) {
         system->rejected_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    // One event to every function subscribed to kFanOutTopic (SystemConfig::fan_out_topic).
+    void publish(int subscribers) {
+      if (!system->host_->publish(Event{.topic = kFanOutTopic}).ok()) {
+        system->rejected_.fetch_add(subscribers, std::memory_order_relaxed);
       }
     }
   };

@@ -10,4 +10,5 @@
 #include "fnhost/function.hpp"
 #include "fnhost/host.hpp"
 #include "fnhost/observability.hpp"
+#include "fnhost/router.hpp"
 #include "fnhost/version.hpp"

@@ -181,6 +181,8 @@ class Context {
   Result invoke(std::string_view name, Event event);
   // Queues an asynchronous invocation of `name` (same rules as Host::invoke_async).
   [[nodiscard]] absl::Status invoke_async(std::string_view name, Event event);
+  // Publishes `event` to its topic's triggers (same rules as Host::publish).
+  [[nodiscard]] absl::Status publish(Event event);
 
  private:
   // Made by the host for each handler call.

@@ -32,6 +32,7 @@
 #include "fnhost/executor.hpp"
 #include "fnhost/function.hpp"
 #include "fnhost/observability.hpp"
+#include "fnhost/router.hpp"
 
 namespace fnhost {
 
@@ -110,6 +111,31 @@ class Host {
   // invocation will end as a success, a counted and logged failure, or a drop counted by
   // shutdown(). Refusals as for invoke(). Never blocks.
   [[nodiscard]] absl::Status invoke_async(std::string_view name, Event event);
+
+  // Binds a topic pattern (and filter) to a function: every event published to a matching
+  // topic that passes the filter is queued for the function, asynchronously. Returns the
+  // trigger's id. InvalidArgument for a bad pattern or filter (the message names the byte),
+  // NotFound if the function is not registered, ResourceExhausted past 1,000,000 triggers,
+  // Unavailable after shutdown. Takes effect for publishes that start after it returns.
+  [[nodiscard]] absl::StatusOr<TriggerId> subscribe(TriggerSpec spec);
+  // Removes a trigger: publishes that start after this returns do not match it (one that
+  // matched it already may still deliver). NotFound if no trigger has that id.
+  [[nodiscard]] absl::Status unsubscribe(TriggerId id);
+  // Every trigger with its counters, by id.
+  [[nodiscard]] std::vector<TriggerInfo> triggers() const;
+  // Routes `event` by its `topic` to every matching trigger: one asynchronous invocation per
+  // trigger, all sharing one immutable copy of the event (the payload is not copied per
+  // subscriber). OK means the event was routed: each invocation then ends like one from
+  // invoke_async. A delivery its function refuses (removed, queue full) is counted in the
+  // trigger's `refused` and logged. An event no trigger takes is counted as unrouted and, if
+  // set_unrouted_function() named one, queued for that function. InvalidArgument for a bad
+  // topic, Unavailable after shutdown. Never blocks; no ordering between events is promised.
+  [[nodiscard]] absl::Status publish(Event event);
+  // The catch-all: events no trigger takes are queued for function `name` (empty: none, they
+  // are only counted). NotFound if `name` is not registered.
+  [[nodiscard]] absl::Status set_unrouted_function(std::string_view name);
+  // The router's counters.
+  [[nodiscard]] RouterStats router_stats() const;
 
   // Counters of function `name`. NotFound if it is not registered.
   [[nodiscard]] absl::StatusOr<FunctionStats> function_stats(std::string_view name) const;

@@ -39,10 +39,24 @@ absl::Status HostCore::admit_unobserved(std::string_view name, Event&& event,
   if (name.empty()) return absl::InvalidArgumentError("function name must not be empty");
   FunctionSlot* slot = table_.find(name);
   if (slot == nullptr || slot->live_version.load() == 0) return detail::not_registered(name);
-  const int max_queued = slot->max_queued.load(std::memory_order_relaxed);
+  return admit_to(*slot, &event, nullptr, std::move(completion));
+}
+
+absl::Status HostCore::admit_shared(FunctionSlot& slot, const std::shared_ptr<const Event>& event) {
+  absl::Status admitted = slot.live_version.load() == 0 ? detail::not_registered(slot.name)
+                                                        : admit_to(slot, nullptr, &event, nullptr);
+  if (!admitted.ok() && has_observers()) notify_refused(slot.name, admitted, /*is_async=*/true);
+  return admitted;
+}
+
+absl::Status HostCore::admit_to(FunctionSlot& slot, Event* owned,
+                                const std::shared_ptr<const Event>* shared,
+                                std::shared_ptr<detail::CompletionState> completion) {
+  const std::string_view name = slot.name;
+  const int max_queued = slot.max_queued.load(std::memory_order_relaxed);
   const int64_t queue_bound =
       max_queued > 0 ? max_queued : static_cast<int64_t>(FunctionSlot::kQueuedMask);
-  uint64_t word = slot->state.load();
+  uint64_t word = slot.state.load();
   for (;;) {
     if (FunctionSlot::is_closed(word)) {
       return detail::unavailable_after_shutdown(fmt::format("invocation of {}", quoted(name)));
@@ -50,7 +64,7 @@ absl::Status HostCore::admit_unobserved(std::string_view name, Event&& event,
     if (FunctionSlot::is_removed(word)) return detail::not_registered(name);
     const int64_t ahead = FunctionSlot::queued_of(word);
     if (ahead >= queue_bound) {
-      slot->throttles.fetch_add(1, std::memory_order_relaxed);
+      slot.throttles.fetch_add(1, std::memory_order_relaxed);
       return absl::ResourceExhaustedError(
           max_queued > 0
               ? fmt::format("function {}: queue full ({} invocations waiting, max_queued = {}); "
@@ -60,32 +74,34 @@ absl::Status HostCore::admit_unobserved(std::string_view name, Event&& event,
                             "function can hold); retry later",
                             quoted(name), ahead));
     }
-    if (slot->state.compare_exchange_weak(word, word + 1)) break;
+    if (slot.state.compare_exchange_weak(word, word + 1)) break;
   }
   // Counted: from here the invocation is accepted and must reach the queue (claimers of this
   // count wait for it).
   Invocation* invocation = detail::InvocationPool::acquire();
   invocation->begin_admission();
-  invocation->slot = slot;
-  if (event.carries_only_data()) {
-    invocation->data = std::move(event.data);
+  invocation->slot = &slot;
+  if (shared != nullptr) {
+    invocation->event = *shared;
+  } else if (owned->carries_only_data()) {
+    invocation->data = std::move(owned->data);
   } else {
-    invocation->full_event = std::make_unique<Event>(std::move(event));
+    invocation->event = std::make_shared<const Event>(std::move(*owned));
   }
   invocation->is_async = completion == nullptr;
   invocation->completion = std::move(completion);
   invocation->sequence =
-      static_cast<uint64_t>(slot->invocations.fetch_add(1, std::memory_order_relaxed) + 1);
+      static_cast<uint64_t>(slot.invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   if (has_observers()) {
     invocation->admitted_ns = detail::platform::now_ns();
     // Before it is queued: a runner may start (and end) it at once.
     detail::notify_observers(options.observers, &InvocationObserver::on_admitted,
-                             AdmittedInvocation{.function = slot->name,
+                             AdmittedInvocation{.function = slot.name,
                                                 .number = invocation->sequence,
                                                 .is_async = invocation->is_async});
   }
-  slot->queue.enqueue(invocation);
-  schedule(*slot);
+  slot.queue.enqueue(invocation);
+  schedule(slot);
   return absl::OkStatus();
 }
 

@@ -65,4 +65,8 @@ absl::Status Context::invoke_async(std::string_view name, Event event) {
   return invocation_->slot->host->admit(name, std::move(event), nullptr);
 }
 
+absl::Status Context::publish(Event event) {
+  return invocation_->slot->host->publish(std::move(event));
+}
+
 }  // namespace fnhost

@@ -65,12 +65,18 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   }
   if (invocation.instance != nullptr) {
     Context context(invocation);
+    // A data-only event is lent to the handler and taken back: a retry runs on it again.
+    Event lent;
     try {
-      const Event event = invocation.full_event != nullptr
-                              ? std::move(*invocation.full_event)
-                              : Event::with_data(std::move(invocation.data));
-      result = spec.handler(event, context);
+      if (invocation.event != nullptr) {
+        result = spec.handler(*invocation.event, context);
+      } else {
+        lent.data = std::move(invocation.data);
+        result = spec.handler(lent, context);
+        invocation.data = std::move(lent.data);
+      }
     } catch (...) {
+      if (invocation.event == nullptr) invocation.data = std::move(lent.data);
       result =
           absl::InternalError(fmt::format("function \"{}\" threw: {}", slot.name,
                                           detail::describe_exception(std::current_exception())));

@@ -59,7 +59,7 @@ void Invocation::release_payload() {
   } else {
     data.clear();
   }
-  full_event.reset();
+  event.reset();
   completion.reset();
 }
 
@@ -131,6 +131,17 @@ Completion Host::invoke(std::string_view name, Event event) {
 absl::Status Host::invoke_async(std::string_view name, Event event) {
   return impl_->admit(name, std::move(event), nullptr);
 }
+
+absl::StatusOr<TriggerId> Host::subscribe(TriggerSpec spec) {
+  return impl_->subscribe(std::move(spec));
+}
+absl::Status Host::unsubscribe(TriggerId id) { return impl_->unsubscribe(id); }
+std::vector<TriggerInfo> Host::triggers() const { return impl_->triggers(); }
+absl::Status Host::publish(Event event) { return impl_->publish(std::move(event)); }
+absl::Status Host::set_unrouted_function(std::string_view name) {
+  return impl_->set_unrouted_function(name);
+}
+RouterStats Host::router_stats() const { return impl_->router_stats(); }
 
 absl::StatusOr<FunctionStats> Host::function_stats(std::string_view name) const {
   return impl_->function_stats(name);

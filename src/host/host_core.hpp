@@ -7,6 +7,7 @@
 //   execution.cpp  run one invocation: instance, handler, deadline, result
 //   shutdown.cpp   drain, drop, cancel, report
 //   host.cpp       the Host facade, ids and logging
+// and, for events published to topics, src/routing/publish.cpp (subscribe, publish).
 // Context (context.cpp) and Completion (completion.cpp) are the handler's and the caller's
 // views of one invocation; Context reaches the host through the invocation's slot.
 #pragma once
@@ -26,6 +27,7 @@
 #include "host/observers.hpp"
 #include "host/ring.hpp"
 #include "host/timer_service.hpp"
+#include "routing/router.hpp"
 
 namespace fnhost {
 
@@ -47,9 +49,20 @@ struct HostCore {
   absl::Status admit_unobserved(std::string_view name, Event&& event,
                                 std::shared_ptr<detail::CompletionState> completion);
   Completion invoke(std::string_view name, Event&& event);
+  // Queues an asynchronous invocation of `slot`'s function with an event shared by others
+  // (publish's fan-out); observed like admit().
+  absl::Status admit_shared(detail::FunctionSlot& slot, const std::shared_ptr<const Event>& event);
 
   ShutdownReport shutdown(absl::Duration timeout);
   bool is_accepting() const { return accepting_.load(); }
+
+  // Triggers and publishing (routing/publish.cpp).
+  absl::StatusOr<TriggerId> subscribe(TriggerSpec spec);
+  absl::Status unsubscribe(TriggerId id);
+  std::vector<TriggerInfo> triggers() const { return router_.list(); }
+  absl::Status publish(Event&& event);
+  absl::Status set_unrouted_function(std::string_view name);
+  RouterStats router_stats() const;
 
   // Formats the id of an invocation.
   std::string invocation_id(const detail::Invocation& invocation) const;
@@ -73,6 +86,12 @@ struct HostCore {
   const bool owns_executor;
 
  private:
+  // Counts an invocation of `slot`'s function in and queues it, with the event moved from
+  // `owned` or shared from `*shared` (exactly one is non-null); with `completion` it is
+  // synchronous. Not observed.
+  absl::Status admit_to(detail::FunctionSlot& slot, Event* owned,
+                        const std::shared_ptr<const Event>* shared,
+                        std::shared_ptr<detail::CompletionState> completion);
   // Creates `count` instances of `version` by running its init on this thread; they count in
   // `*instances`.
   absl::Status provision(const detail::FunctionVersion& version, int count, int64_t* instances);
@@ -212,6 +231,19 @@ struct HostCore {
   bool shut_down_ ABSL_GUARDED_BY(drain_mu_) = false;
 
   detail::TimerService timers_;
+
+  detail::Router router_;
+  // Where unrouted events go (set_unrouted_function); null: only counted.
+  std::atomic<detail::FunctionSlot*> unrouted_slot_{nullptr};
+  struct PublishCounters {
+    std::atomic<int64_t> published{0};
+    std::atomic<int64_t> routed{0};
+    std::atomic<int64_t> unrouted{0};
+    std::atomic<int64_t> catch_all{0};
+    std::atomic<int64_t> deliveries{0};
+    std::atomic<int64_t> refused{0};
+  };
+  PublishCounters publish_counters_;
 };
 
 }  // namespace fnhost

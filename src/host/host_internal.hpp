@@ -252,9 +252,10 @@ struct Invocation : TimerNode {
   FunctionSlot* slot = nullptr;
   uint64_t sequence = 0;  // per function; with the slot index, the invocation id
   // The event, compactly: most events carry only data, so the other attributes live in a
-  // separate allocation only when set. execute() reassembles the Event the handler sees.
+  // separate allocation only when set, shared and immutable (publish gives every subscriber
+  // the same one). execute() hands the handler `*event`, or an Event around `data`.
   std::string data;
-  std::unique_ptr<Event> full_event;
+  std::shared_ptr<const Event> event;
   bool is_async = false;
   bool cold_start = false;
   // Exactly one of {handler result, deadline, shutdown} answers the invocation, and says so

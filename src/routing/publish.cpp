@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// The router's side of the host: subscribe, unsubscribe and publish. Publishing looks the
+// topic up once; each matching trigger already knows its function's slot, so the fan-out costs
+// one admission per subscriber and no lookups, and every subscriber shares one Event.
+#include <memory>
+#include <utility>
+
+#include "fmt/format.h"
+#include "host/host_core.hpp"
+#include "host/messages.hpp"
+#include "routing/topic.hpp"
+
+namespace fnhost {
+
+using detail::FunctionSlot;
+using detail::quoted;
+
+absl::StatusOr<TriggerId> HostCore::subscribe(TriggerSpec spec) {
+  if (!accepting_.load()) return detail::unavailable_after_shutdown("subscribe");
+  if (spec.function.empty()) {
+    return absl::InvalidArgumentError("TriggerSpec: function must name a registered function");
+  }
+  FunctionSlot* slot = table_.find(spec.function);
+  if (slot == nullptr || slot->live_version.load() == 0) {
+    return detail::not_registered(spec.function);
+  }
+  absl::StatusOr<TriggerId> id = router_.add(std::move(spec.pattern), std::move(spec.filter), slot);
+  if (!id.ok()) {
+    return absl::Status(id.status().code(),
+                        fmt::format("TriggerSpec for function {}: {}", quoted(spec.function),
+                                    detail::std_view(id.status().message())));
+  }
+  return id;
+}
+
+absl::Status HostCore::unsubscribe(TriggerId id) { return router_.remove(id); }
+
+absl::Status HostCore::set_unrouted_function(std::string_view name) {
+  if (name.empty()) {
+    unrouted_slot_.store(nullptr);
+    return absl::OkStatus();
+  }
+  FunctionSlot* slot = table_.find(name);
+  if (slot == nullptr || slot->live_version.load() == 0) return detail::not_registered(name);
+  unrouted_slot_.store(slot);
+  return absl::OkStatus();
+}
+
+absl::Status HostCore::publish(Event&& event) {
+  if (absl::Status valid = detail::validate_topic(event.topic); !valid.ok()) return valid;
+  if (!accepting_.load()) {
+    return detail::unavailable_after_shutdown(
+        fmt::format("event for topic {}", quoted(event.topic)));
+  }
+  detail::Matches matches;
+  router_.match(event, matches);
+  if (matches.empty()) {
+    publish_counters_.published.fetch_add(1, std::memory_order_relaxed);
+    publish_counters_.unrouted.fetch_add(1, std::memory_order_relaxed);
+    FunctionSlot* catch_all = unrouted_slot_.load();
+    if (catch_all == nullptr) return absl::OkStatus();
+    if (admit_shared(*catch_all, std::make_shared<const Event>(std::move(event))).ok()) {
+      publish_counters_.catch_all.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      publish_counters_.refused.fetch_add(1, std::memory_order_relaxed);
+    }
+    return absl::OkStatus();
+  }
+  const auto shared = std::make_shared<const Event>(std::move(event));
+  int64_t delivered = 0;
+  int64_t refused = 0;
+  absl::Status shut_down;
+  for (const std::shared_ptr<detail::Trigger>& trigger : matches) {
+    absl::Status admitted = admit_shared(*trigger->slot, shared);
+    if (admitted.ok()) {
+      trigger->delivered.fetch_add(1, std::memory_order_relaxed);
+      ++delivered;
+    } else {
+      trigger->refused.fetch_add(1, std::memory_order_relaxed);
+      ++refused;
+      if (admitted.code() == absl::StatusCode::kUnavailable) shut_down = std::move(admitted);
+    }
+  }
+  publish_counters_.refused.fetch_add(refused, std::memory_order_relaxed);
+  // Shutdown closed every subscriber before any took the event: the event was not accepted.
+  if (delivered == 0 && !shut_down.ok()) return shut_down;
+  publish_counters_.published.fetch_add(1, std::memory_order_relaxed);
+  publish_counters_.routed.fetch_add(1, std::memory_order_relaxed);
+  publish_counters_.deliveries.fetch_add(delivered, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+RouterStats HostCore::router_stats() const {
+  const auto read = [](const std::atomic<int64_t>& counter) {
+    return counter.load(std::memory_order_relaxed);
+  };
+  return {.published = read(publish_counters_.published),
+          .routed = read(publish_counters_.routed),
+          .unrouted = read(publish_counters_.unrouted),
+          .catch_all = read(publish_counters_.catch_all),
+          .deliveries = read(publish_counters_.deliveries),
+          .refused = read(publish_counters_.refused),
+          .triggers = router_.size()};
+}
+
+}  // namespace fnhost

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// Router: the triggers of one host and the topic trie that finds them. Publishing matches
+// under a shared lock and takes a reference to each matching trigger, then queues the
+// invocations outside the lock (admission runs observers, user code that may subscribe);
+// subscribe and unsubscribe take the lock exclusively, so a change is atomic for publishers:
+// a publish that starts after unsubscribe() returned never matches the removed trigger.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "fnhost/event.hpp"
+#include "fnhost/router.hpp"
+#include "routing/topic.hpp"
+
+namespace fnhost::detail {
+
+struct FunctionSlot;
+
+struct Trigger {
+  TriggerId id = 0;
+  std::string pattern;
+  Filter filter;
+  bool filters = false;  // false when the filter passes every event (skip evaluating it)
+  // The function's registry slot: slots outlive removal (a re-registered name reuses its
+  // slot), so a trigger of a removed function is refused by admission, never dangling.
+  FunctionSlot* slot = nullptr;
+
+  std::atomic<int64_t> delivered{0};
+  std::atomic<int64_t> filtered_out{0};
+  std::atomic<int64_t> refused{0};
+};
+
+// Matching triggers of one event; inline up to a fan-out of 8.
+using Matches = absl::InlinedVector<std::shared_ptr<Trigger>, 8>;
+
+class Router {
+ public:
+  // At most this many triggers per host.
+  static constexpr size_t kMaxTriggers = 1'000'000;
+
+  // Adds a trigger for `slot`'s function. InvalidArgument for a bad pattern or filter,
+  // ResourceExhausted past kMaxTriggers.
+  absl::StatusOr<TriggerId> add(std::string pattern, Filter filter, FunctionSlot* slot);
+  // NotFound if no trigger has that id.
+  absl::Status remove(TriggerId id);
+  // Every trigger, by id; `function_name` reads a slot's name.
+  std::vector<TriggerInfo> list() const;
+
+  // Appends the triggers whose pattern matches `event.topic` (a valid topic) and whose filter
+  // passes it; counts the ones a filter refused.
+  void match(const Event& event, Matches& out) const;
+
+  int64_t size() const;
+
+ private:
+  mutable std::shared_mutex mu_;
+  TopicTrie trie_;  // pattern -> Trigger* (as its bits); guarded by mu_
+  absl::flat_hash_map<TriggerId, std::shared_ptr<Trigger>> triggers_;  // guarded by mu_
+  TriggerId next_id_ = 1;                                              // guarded by mu_
+};
+
+}  // namespace fnhost::detail
