@@ -9,4 +9,5 @@
 #include "fnhost/function.hpp"
 #include "fnhost/host.hpp"
 #include "fnhost/observability.hpp"
+#include "fnhost/schedule.hpp"
 #include "fnhost/version.hpp"
