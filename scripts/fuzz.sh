@@ -16,6 +16,10 @@ libs=($(pkg-config --libs absl_status fmt))
 clang++ "${flags[@]}" tests/fuzz/cgroup_parsers_fuzz.cpp src/platform/platform.cpp \
   "${libs[@]}" -lpthread -o "${out}/cgroup_parsers_fuzz"
 
+# schedule: the schedule expression parser and next_fire of src/routing/schedule_expression.cpp.
+clang++ "${flags[@]}" tests/fuzz/schedule_fuzz.cpp src/routing/schedule_expression.cpp \
+  $(pkg-config --libs absl_statusor absl_time fmt) -lpthread -o "${out}/schedule_fuzz"
+
 for target in "${out}"/*_fuzz; do
   echo "fuzz: $(basename "${target}") for ${seconds} s"
   "${target}" -max_total_time="${seconds}" -max_len=4096 -print_final_stats=1 2>&1 | tail -20
