@@ -19,6 +19,10 @@ clang++ "${flags[@]}" tests/fuzz/cgroup_parsers_fuzz.cpp src/platform/platform.c
 clang++ "${flags[@]}" tests/fuzz/filter_fuzz.cpp src/routing/filter.cpp \
   "${libs[@]}" $(pkg-config --libs absl_statusor absl_time) -lpthread -o "${out}/filter_fuzz"
 
+# schedule: the schedule expression parser and next_fire of src/routing/schedule_expression.cpp.
+clang++ "${flags[@]}" tests/fuzz/schedule_fuzz.cpp src/routing/schedule_expression.cpp \
+  $(pkg-config --libs absl_statusor absl_time fmt) -lpthread -o "${out}/schedule_fuzz"
+
 for target in "${out}"/*_fuzz; do
   echo "fuzz: $(basename "${target}") for ${seconds} s"
   # Seeds come from tests/fuzz/corpus/<name>/ when it exists; new inputs go to build/fuzz/corpus/.

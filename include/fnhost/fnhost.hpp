@@ -11,4 +11,5 @@
 #include "fnhost/host.hpp"
 #include "fnhost/observability.hpp"
 #include "fnhost/router.hpp"
+#include "fnhost/schedule.hpp"
 #include "fnhost/version.hpp"
