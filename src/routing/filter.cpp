@@ -44,10 +44,11 @@ struct FilterTree {
 
   struct Node {
     Kind kind = Kind::kAll;
-    Attribute attribute = Attribute::kExtension;  // tests only
-    uint32_t size = 1;       // nodes in the subtree rooted here, this one included
-    uint32_t parent = 0;     // index of the enclosing node; unused for the root (index 0)
-    size_t name_offset = 0;  // tests only: the attribute name and value, in `text`
+    Attribute attribute = Attribute::kExtension;  // exact / prefix / suffix nodes only
+    uint32_t size = 1;    // nodes in the subtree rooted here, this one included
+    uint32_t parent = 0;  // index of the enclosing node; unused for the root (index 0)
+    // exact / prefix / suffix nodes only: where the attribute name and the value sit in `text`.
+    size_t name_offset = 0;
     size_t name_size = 0;
     size_t value_offset = 0;
     size_t value_size = 0;
