@@ -4,19 +4,35 @@
 # setup script installs them with --fuzz) and runs each for SECONDS (default 60).
 #
 #   ./scripts/fuzz.sh [SECONDS]
+#
+# A target <name>_fuzz with seed inputs in tests/fuzz/corpus/<name>/ starts from them; the inputs
+# it finds go to build/fuzz/corpus/<name>/ (libFuzzer writes to its first corpus directory), so
+# the seeds in the source tree stay as committed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds="${1:-60}"
 out=build/fuzz
 mkdir -p "${out}"
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Isrc -Iinclude)
-libs=($(pkg-config --libs absl_status fmt))
+libs=($(pkg-config --libs absl_status absl_flat_hash_map absl_hash fmt))
 
 # cgroup_parsers: the pure parsers of src/platform/platform.cpp, with the file they live in.
 clang++ "${flags[@]}" tests/fuzz/cgroup_parsers_fuzz.cpp src/platform/platform.cpp \
   "${libs[@]}" -lpthread -o "${out}/cgroup_parsers_fuzz"
 
+# topic: the topic validators and TopicTrie against the reference matcher, with their file.
+clang++ "${flags[@]}" tests/fuzz/topic_fuzz.cpp src/routing/topic.cpp \
+  "${libs[@]}" -lpthread -o "${out}/topic_fuzz"
+
 for target in "${out}"/*_fuzz; do
-  echo "fuzz: $(basename "${target}") for ${seconds} s"
-  "${target}" -max_total_time="${seconds}" -max_len=4096 -print_final_stats=1 2>&1 | tail -20
+  name="$(basename "${target}")"
+  corpus=()
+  seeds="tests/fuzz/corpus/${name%_fuzz}"
+  if [ -d "${seeds}" ]; then
+    mkdir -p "${out}/corpus/${name%_fuzz}"
+    corpus=("${out}/corpus/${name%_fuzz}" "${seeds}")
+  fi
+  echo "fuzz: ${name} for ${seconds} s"
+  "${target}" "${corpus[@]}" -max_total_time="${seconds}" -max_len=4096 -print_final_stats=1 \
+    2>&1 | tail -20
 done
