@@ -4,13 +4,17 @@
 # setup script installs them with --fuzz) and runs each for SECONDS (default 60).
 #
 #   ./scripts/fuzz.sh [SECONDS]
+#
+# A target <name>_fuzz with seed inputs in tests/fuzz/corpus/<name>/ starts from them; the inputs
+# it finds go to build/fuzz/corpus/<name>/ (libFuzzer writes to its first corpus directory), so
+# the seeds in the source tree stay as committed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds="${1:-60}"
 out=build/fuzz
 mkdir -p "${out}"
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Isrc -Iinclude)
-libs=($(pkg-config --libs absl_status fmt))
+libs=($(pkg-config --libs absl_status absl_flat_hash_map absl_hash fmt))
 
 # cgroup_parsers: the pure parsers of src/platform/platform.cpp, with the file they live in.
 clang++ "${flags[@]}" tests/fuzz/cgroup_parsers_fuzz.cpp src/platform/platform.cpp \
@@ -23,14 +27,19 @@ clang++ "${flags[@]}" tests/fuzz/filter_fuzz.cpp src/routing/filter.cpp \
 clang++ "${flags[@]}" tests/fuzz/schedule_fuzz.cpp src/routing/schedule_expression.cpp \
   $(pkg-config --libs absl_statusor absl_time fmt) -lpthread -o "${out}/schedule_fuzz"
 
+# topic: the topic validators and TopicTrie against the reference matcher, with their file.
+clang++ "${flags[@]}" tests/fuzz/topic_fuzz.cpp src/routing/topic.cpp \
+  "${libs[@]}" -lpthread -o "${out}/topic_fuzz"
+
 for target in "${out}"/*_fuzz; do
-  echo "fuzz: $(basename "${target}") for ${seconds} s"
-  # Seeds come from tests/fuzz/corpus/<name>/ when it exists; new inputs go to build/fuzz/corpus/.
-  name="$(basename "${target}" _fuzz)"
+  name="$(basename "${target}")"
   corpus=()
-  if [[ -d "tests/fuzz/corpus/${name}" ]]; then
-    mkdir -p "${out}/corpus/${name}"
-    corpus=("${out}/corpus/${name}" "tests/fuzz/corpus/${name}")
+  seeds="tests/fuzz/corpus/${name%_fuzz}"
+  if [ -d "${seeds}" ]; then
+    mkdir -p "${out}/corpus/${name%_fuzz}"
+    corpus=("${out}/corpus/${name%_fuzz}" "${seeds}")
   fi
-  "${target}" -max_total_time="${seconds}" -max_len=4096 -print_final_stats=1 "${corpus[@]}" 2>&1 | tail -20
+  echo "fuzz: ${name} for ${seconds} s"
+  "${target}" "${corpus[@]}" -max_total_time="${seconds}" -max_len=4096 -print_final_stats=1 \
+    2>&1 | tail -20
 done

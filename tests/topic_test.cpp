@@ -248,6 +248,12 @@ TEST_CASE("a topic trie stores each (pattern, id) once and counts pairs", "[topi
   CHECK(sorted_match(trie, "a") == std::vector<uint64_t>{4, 5});
   CHECK(sorted_match(trie, "b") == std::vector<uint64_t>{5});
 
+  SECTION("a topic of more than 64 levels (invalid) matches nothing, not even \"#\"") {
+    std::vector<uint64_t> out;
+    trie.match(levels_of(kMaxTopicLevels + 1), out);
+    CHECK(out.empty());
+    CHECK(sorted_match(trie, levels_of(kMaxTopicLevels)) == std::vector<uint64_t>{5});
+  }
   SECTION("match appends without clearing") {
     std::vector<uint64_t> out = {99};
     trie.match("a", out);
@@ -334,6 +340,23 @@ TEST_CASE("a topic trie appends an id stored under several matching patterns onc
   CHECK(trie.erase("a/+", 1));
   CHECK(trie.erase("a/b", 2));
   CHECK(trie.empty());
+}
+
+TEST_CASE("a topic trie matches topics and patterns of 64 levels", "[topic]") {
+  std::string pluses = "+";
+  for (size_t i = 1; i < kMaxTopicLevels; ++i) pluses += "/+";
+  TopicTrie trie;
+  trie.insert(levels_of(kMaxTopicLevels), 1);
+  trie.insert(levels_of(kMaxTopicLevels - 1) + "/#", 2);
+  trie.insert(pluses, 3);
+  trie.insert(levels_of(kMaxTopicLevels - 1) + "/+", 4);
+  CHECK(trie.node_count() == 2 * kMaxTopicLevels + 2);  // root, l x 64, + x 64, l x 63 then +
+  CHECK(sorted_match(trie, levels_of(kMaxTopicLevels)) == std::vector<uint64_t>{1, 2, 3, 4});
+  CHECK(sorted_match(trie, levels_of(kMaxTopicLevels - 1)) == std::vector<uint64_t>{2});
+  CHECK(sorted_match(trie, levels_of(kMaxTopicLevels - 1) + "/x") ==
+        std::vector<uint64_t>{2, 3, 4});
+  CHECK(trie.erase(pluses, 3));
+  CHECK(trie.node_count() == kMaxTopicLevels + 2);
 }
 
 // Random patterns over a small alphabet, so that many overlap.

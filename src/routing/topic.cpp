@@ -101,6 +101,55 @@ void append(std::vector<uint64_t>& out, const std::vector<uint64_t>& ids) {
   if (!ids.empty()) out.insert(out.end(), ids.begin(), ids.end());
 }
 
+// A topic split into its levels once per match(), each level hashed at most once: the plain and
+// the '+' path through the trie look up the same level at the same depth.
+struct TopicLevels {
+  // Where a level starts and ends in the topic, and its hash once computed. Left uninitialized
+  // (no default member initializers) so that the array costs nothing beyond the levels used.
+  struct Level {
+    const char* begin;
+    const char* end;
+    size_t hash;
+    bool hashed;
+  };
+
+  // Splits `topic`; `fits` is false if it has more than kMaxTopicLevels levels (then invalid).
+  explicit TopicLevels(std::string_view topic) {
+    const char* begin = topic.data();
+    const char* const end = topic.data() + topic.size();
+    for (const char* at = begin;; ++at) {
+      if (at == end || *at == '/') {
+        if (count == kMaxTopicLevels) {
+          fits = false;
+          return;
+        }
+        levels[count++] = {begin, at, 0, false};
+        if (at == end) return;
+        begin = at + 1;
+      }
+    }
+  }
+
+  absl::string_view level(size_t depth) const {
+    const Level& at = levels[depth];
+    return {at.begin, static_cast<size_t>(at.end - at.begin)};
+  }
+
+  template <typename Hash>
+  size_t hash(size_t depth, const Hash& hasher) {
+    Level& at = levels[depth];
+    if (!at.hashed) {
+      at.hash = hasher(level(depth));
+      at.hashed = true;
+    }
+    return at.hash;
+  }
+
+  bool fits = true;
+  size_t count = 0;
+  Level levels[kMaxTopicLevels];
+};
+
 }  // namespace
 
 absl::Status validate_topic(std::string_view topic) { return validate(topic, false); }
@@ -131,20 +180,19 @@ struct TopicTrie::Node {
     return children.empty() && plus == nullptr && rest_ids.empty() && exact_ids.empty();
   }
 
-  // Appends the ids of the patterns below this node that match `rest`, the topic's levels after
-  // this node's prefix (`at_end`: none left).
-  void collect(std::string_view rest, bool at_end, std::vector<uint64_t>& out) const {
+  // Appends the ids of the patterns below this node (at `depth` levels) that match `topic`.
+  void collect(TopicLevels& topic, size_t depth, std::vector<uint64_t>& out) const {
     append(out, rest_ids);  // "#" matches the remaining levels, including none
-    if (at_end) {
+    if (depth == topic.count) {
       append(out, exact_ids);
       return;
     }
-    const std::string_view level = take_level(rest, at_end);
     if (!children.empty()) {
-      const auto it = children.find(absl_view(level));
-      if (it != children.end()) it->second->collect(rest, at_end, out);
+      const absl::string_view level = topic.level(depth);
+      const auto it = children.find(level, topic.hash(depth, children.hash_function()));
+      if (it != children.end()) it->second->collect(topic, depth + 1, out);
     }
-    if (plus != nullptr) plus->collect(rest, at_end, out);
+    if (plus != nullptr) plus->collect(topic, depth + 1, out);
   }
 
   // Removes `id` from the pattern whose levels after this node's prefix are `rest` (`at_end`:
@@ -246,7 +294,10 @@ bool TopicTrie::erase(std::string_view pattern, uint64_t id) {
 void TopicTrie::match(std::string_view topic, std::vector<uint64_t>& out) const {
   if (root_ == nullptr) return;
   const size_t first = out.size();
-  root_->collect(topic, false, out);
+  TopicLevels levels(topic);
+  // An invalid topic too deep for the levels array matches nothing rather than overrunning it.
+  if (!levels.fits) return;
+  root_->collect(levels, 0, out);
   // Only an id stored under two or more patterns can be appended twice.
   if (shared_ids_ > 0 && out.size() - first > 1) {
     const auto begin = out.begin() + static_cast<ptrdiff_t>(first);

@@ -55,8 +55,10 @@ bool topic_matches(std::string_view pattern, std::string_view topic);
 
 // A set of (pattern, id) pairs, searchable by topic: a trie over levels, where each node has
 // its plain children by level, a '+' child, the ids of patterns ending in "#" there and the ids
-// of patterns ending exactly there. match() costs a few hash lookups per topic level (at most two
-// paths per level: the plain and the '+' child) and does not allocate beyond growing `out`.
+// of patterns ending exactly there. match() splits the topic once, hashes each of its levels at
+// most once and probes one table per node it visits (at most two paths go on from a node: the
+// plain and the '+' child), so its cost follows the topic's levels and the patterns that match,
+// not the number stored; it does not allocate beyond growing `out`.
 //
 // An id may be stored under several patterns (the router gives each subscription its own id, so
 // normally it is not); match() then still appends it once. The trie counts the ids stored under
@@ -83,8 +85,8 @@ class TopicTrie {
   bool erase(std::string_view pattern, uint64_t id);
 
   // Appends to `out` the id of every stored pair whose pattern matches `topic` (a valid topic,
-  // unchecked), each id once, in no particular order; does not clear `out`. Allocates only when
-  // `out` grows.
+  // unchecked; one of more than 64 levels matches nothing), each id once, in no particular
+  // order; does not clear `out`. Allocates only when `out` grows.
   void match(std::string_view topic, std::vector<uint64_t>& out) const;
 
   // Number of stored (pattern, id) pairs.
