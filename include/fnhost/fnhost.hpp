@@ -4,6 +4,7 @@
 #pragma once
 
 #include "fnhost/completion.hpp"
+#include "fnhost/delivery.hpp"
 #include "fnhost/event.hpp"
 #include "fnhost/executor.hpp"
 #include "fnhost/filter.hpp"

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: fnhost/delivery.hpp
+// Reliable asynchronous delivery: how a failed asynchronous invocation is retried
+// (`RetryPolicy`, `retry_class`, `retry_delay`), and where an event goes after its last attempt
+// (`DeadLetter`, the `DeadLetterStore` interface, and a bounded in-memory store).
+//
+//   fnhost::RetryPolicy policy{.max_attempts = 5, .initial_backoff = absl::Milliseconds(200)};
+//   absl::Status ok = fnhost::validate_retry_policy(policy);
+//   // A handler says its own error must not be retried:
+//   return fnhost::not_retryable(absl::InternalError("corrupt image"));
+//
+//   std::shared_ptr<fnhost::DeadLetterStore> store = fnhost::make_memory_dead_letter_store(1000);
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "fnhost/event.hpp"
+
+namespace fnhost {
+
+// How a failed asynchronous invocation is retried. Field order is API: fields are only ever
+// appended. Delays follow exponential backoff with full jitter (see retry_delay).
+struct RetryPolicy {
+  // Attempts in all, the first included: 1 means no retry. 1..100.
+  int max_attempts = 3;
+  // The backoff before the first retry, before jitter. > 0.
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  // The cap on any backoff, before jitter. >= initial_backoff.
+  absl::Duration max_backoff = absl::Minutes(1);
+  // Each retry's backoff is the previous one's times this. 1..100.
+  double multiplier = 2.0;
+  // An event is not retried once this much time has passed since it was first accepted (the
+  // failure that finds it too old is its last). > 0; absl::InfiniteDuration() for no limit.
+  absl::Duration max_event_age = absl::Hours(6);
+};
+
+// InvalidArgument naming the field that is out of range; OK otherwise.
+[[nodiscard]] absl::Status validate_retry_policy(const RetryPolicy& policy);
+
+// What a failure means for retrying.
+enum class RetryClass {
+  kRetry,     // try again after a backoff, if attempts and age allow
+  kNever,     // final: the event goes to the dead letters at once
+  kThrottle,  // refused for capacity: re-queued after a backoff without using an attempt
+};
+
+// Classifies a failure: Internal, Unknown, DeadlineExceeded, Unavailable, Aborted and DataLoss
+// are retried; ResourceExhausted is a throttle; every other code (InvalidArgument, NotFound,
+// PermissionDenied, FailedPrecondition, OutOfRange, Unimplemented, Unauthenticated,
+// AlreadyExists, Cancelled) is never retried. A status marked by retryable() or
+// not_retryable() is classified by its mark instead. OK is kNever (nothing to retry).
+[[nodiscard]] RetryClass retry_class(const absl::Status& status);
+
+// Marks a handler's error as retryable or not, whatever its code. Returns `status` with a
+// payload recording the mark (an OK status is returned unchanged).
+[[nodiscard]] absl::Status retryable(absl::Status status);
+[[nodiscard]] absl::Status not_retryable(absl::Status status);
+
+// The delay before the retry that follows `failed_attempts` failed attempts (>= 1): a uniform
+// draw, from `random_bits`, in [0, min(max_backoff, initial_backoff * multiplier^(n-1))) —
+// "full jitter", which spreads retries of many failed events instead of synchronising them.
+[[nodiscard]] absl::Duration retry_delay(const RetryPolicy& policy, int failed_attempts,
+                                         uint64_t random_bits);
+
+// An event that failed for good, with what is known about its failure.
+struct DeadLetter {
+  // Unique within one store; assigned by the store's put().
+  uint64_t id = 0;
+  // The function it was for.
+  std::string function;
+  // The event as first accepted.
+  Event event;
+  // The last attempt's error.
+  absl::Status error;
+  // Attempts made (throttles not counted).
+  int attempts = 0;
+  // When it was first accepted, and when its last attempt ended.
+  absl::Time first_accepted = absl::InfinitePast();
+  absl::Time last_attempt = absl::InfinitePast();
+};
+
+// Where dead letters are kept. The host calls put(); users list, inspect, delete and take
+// them back (Host redrives what it takes). Implementations must be thread-safe; the host never
+// calls them from its timer thread. Plug in a persistent one through HostOptions.
+class DeadLetterStore {
+ public:
+  virtual ~DeadLetterStore() = default;
+  // Keeps `letter` and returns its id. ResourceExhausted if the store is full: the letter is
+  // not kept (the host counts and logs it).
+  [[nodiscard]] virtual absl::StatusOr<uint64_t> put(DeadLetter letter) = 0;
+  // Up to `limit` letters for `function` (every function when empty), oldest first.
+  [[nodiscard]] virtual std::vector<DeadLetter> list(std::string_view function,
+                                                     size_t limit) const = 0;
+  // The letter with this id, if kept.
+  [[nodiscard]] virtual std::optional<DeadLetter> get(uint64_t id) const = 0;
+  // Removes and returns the letter with this id, if kept.
+  [[nodiscard]] virtual std::optional<DeadLetter> take(uint64_t id) = 0;
+  // Letters kept for `function` (every function when empty).
+  [[nodiscard]] virtual int64_t count(std::string_view function) const = 0;
+};
+
+// A DeadLetterStore in memory holding at most `capacity` letters (0 counts as 1); put() on a full
+// store is ResourceExhausted. Thread-safe; list() and count() for one function cost O(its
+// letters), ids are 1, 2, 3... in put() order.
+[[nodiscard]] std::shared_ptr<DeadLetterStore> make_memory_dead_letter_store(
+    size_t capacity = 10'000);
+
+}  // namespace fnhost
