@@ -2,7 +2,8 @@
 // File: fnhost/delivery.hpp
 // Reliable asynchronous delivery: how a failed asynchronous invocation is retried
 // (`RetryPolicy`, `retry_class`, `retry_delay`), and where an event goes after its last attempt
-// (`DeadLetter`, the `DeadLetterStore` interface, and a bounded in-memory store).
+// (`DeadLetter`, the `DeadLetterStore` interface, and a bounded in-memory store). The host does
+// not apply them to its invocations yet (see the README's Limits); each works on its own.
 //
 //   fnhost::RetryPolicy policy{.max_attempts = 5, .initial_backoff = absl::Milliseconds(200)};
 //   absl::Status ok = fnhost::validate_retry_policy(policy);
