@@ -3,6 +3,7 @@
 // The whole public API of fnhost: include this one header.
 #pragma once
 
+#include "fnhost/clock.hpp"
 #include "fnhost/completion.hpp"
 #include "fnhost/delivery.hpp"
 #include "fnhost/event.hpp"

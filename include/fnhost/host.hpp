@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "fnhost/clock.hpp"
 #include "fnhost/completion.hpp"
 #include "fnhost/event.hpp"
 #include "fnhost/executor.hpp"
@@ -52,6 +53,9 @@ struct HostOptions {
   absl::Duration drain_timeout = absl::Seconds(30);
   // Told about every invocation (see InvocationObserver), in this order. Empty costs nothing.
   std::vector<std::shared_ptr<InvocationObserver>> observers;
+  // Where the host reads the time. Null: real time. A ManualClock makes everything timed
+  // follow it (deadlines, Context::remaining(), schedules, timestamps): see fnhost/clock.hpp.
+  std::shared_ptr<ManualClock> clock;
 };
 
 // What shutdown() found. Every invocation accepted before shutdown is in exactly one of the
@@ -118,8 +122,10 @@ class Host {
   // NotFound if the function is not registered, ResourceExhausted past 1,000,000 triggers,
   // Unavailable after shutdown. Takes effect for publishes that start after it returns.
   [[nodiscard]] absl::StatusOr<TriggerId> subscribe(TriggerSpec spec);
-  // Removes a trigger: publishes that start after this returns do not match it (one that
-  // matched it already may still deliver). NotFound if no trigger has that id.
+  // Removes a trigger or a schedule. A trigger: publishes that start after this returns do not
+  // match it (one that matched it already may still deliver). A schedule: it does not fire
+  // again, but a fire already handed to the executor may still queue one invocation. NotFound
+  // if no trigger or schedule has that id.
   [[nodiscard]] absl::Status unsubscribe(TriggerId id);
   // Every trigger with its counters, by id.
   [[nodiscard]] std::vector<TriggerInfo> triggers() const;
@@ -131,6 +137,19 @@ class Host {
   // set_unrouted_function() named one, queued for that function. InvalidArgument for a bad
   // topic, Unavailable after shutdown. Never blocks; no ordering between events is promised.
   [[nodiscard]] absl::Status publish(Event event);
+  // Invokes `spec.function` asynchronously at every fire time of `spec.expression` (UTC), from
+  // the host clock's time now on: the first fire is the first fire time after now. Returns the
+  // schedule's id (shared with triggers: unsubscribe() removes it). After a stall the schedule
+  // fires once for the fire times it passed over and counts them as missed; with
+  // OverlapPolicy::kSkip a fire is skipped while the previous run is still queued or running.
+  // Fires run nothing on the timer thread: each is handed to the executor, which queues the
+  // invocation (a refusal is counted, and the schedule goes on). InvalidArgument for a bad
+  // expression (the message names it), NotFound if the function is not registered,
+  // ResourceExhausted past 1,000,000 schedules, Unavailable after shutdown. Shutdown stops
+  // every schedule. Thread-safe; never blocks beyond a short lock.
+  [[nodiscard]] absl::StatusOr<TriggerId> schedule(ScheduleSpec spec);
+  // Every schedule with its next fire time and counters, by id.
+  [[nodiscard]] std::vector<ScheduleInfo> schedules() const;
   // The catch-all: events no trigger takes are queued for function `name` (empty: none, they
   // are only counted). NotFound if `name` is not registered.
   [[nodiscard]] absl::Status set_unrouted_function(std::string_view name);

@@ -11,11 +11,21 @@
 //       .filter = fnhost::Filter::suffix("subject", ".png")});
 //   absl::Status published = host.publish({.subject = "cat.png",
 //                                          .topic = "uploads/eu/images/2026"});
+//
+// Schedules invoke a function by the clock: `rate(5 minutes)`, a cron expression or a macro
+// (see fnhost/schedule.hpp), in UTC. Schedule ids share the id space of triggers.
+//
+//   absl::StatusOr<fnhost::TriggerId> nightly = host.schedule({
+//       .expression = "cron(0 2 * * *)",
+//       .function = "compact",
+//       .event = {.subject = "nightly"}});
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "absl/time/time.h"
+#include "fnhost/event.hpp"
 #include "fnhost/filter.hpp"
 
 namespace fnhost {
@@ -56,6 +66,43 @@ struct RouterStats {
   int64_t deliveries = 0;  // invocations queued by triggers
   int64_t refused = 0;     // deliveries a function refused (see TriggerInfo::refused)
   int64_t triggers = 0;    // triggers subscribed now
+};
+
+// What a schedule's fire does when the previous run it queued is still queued or running.
+enum class OverlapPolicy {
+  // Skip this fire (counted in ScheduleInfo::skipped): at most one run of a schedule at a time.
+  kSkip,
+  // Queue it anyway: runs may overlap, up to the function's own limits.
+  kQueue,
+};
+
+// What Host::schedule() sets up. Field order is API: fields are only ever appended.
+struct ScheduleSpec {
+  // When it fires: ScheduleExpression text (`rate(5 seconds)`, `cron(0 9 * * MON-FRI)`, the
+  // bare cron fields, `@hourly` ...), UTC.
+  std::string expression;
+  // The function each fire queues an invocation of, asynchronously. Must be registered when
+  // scheduling.
+  std::string function;
+  // The template of each fire's event, copied per fire: `time` is set to the fire time, and
+  // an empty `id`, `type` or `source` becomes "<schedule id>-<fire number>", "fnhost.schedule"
+  // or "fnhost/schedule/<schedule id>".
+  Event event;
+  // What a fire does while the previous run is still queued or running.
+  OverlapPolicy overlap = OverlapPolicy::kSkip;
+};
+
+// One schedule as Host::schedules() lists it, with its counters.
+struct ScheduleInfo {
+  TriggerId id = 0;
+  std::string expression;
+  std::string function;
+  // When it fires next (UTC); absl::InfiniteFuture() if never again (or stopped by shutdown).
+  absl::Time next_fire = absl::InfiniteFuture();
+  int64_t fired = 0;    // invocations it queued
+  int64_t skipped = 0;  // fires skipped by OverlapPolicy::kSkip (the previous run had not ended)
+  int64_t missed = 0;   // fire times passed over after a stall (one fire covered them)
+  int64_t refused = 0;  // fires its function refused (removed, queue full, shutting down)
 };
 
 }  // namespace fnhost

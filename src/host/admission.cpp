@@ -51,7 +51,8 @@ absl::Status HostCore::admit_shared(FunctionSlot& slot, const std::shared_ptr<co
 
 absl::Status HostCore::admit_to(FunctionSlot& slot, Event* owned,
                                 const std::shared_ptr<const Event>* shared,
-                                std::shared_ptr<detail::CompletionState> completion) {
+                                std::shared_ptr<detail::CompletionState> completion,
+                                void (*on_end)(void*), void* on_end_context) {
   const std::string_view name = slot.name;
   const int max_queued = slot.max_queued.load(std::memory_order_relaxed);
   const int64_t queue_bound =
@@ -90,10 +91,12 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Event* owned,
   }
   invocation->is_async = completion == nullptr;
   invocation->completion = std::move(completion);
+  invocation->on_end = on_end;
+  invocation->on_end_context = on_end_context;
   invocation->sequence =
       static_cast<uint64_t>(slot.invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   if (has_observers()) {
-    invocation->admitted_ns = detail::platform::now_ns();
+    invocation->admitted_ns = now_ns();
     // Before it is queued: a runner may start (and end) it at once.
     detail::notify_observers(options.observers, &InvocationObserver::on_admitted,
                              AdmittedInvocation{.function = slot.name,

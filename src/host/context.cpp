@@ -22,7 +22,7 @@ int64_t Context::function_version() const { return invocation_->version->number;
 int Context::memory_mb() const { return invocation_->version->spec.memory_mb; }
 
 absl::Duration Context::remaining() const {
-  return absl::Nanoseconds(invocation_->deadline_ns - detail::platform::now_ns());
+  return absl::Nanoseconds(invocation_->deadline_ns - invocation_->slot->host->now_ns());
 }
 
 CancellationToken Context::cancellation() const { return CancellationToken(&invocation_->cancel); }
@@ -46,14 +46,14 @@ Result Context::invoke(std::string_view name, Event event) {
   if (absl::Status admitted = host.admit(name, std::move(event), state); !admitted.ok()) {
     return admitted;
   }
-  const auto deadline =
-      std::chrono::steady_clock::time_point(std::chrono::nanoseconds(invocation_->deadline_ns));
   // Waiting for the callee blocks this worker: say so, so the executor can run the callee (and
   // everything else) on another thread. A ManualExecutor runs it right here instead.
   BlockingScope blocking;
   while (!state->is_ready()) {
     if (host.executor->help_one()) continue;
-    if (state->wait_until(deadline)) break;
+    if (state->wait_until(host.wake_for(invocation_->deadline_ns))) break;
+    // A manual clock is looked at again every few milliseconds until it reaches the deadline.
+    if (host.now_ns() < invocation_->deadline_ns) continue;
     return absl::DeadlineExceededError(
         fmt::format("function \"{}\": deadline passed while waiting for {}",
                     invocation_->slot->name, detail::quoted(name)));

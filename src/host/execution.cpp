@@ -38,7 +38,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
     repin_if_swapped(invocation);
   }
   const FunctionSpec& spec = invocation.version->spec;
-  int64_t start = start_ns != 0 ? start_ns : detail::platform::now_ns();
+  int64_t start = start_ns != 0 ? start_ns : now_ns();
   // The clock read reused from the previous invocation can predate this one's admission.
   if (has_observers()) start = std::max(start, invocation.admitted_ns);
   invocation.begin_run(start, detail::deadline_ns_after(start, spec.timeout));
@@ -82,7 +82,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
                                           detail::describe_exception(std::current_exception())));
     }
   }
-  const int64_t end_ns = detail::platform::now_ns();
+  const int64_t end_ns = now_ns();
   const bool runs_short = end_ns - invocation.start_ns < kShortInvocationNs;
   if (slot.runs_short.load(std::memory_order_relaxed) != runs_short) {
     slot.runs_short.store(runs_short, std::memory_order_relaxed);
@@ -142,11 +142,10 @@ void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int
 void HostCore::notify_dropped(const Invocation& invocation) const {
   detail::notify_observers(
       options.observers, &InvocationObserver::on_finished,
-      FinishedInvocation{
-          .function = invocation.slot->name,
-          .number = invocation.sequence,
-          .outcome = InvocationOutcome::kDropped,
-          .queue_wait = absl::Nanoseconds(detail::platform::now_ns() - invocation.admitted_ns)});
+      FinishedInvocation{.function = invocation.slot->name,
+                         .number = invocation.sequence,
+                         .outcome = InvocationOutcome::kDropped,
+                         .queue_wait = absl::Nanoseconds(now_ns() - invocation.admitted_ns)});
 }
 
 void HostCore::repin_if_swapped(Invocation& invocation) {

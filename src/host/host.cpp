@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "fmt/format.h"
 #include "host/host_core.hpp"
@@ -30,8 +31,13 @@ HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_exec
       executor(std::move(host_executor)),
       owns_executor(owns),
       id_prefix_(random_id_prefix()),
+      manual_clock_(options.clock.get()),
+      manual_clock_adapter_(manual_clock_),
       one_invocation_per_runner_(executor->traits().pumped),
-      timers_() {}
+      timers_(detail::TimerService::Options{
+          .manual_clock = manual_clock_ != nullptr ? &manual_clock_adapter_ : nullptr}) {
+  if (manual_clock_ != nullptr) detail::ManualClockAccess::attach(*manual_clock_, &timers_);
+}
 
 HostCore::~HostCore() {
   shutdown(options.drain_timeout);
@@ -43,12 +49,36 @@ HostCore::~HostCore() {
       if (!executor->help_one()) std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
   }
+  // shutdown() unlinked every schedule's timer; the table's references go now (a schedule
+  // whose last run still holds one outlives the host harmlessly).
+  std::vector<detail::Schedule*> schedules;
+  {
+    detail::MutexLock lock(schedules_mu_);
+    for (const auto& [id, schedule] : schedules_) schedules.push_back(schedule);
+    schedules_.clear();
+  }
+  for (detail::Schedule* schedule : schedules) schedule->release();
+  // After this no advance() fires this host's timers (it waits for one in progress).
+  if (manual_clock_ != nullptr) detail::ManualClockAccess::detach(*manual_clock_, &timers_);
+}
+
+std::chrono::steady_clock::time_point HostCore::wake_for(int64_t deadline_ns) const {
+  if (manual_clock_ == nullptr) {
+    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline_ns));
+  }
+  return std::chrono::steady_clock::now() + std::chrono::milliseconds(10);
 }
 
 namespace detail {
 
 void Invocation::release() {
-  if (references.fetch_sub(1, std::memory_order_acq_rel) == 1) InvocationPool::recycle(this);
+  if (references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (on_end != nullptr) {
+    void (*const ended)(void*) = on_end;
+    on_end = nullptr;
+    ended(on_end_context);
+  }
+  InvocationPool::recycle(this);
 }
 
 void Invocation::release_payload() {
@@ -73,7 +103,7 @@ std::string HostCore::invocation_id(const Invocation& invocation) const {
 void HostCore::log(LogLevel level, std::string_view function, std::string_view invocation_id,
                    std::string_view message) const {
   if (options.log_sink == nullptr) return;
-  const LogRecord record{.time = absl::Now(),
+  const LogRecord record{.time = wall_now(),
                          .level = level,
                          .function = function,
                          .invocation_id = invocation_id,
@@ -142,6 +172,10 @@ absl::Status Host::set_unrouted_function(std::string_view name) {
   return impl_->set_unrouted_function(name);
 }
 RouterStats Host::router_stats() const { return impl_->router_stats(); }
+absl::StatusOr<TriggerId> Host::schedule(ScheduleSpec spec) {
+  return impl_->schedule(std::move(spec));
+}
+std::vector<ScheduleInfo> Host::schedules() const { return impl_->schedules(); }
 
 absl::StatusOr<FunctionStats> Host::function_stats(std::string_view name) const {
   return impl_->function_stats(name);

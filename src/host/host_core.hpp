@@ -7,27 +7,34 @@
 //   execution.cpp  run one invocation: instance, handler, deadline, result
 //   shutdown.cpp   drain, drop, cancel, report
 //   host.cpp       the Host facade, ids and logging
-// and, for events published to topics, src/routing/publish.cpp (subscribe, publish).
+// and, for events published to topics, src/routing/publish.cpp (subscribe, publish); for
+// schedules, src/routing/schedules.cpp.
 // Context (context.cpp) and Completion (completion.cpp) are the handler's and the caller's
 // views of one invocation; Context reaches the host through the invocation's slot.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "common/sync.hpp"
 #include "fnhost/host.hpp"
+#include "host/clock_access.hpp"
 #include "host/function_table.hpp"
 #include "host/host_internal.hpp"
 #include "host/observers.hpp"
 #include "host/ring.hpp"
 #include "host/timer_service.hpp"
+#include "platform/platform.hpp"
 #include "routing/router.hpp"
+#include "routing/schedules.hpp"
 
 namespace fnhost {
 
@@ -64,6 +71,26 @@ struct HostCore {
   absl::Status set_unrouted_function(std::string_view name);
   RouterStats router_stats() const;
 
+  // Schedules (routing/schedules.cpp).
+  absl::StatusOr<TriggerId> schedule(ScheduleSpec spec);
+  std::vector<ScheduleInfo> schedules() const;
+
+  // The host's steady time in nanoseconds: the platform's steady clock, or the manual clock's
+  // steady reading. Every point in an invocation's life (admission, start, deadline, end) is
+  // read here, and the timer service reads the same clock.
+  int64_t now_ns() const {
+    return manual_clock_ == nullptr ? detail::platform::now_ns()
+                                    : detail::ManualClockAccess::steady_ns(*manual_clock_);
+  }
+  // The host's wall time (UTC): absl::Now(), or the manual clock's.
+  absl::Time wall_now() const {
+    return manual_clock_ == nullptr ? absl::Now() : manual_clock_->now();
+  }
+  // A steady_clock time point at which to look at the host clock again when waiting for
+  // `deadline_ns` (host time): the deadline itself with real time; with a manual clock, which
+  // only moves when advanced, 10 ms from now.
+  std::chrono::steady_clock::time_point wake_for(int64_t deadline_ns) const;
+
   // Formats the id of an invocation.
   std::string invocation_id(const detail::Invocation& invocation) const;
   void log(LogLevel level, std::string_view function, std::string_view invocation_id,
@@ -88,10 +115,12 @@ struct HostCore {
  private:
   // Counts an invocation of `slot`'s function in and queues it, with the event moved from
   // `owned` or shared from `*shared` (exactly one is non-null); with `completion` it is
-  // synchronous. Not observed.
+  // synchronous; `on_end` (may be null) becomes its Invocation::on_end, with `on_end_context`.
+  // Not observed.
   absl::Status admit_to(detail::FunctionSlot& slot, Event* owned,
                         const std::shared_ptr<const Event>* shared,
-                        std::shared_ptr<detail::CompletionState> completion);
+                        std::shared_ptr<detail::CompletionState> completion,
+                        void (*on_end)(void*) = nullptr, void* on_end_context = nullptr);
   // Creates `count` instances of `version` by running its init on this thread; they count in
   // `*instances`.
   absl::Status provision(const detail::FunctionVersion& version, int count, int64_t* instances);
@@ -198,6 +227,18 @@ struct HostCore {
   // Runs `task` (host code that calls user code: callbacks, log sinks) on the executor, or
   // here if the executor refuses it.
   void run_off_timer(Task task);
+  // Schedules: the timer's hooks (on the timer thread: they only pin the schedule and hand
+  // the fire to the executor), the fire itself (on the executor), arming, stopping.
+  static void on_schedule_taken(detail::TimerNode* node);
+  static void on_schedule_due(detail::TimerNode* node);
+  void fire_schedule(detail::Schedule& schedule);
+  // Links and arms `schedule`'s timer for its next_fire (unless that is never).
+  void arm_schedule(detail::Schedule& schedule) ABSL_EXCLUSIVE_LOCKS_REQUIRED(schedules_mu_);
+  // Removes schedule `id`; false if there is none.
+  bool remove_schedule(TriggerId id);
+  // Shutdown's part: no schedule fires once this returns (fires already handed to the executor
+  // find them stopped), and no timer thread is still handing one over.
+  void stop_schedules();
   void note_finished();
   int64_t outstanding() const;
   int64_t finished_total() const;
@@ -207,6 +248,9 @@ struct HostCore {
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};  // past the shutdown deadline: runners start nothing
   const uint32_t id_prefix_;
+  // HostOptions::clock, or null for real time; and the same as the timer service's Clock.
+  ManualClock* const manual_clock_;
+  const detail::ManualClockAdapter manual_clock_adapter_;
 
   mutable detail::Mutex registration_mu_;
   detail::Ring ring_;
@@ -244,6 +288,14 @@ struct HostCore {
     std::atomic<int64_t> refused{0};
   };
   PublishCounters publish_counters_;
+
+  // Schedules by id, each holding one reference for this table (see detail::Schedule).
+  mutable detail::Mutex schedules_mu_;
+  absl::flat_hash_map<TriggerId, detail::Schedule*> schedules_ ABSL_GUARDED_BY(schedules_mu_);
+  bool schedules_stopped_ ABSL_GUARDED_BY(schedules_mu_) = false;
+  // Schedule timers taken out to fire whose fire is not yet in the executor (counted in
+  // live_tasks_): stop_schedules() waits for none to be left.
+  std::atomic<int64_t> schedule_handoffs_{0};
 };
 
 }  // namespace fnhost

@@ -280,6 +280,12 @@ struct Invocation : TimerNode {
   int64_t admitted_ns = 0;
   int64_t init_ns = 0;              // the executor task running it, for Executor::mark_stuck
   Invocation* pool_next = nullptr;  // InvocationPool's free lists
+  // Called once with `on_end_context` as the last reference goes, however the invocation ended
+  // (result, timeout, refusal to run, drop at shutdown): how a schedule knows its previous run
+  // is over. Set by admission (null for most); must be short and run no user code: it may run
+  // on the timer thread.
+  void (*on_end)(void* context) = nullptr;
+  void* on_end_context = nullptr;
 
   static Invocation* of(TimerNode* node) { return static_cast<Invocation*>(node); }
 

@@ -108,7 +108,10 @@ HostCore::Turn HostCore::claim_turn(int max_batch, Invocation** out) {
 void HostCore::run_runner(FunctionSlot* origin) {
   if (origin != nullptr) origin->waiting_runners.fetch_sub(1);
   waiting_runners_.fetch_sub(1);
-  const int64_t started_ns = detail::platform::now_ns();
+  const int64_t started_ns = now_ns();
+  // Host time stands still under a manual clock: the budget is then kept in real time.
+  const int64_t budget_start_ns =
+      manual_clock_ == nullptr ? started_ns : detail::platform::now_ns();
   // When one invocation follows another without a wait, the clock read that ended the first
   // also starts the second (a clock read is ~20 ns, a turn about as much).
   int64_t previous_end_ns = started_ns;
@@ -154,9 +157,10 @@ void HostCore::run_runner(FunctionSlot* origin) {
     // End the task at a boundary the executor can act on: after a timed-out (stuck-marked)
     // invocation, or when the budget is spent. A waiting runner carries on; if none waits,
     // a new one (the ring was checked first, pairs with a runner's "un-count, then take").
-    if (one_invocation_per_runner_ || timed_out ||
-        (previous_end_ns != 0 ? previous_end_ns : detail::platform::now_ns()) - started_ns >=
-            kRunnerBudgetNs) {
+    const int64_t spent_ns = manual_clock_ == nullptr
+                                 ? (previous_end_ns != 0 ? previous_end_ns : now_ns()) - started_ns
+                                 : detail::platform::now_ns() - budget_start_ns;
+    if (one_invocation_per_runner_ || timed_out || spent_ns >= kRunnerBudgetNs) {
       if (!ring_.empty() && waiting_runners_.load() == 0) submit_runner(nullptr);
       break;
     }

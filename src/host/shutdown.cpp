@@ -62,6 +62,9 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
     accepting_.store(false);
     for (const auto& slot : table_.slots()) slot->state.fetch_or(FunctionSlot::kClosed);
   }
+  // No schedule fires from here on; and the timer service holds invocations only, as the
+  // sweep below assumes.
+  stop_schedules();
   const int64_t finished_before = finished_total();
   const auto deadline = detail::steady_deadline_after(timeout);
   // Called from a then() callback on a runner: the runner's own turn cannot end while we wait

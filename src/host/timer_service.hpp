@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The host's one timer service: invocation deadlines now; retry backoff, batch windows and
-// schedules next. Timers are intrusive nodes their owners embed (no allocation per timer), kept
+// The host's one timer service: invocation deadlines and schedules now; retry backoff and batch
+// windows next. Timers are intrusive nodes their owners embed (no allocation per timer), kept
 // in sharded lists (one lock per shard, picked by the calling thread, so workers rarely
 // contend). One thread sleeps until the earliest due time it knows of, but at most `linger`
 // at a time (unlinking a timer does not wake it); it exists only while a timer is pending and
@@ -8,8 +8,9 @@
 // never runs user code: a node's on_due must only flip flags and hand anything longer (callbacks,
 // logging) to an executor.
 //
-// With a manual clock there is no thread: tests advance the clock and call fire_due(), so timing
-// logic is tested deterministically and instantly.
+// With a manual clock there is no thread: tests advance the clock and call fire_due() (the public
+// fnhost::ManualClock's advance() does both for every host using it), so timing logic is tested
+// deterministically and instantly.
 #pragma once
 
 #include <array>

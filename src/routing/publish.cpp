@@ -33,7 +33,14 @@ absl::StatusOr<TriggerId> HostCore::subscribe(TriggerSpec spec) {
   return id;
 }
 
-absl::Status HostCore::unsubscribe(TriggerId id) { return router_.remove(id); }
+absl::Status HostCore::unsubscribe(TriggerId id) {
+  if (remove_schedule(id)) return absl::OkStatus();
+  absl::Status removed = router_.remove(id);
+  if (removed.code() == absl::StatusCode::kNotFound) {
+    return absl::NotFoundError(fmt::format("no trigger or schedule has id {}", id));
+  }
+  return removed;
+}
 
 absl::Status HostCore::set_unrouted_function(std::string_view name) {
   if (name.empty()) {

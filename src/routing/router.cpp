@@ -41,6 +41,11 @@ absl::StatusOr<TriggerId> Router::add(std::string pattern, Filter filter, Functi
   return id;
 }
 
+TriggerId Router::allocate_id() {
+  std::unique_lock lock(mu_);
+  return next_id_++;
+}
+
 absl::Status Router::remove(TriggerId id) {
   std::shared_ptr<Trigger> removed;  // destroyed after the lock is released
   std::unique_lock lock(mu_);

@@ -61,6 +61,10 @@ class Router {
 
   int64_t size() const;
 
+  // Takes an id from the triggers' counter for something else that shares their id space
+  // (schedules), so unsubscribe() finds either by id.
+  TriggerId allocate_id();
+
  private:
   mutable std::shared_mutex mu_;
   TopicTrie trie_;  // pattern -> Trigger* (as its bits); guarded by mu_
