@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -79,6 +81,35 @@ TEST_CASE("the timer thread starts for a pending timer and leaves when none is p
   CHECK(timers.has_thread());
   CHECK(timers.unlink(&far));
   // Nobody tells the thread; it finds nothing pending at its next look (within the linger).
+  REQUIRE(fnhost::testing::wait_until([&] { return !timers.has_thread(); }));
+}
+
+TEST_CASE("with only long-lived timers pending the thread sleeps until the earliest", "[timers]") {
+  TimerService timers({.linger = absl::Milliseconds(10)});
+  CountingNode schedule;
+  schedule.long_lived = true;
+  timers.schedule(&schedule, timers.now_ns() + int64_t{3600} * 1'000'000'000);
+  REQUIRE(timers.has_thread());
+  const int64_t scans_before = timers.scans();
+  // The interval under test, not a wait for another thread: a thread that looked again every
+  // linger (10 ms) would scan about 30 times in it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const int64_t scans_after = timers.scans();
+  CHECK(scans_after - scans_before <= 2);
+  CHECK(timers.has_thread());
+
+  // A short-lived timer (an invocation deadline) brings back the regular looks, so the thread
+  // notices when it is unlinked (and then sleeps again); long-lived ones still fire on time.
+  CountingNode deadline;
+  timers.schedule(&deadline, timers.now_ns() + int64_t{60} * 1'000'000'000);
+  CHECK(timers.unlink(&deadline));
+  REQUIRE(fnhost::testing::wait_until([&] { return timers.scans() > scans_after; }));
+  CountingNode soon;
+  soon.long_lived = true;
+  timers.schedule(&soon, timers.now_ns() + 1'000'000);
+  REQUIRE(fnhost::testing::wait_until([&] { return soon.fired.load() == 1; }));
+  CHECK(timers.unlink(&schedule));
+  CHECK(schedule.fired.load() == 0);
   REQUIRE(fnhost::testing::wait_until([&] { return !timers.has_thread(); }));
 }
 

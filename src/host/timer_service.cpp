@@ -62,6 +62,8 @@ void TimerService::arm(TimerNode* node, int64_t due_ns) {
   // seq_cst pairs with run(): it resets next_wake_ns_ before scanning the shards, so either its
   // scan sees this due time or we see its reset here and wake it.
   node->due_ns.store(due_ns);
+  // Load first: under load this stays a read of a line nobody writes.
+  if (!node->long_lived && !short_lived_armed_.load()) short_lived_armed_.store(true);
   if (due_ns >= next_wake_ns_.load() || options_.manual_clock != nullptr) return;
   MutexLock lock(mu_);
   if (due_ns >= next_wake_ns_.load() || stop_) return;
@@ -96,15 +98,31 @@ bool TimerService::unlink(TimerNode* node) {
   // home is written by the linking thread and never by the timer thread, so it needs no lock;
   // shard says, under the shard's lock, whether the timer thread already took the node out.
   Shard& shard = shards_[static_cast<size_t>(node->home)];
-  SpinLockHolder lock(shard.mu);
-  if (node->shard < 0) return false;
-  unlink_locked(shard, node);
+  {
+    SpinLockHolder lock(shard.mu);
+    if (node->shard < 0) return false;
+    unlink_locked(shard, node);
+  }
+  if (node->long_lived && options_.manual_clock == nullptr) {
+    // The thread may sleep until this node's due time (it looks every linger only for
+    // short-lived ones): have it look now, so it leaves if nothing else is pending. Rare
+    // (unsubscribe), so the lock is fine here.
+    MutexLock lock(mu_);
+    if (thread_running_ && !stop_) {
+      next_wake_ns_.store(platform::now_ns());
+      cv_.notify_one();
+    }
+  }
   return true;
 }
 
 int64_t TimerService::scan(int64_t now, int& fired) {
   // Announced before anything is unlinked (seq_cst), withdrawn after every on_due ran.
   firing_.fetch_add(1);
+  scans_.fetch_add(1, std::memory_order_relaxed);
+  // Reset before looking (seq_cst), as next_wake_ns_: an arm() after this sets it again.
+  short_lived_armed_.store(false);
+  bool short_lived = false;
   std::vector<TimerNode*> due;
   int64_t earliest = kNever;
   for (Shard& shard : shards_) {
@@ -119,10 +137,14 @@ int64_t TimerService::scan(int64_t now, int& fired) {
         due.push_back(it);
       } else if (due_ns != TimerNode::kNotArmed) {
         earliest = std::min(earliest, due_ns);
+        short_lived = short_lived || !it->long_lived;
+      } else {
+        short_lived = short_lived || !it->long_lived;  // linked, about to be armed
       }
       it = next;
     }
   }
+  if (short_lived) short_lived_armed_.store(true);
   for (TimerNode* node : due) node->on_due(node);
   firing_.fetch_sub(1);
   fired += static_cast<int>(due.size());
@@ -162,7 +184,8 @@ void TimerService::run() {
           // Timers are usually unlinked long before they are due (the invocation ended), and
           // nobody tells this thread: so it looks again at least every `linger`, and leaves
           // once it finds nothing pending, rather than sleep until a deadline that is gone.
-          const int64_t until = std::min(wake, now + linger_ns);
+          // With only long-lived timers pending (schedules) it sleeps until the earliest.
+          const int64_t until = short_lived_armed_.load() ? std::min(wake, now + linger_ns) : wake;
           cv_.wait_until(mu_,
                          std::chrono::steady_clock::time_point(std::chrono::nanoseconds(until)));
           if (platform::now_ns() >= until) break;

@@ -54,6 +54,11 @@ struct TimerNode {
   // see it unlinked: where an owner pins itself so that it outlives on_due. Must be trivial.
   void (*on_taken)(TimerNode* node) = nullptr;
 
+  // Set by owners that stay armed for long and are rarely unlinked early (schedules): while
+  // only such nodes are pending the thread sleeps until the earliest of them instead of
+  // looking again every `linger`. Set before link().
+  bool long_lived = false;
+
   // Written by arm(), read by the timer thread's scan (hence atomic).
   std::atomic<int64_t> due_ns{kNotArmed};
   // Linkage, guarded by the shard's lock.
@@ -96,7 +101,8 @@ class TimerService {
     link(node);
     arm(node, due_ns);
   }
-  // Stops tracking `node`; false if it already fired (or is firing).
+  // Stops tracking `node`; false if it already fired (or is firing). For a long_lived node it
+  // also has the thread look again at once (it may be sleeping until this node's due time).
   bool unlink(TimerNode* node);
   // Calls visit(node) for every linked node, under its shard's lock: visit must be short and
   // must not call back into the service.
@@ -114,6 +120,8 @@ class TimerService {
   [[nodiscard]] bool is_firing() const { return firing_.load() != 0; }
   // Whether the timer thread exists now (for tests of scale-to-zero).
   [[nodiscard]] bool has_thread() const;
+  // How many times the thread (or fire_due) looked at the timers (for tests of wake-ups).
+  [[nodiscard]] int64_t scans() const { return scans_.load(std::memory_order_relaxed); }
 
  private:
   static constexpr int kShards = 16;
@@ -132,7 +140,11 @@ class TimerService {
   const Options options_;
   std::array<Shard, kShards> shards_;
   alignas(kCacheLine) std::atomic<int64_t> next_wake_ns_{kNever};
+  // Whether a node that is not long_lived may be armed: then the thread looks again every
+  // `linger` (such nodes are usually unlinked long before they are due, unannounced).
+  std::atomic<bool> short_lived_armed_{false};
   std::atomic<int> firing_{0};  // scans in progress (see is_firing)
+  std::atomic<int64_t> scans_{0};
   mutable Mutex mu_;
   CondVar cv_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

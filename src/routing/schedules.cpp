@@ -107,6 +107,7 @@ void HostCore::arm_schedule(Schedule& schedule) {
     const absl::Duration until = std::max(schedule.next_fire - absl::Now(), absl::ZeroDuration());
     due_ns = detail::platform::now_ns() + absl::ToInt64Nanoseconds(until);
   }
+  schedule.long_lived = true;
   timers_.schedule(&schedule, due_ns);
 }
 
