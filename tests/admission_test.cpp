@@ -3,10 +3,9 @@
 // full, shutting down) must never be counted anywhere — not in the queued gauge, not in another
 // caller's "N invocations waiting", not as work a runner or shutdown() waits for — and every
 // accepted invocation ends exactly once.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -83,8 +82,8 @@ void note_exhausted(Outcomes& outcomes, const absl::Status& status, int max_queu
 // One run: `producers` threads (half invoke_async on "async", half invoke on "sync"; both
 // functions max_concurrency 1 and `max_queued`), a monitor sampling both queued gauges, and a
 // thread that calls shutdown(`shutdown_timeout`) after a random number of attempts.
-void race_producers_against_shutdown(int producers, int max_queued,
-                                     absl::Duration shutdown_timeout, uint32_t seed) {
+void race_producers_against_shutdown(int producers, int max_queued, absl::Duration shutdown_timeout,
+                                     uint32_t seed) {
   INFO("producers=" << producers << " max_queued=" << max_queued << " shutdown timeout="
                     << absl::FormatDuration(shutdown_timeout) << " seed=" << seed);
   constexpr int kMaxAttemptsPerProducer = 4000;
@@ -109,18 +108,18 @@ void race_producers_against_shutdown(int producers, int max_queued,
     std::optional<fnhost::Host> host(make_host(quiet_options(8)));
     const auto make_spec = [max_queued](std::string name, std::atomic<int64_t>& entered,
                                         std::atomic<int64_t>& returned) {
-      return fnhost::FunctionSpec{.name = std::move(name),
-                                  .handler = [&entered, &returned](const Event&,
-                                                                   Context&) -> Result {
-                                    entered.fetch_add(1);
-                                    // A little work, so the queue fills up.
-                                    for (int i = 0; i < 200; ++i) std::this_thread::yield();
-                                    returned.fetch_add(1);
-                                    return "";
-                                  },
-                                  .timeout = absl::Seconds(60),
-                                  .max_concurrency = 1,
-                                  .max_queued = max_queued};
+      return fnhost::FunctionSpec{
+          .name = std::move(name),
+          .handler = [&entered, &returned](const Event&, Context&) -> Result {
+            entered.fetch_add(1);
+            // A little work, so the queue fills up.
+            for (int i = 0; i < 200; ++i) std::this_thread::yield();
+            returned.fetch_add(1);
+            return "";
+          },
+          .timeout = absl::Seconds(60),
+          .max_concurrency = 1,
+          .max_queued = max_queued};
     };
     REQUIRE(host->register_function(make_spec("async", async_entered, async_returned)).ok());
     REQUIRE(host->register_function(make_spec("sync", sync_entered, sync_returned)).ok());
@@ -196,12 +195,11 @@ void race_producers_against_shutdown(int producers, int max_queued,
     CHECK(not_ready == 0);
     // Let runner tasks still in the executor end (bounded: a spinning one is the defect), then
     // read the counters the report must agree with.
-    wait_until(
-        [&] {
-          const fnhost::ExecutorStats executor = host->executor_stats();
-          return executor.busy == 0 && executor.queued == 0;
-        },
-        std::chrono::seconds(10));
+    // With the generous default timeout: a loaded machine can keep runners busy for long.
+    wait_until([&] {
+      const fnhost::ExecutorStats executor = host->executor_stats();
+      return executor.busy == 0 && executor.queued == 0;
+    });
     sync_stats = stats_of(*host, "sync");
     async_stats = stats_of(*host, "async");
     host.reset();  // the destructor returns (the watchdog fails the run if it does not)
@@ -260,9 +258,8 @@ void race_producers_against_shutdown(int producers, int max_queued,
   CHECK(outcomes.async_exhausted.load() == async_stats.throttles);
 
   // The report accounts for everything that did not end on its own.
-  const int64_t ended =
-      sync_stats.successes + sync_stats.errors + sync_stats.timeouts + async_stats.successes +
-      async_stats.errors + async_stats.timeouts;
+  const int64_t ended = sync_stats.successes + sync_stats.errors + sync_stats.timeouts +
+                        async_stats.successes + async_stats.errors + async_stats.timeouts;
   const int64_t accepted = sync_stats.invocations + async_stats.invocations;
   CHECK(report.dropped == sync_stats.dropped + async_stats.dropped);
   CHECK(ended + report.dropped + report.unfinished == accepted);
@@ -305,8 +302,7 @@ TEST_CASE("one producer in a tight invoke_async loop racing shutdown never hangs
                       std::chrono::seconds(120));
     {
       std::optional<fnhost::Host> host(make_host(quiet_options(4)));
-      REQUIRE(host
-                  ->register_function({.name = "tight",
+      REQUIRE(host->register_function({.name = "tight",
                                        .handler = [&runs](const Event&, Context&) -> Result {
                                          runs.fetch_add(1);
                                          return "";
@@ -340,15 +336,15 @@ TEST_CASE("one producer in a tight invoke_async loop racing shutdown never hangs
     // Each accepted invocation either ran (its handler started; all returned before the host
     // was destroyed) or was dropped; and it ended either on its own or in the report.
     const bool counts_ok =
-        stats.invocations == accepted.load() &&
-        runs.load() + report.dropped == accepted.load() &&
+        stats.invocations == accepted.load() && runs.load() + report.dropped == accepted.load() &&
         stats.successes + stats.errors + stats.timeouts + report.dropped + report.unfinished ==
             accepted.load();
     if (!counts_ok) ++hosts_with_wrong_counts;
     if (stats.queued != 0) ++hosts_with_queued_left;
     if ((!counts_ok || stats.queued != 0) && first_problem.empty()) {
-      first_problem = "iteration " + std::to_string(iteration) + ": accepted=" +
-                      std::to_string(accepted.load()) + " runs=" + std::to_string(runs.load()) +
+      first_problem = "iteration " + std::to_string(iteration) +
+                      ": accepted=" + std::to_string(accepted.load()) +
+                      " runs=" + std::to_string(runs.load()) +
                       " dropped=" + std::to_string(report.dropped) +
                       " unfinished=" + std::to_string(report.unfinished) + " " + describe(stats);
     }
