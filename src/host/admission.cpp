@@ -38,13 +38,18 @@ absl::Status HostCore::admit_unobserved(std::string_view name, Event&& event,
                                         std::shared_ptr<detail::CompletionState> completion) {
   if (name.empty()) return absl::InvalidArgumentError("function name must not be empty");
   FunctionSlot* slot = table_.find(name);
+  if (slot == nullptr) return detail::not_registered(name);
+  return admit_to(*slot, &event, nullptr, std::move(completion));  // checks it is registered
+}
+
+absl::StatusOr<FunctionSlot*> HostCore::registered_slot(std::string_view name) const {
+  FunctionSlot* slot = table_.find(name);
   if (slot == nullptr || slot->live_version.load() == 0) return detail::not_registered(name);
-  return admit_to(*slot, &event, nullptr, std::move(completion));
+  return slot;
 }
 
 absl::Status HostCore::admit_shared(FunctionSlot& slot, const std::shared_ptr<const Event>& event) {
-  absl::Status admitted = slot.live_version.load() == 0 ? detail::not_registered(slot.name)
-                                                        : admit_to(slot, nullptr, &event, nullptr);
+  absl::Status admitted = admit_to(slot, nullptr, &event, nullptr);
   if (!admitted.ok() && has_observers()) notify_refused(slot.name, admitted, /*is_async=*/true);
   return admitted;
 }
@@ -54,6 +59,8 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Event* owned,
                                 std::shared_ptr<detail::CompletionState> completion,
                                 void (*on_end)(void*), void* on_end_context) {
   const std::string_view name = slot.name;
+  // A trigger or schedule holds the slot of a function that may have been removed since.
+  if (slot.live_version.load() == 0) return detail::not_registered(name);
   const int max_queued = slot.max_queued.load(std::memory_order_relaxed);
   const int64_t queue_bound =
       max_queued > 0 ? max_queued : static_cast<int64_t>(FunctionSlot::kQueuedMask);

@@ -117,6 +117,8 @@ struct HostCore {
   // `owned` or shared from `*shared` (exactly one is non-null); with `completion` it is
   // synchronous; `on_end` (may be null) becomes its Invocation::on_end, with `on_end_context`.
   // Not observed.
+  // The slot of registered function `name`; NotFound (not_registered) otherwise.
+  absl::StatusOr<detail::FunctionSlot*> registered_slot(std::string_view name) const;
   absl::Status admit_to(detail::FunctionSlot& slot, Event* owned,
                         const std::shared_ptr<const Event>* shared,
                         std::shared_ptr<detail::CompletionState> completion,

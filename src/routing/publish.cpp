@@ -20,11 +20,10 @@ absl::StatusOr<TriggerId> HostCore::subscribe(TriggerSpec spec) {
   if (spec.function.empty()) {
     return absl::InvalidArgumentError("TriggerSpec: function must name a registered function");
   }
-  FunctionSlot* slot = table_.find(spec.function);
-  if (slot == nullptr || slot->live_version.load() == 0) {
-    return detail::not_registered(spec.function);
-  }
-  absl::StatusOr<TriggerId> id = router_.add(std::move(spec.pattern), std::move(spec.filter), slot);
+  absl::StatusOr<FunctionSlot*> slot = registered_slot(spec.function);
+  if (!slot.ok()) return slot.status();
+  absl::StatusOr<TriggerId> id =
+      router_.add(std::move(spec.pattern), std::move(spec.filter), *slot);
   if (!id.ok()) {
     return absl::Status(id.status().code(),
                         fmt::format("TriggerSpec for function {}: {}", quoted(spec.function),
@@ -47,9 +46,9 @@ absl::Status HostCore::set_unrouted_function(std::string_view name) {
     unrouted_slot_.store(nullptr);
     return absl::OkStatus();
   }
-  FunctionSlot* slot = table_.find(name);
-  if (slot == nullptr || slot->live_version.load() == 0) return detail::not_registered(name);
-  unrouted_slot_.store(slot);
+  absl::StatusOr<FunctionSlot*> slot = registered_slot(name);
+  if (!slot.ok()) return slot.status();
+  unrouted_slot_.store(*slot);
   return absl::OkStatus();
 }
 

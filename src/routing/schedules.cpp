@@ -73,10 +73,9 @@ absl::StatusOr<TriggerId> HostCore::schedule(ScheduleSpec spec) {
   if (spec.function.empty()) {
     return absl::InvalidArgumentError("ScheduleSpec: function must name a registered function");
   }
-  FunctionSlot* slot = table_.find(spec.function);
-  if (slot == nullptr || slot->live_version.load() == 0) {
-    return detail::not_registered(spec.function);
-  }
+  absl::StatusOr<FunctionSlot*> found = registered_slot(spec.function);
+  if (!found.ok()) return found.status();
+  FunctionSlot* slot = *found;
   const absl::Time start = wall_now();
   auto created = std::make_unique<Schedule>(router_.allocate_id(), *std::move(expression),
                                             std::move(spec.function), slot, std::move(spec.event),
@@ -154,9 +153,7 @@ void HostCore::fire_schedule(Schedule& schedule) {
     schedule.add_reference();
     FunctionSlot& slot = *schedule.slot;
     absl::Status admitted =
-        slot.live_version.load() == 0
-            ? detail::not_registered(slot.name)
-            : admit_to(slot, &event, nullptr, nullptr, &Schedule::run_ended, &schedule);
+        admit_to(slot, &event, nullptr, nullptr, &Schedule::run_ended, &schedule);
     if (admitted.ok()) {
       schedule.fired.fetch_add(1, std::memory_order_relaxed);
     } else {
