@@ -294,8 +294,12 @@ TEST_CASE("a removed function's triggers refuse visibly and work again once it i
   CHECK(triggers[0].delivered == 1);
 }
 
-TEST_CASE("a delivery refused for a full queue is counted on its trigger", "[publish]") {
-  Host host = make_host();
+TEST_CASE("a delivery that finds a full queue waits and is re-queued, counted as throttled",
+          "[publish]") {
+  auto clock = fnhost::ManualClock::create();
+  fnhost::HostOptions options = fnhost::testing::quiet_options();
+  options.clock = clock;
+  Host host = make_host(std::move(options));
   auto gate = std::make_shared<Gate>();
   std::atomic<int> started{0};
   fnhost::testing::GateOpener opener(gate);
@@ -311,17 +315,33 @@ TEST_CASE("a delivery refused for a full queue is counted on its trigger", "[pub
   REQUIRE(host.publish(on_topic("jobs")).ok());
   REQUIRE(wait_until([&] { return started.load() == 1; }));
   REQUIRE(host.publish(on_topic("jobs")).ok());  // queued behind the running one
-  REQUIRE(host.publish(on_topic("jobs")).ok());  // slow's queue is full: refused there only
+  REQUIRE(host.publish(on_topic("jobs")).ok());  // slow's queue is full: it waits there
   REQUIRE(wait_until([&] { return fast.count == 3; }));
   std::vector<TriggerInfo> triggers = host.triggers();
   REQUIRE(triggers.size() == 2);
   CHECK(triggers[0].function == "slow");
-  CHECK(triggers[0].delivered == 2);
-  CHECK(triggers[0].refused == 1);
+  CHECK(triggers[0].delivered == 3);
+  CHECK(triggers[0].throttled == 1);
+  CHECK(triggers[0].refused == 0);
   CHECK(triggers[1].delivered == 3);
-  CHECK(host.router_stats().refused == 1);
+  CHECK(triggers[1].throttled == 0);
+  CHECK(host.router_stats().throttled == 1);
+  CHECK(host.router_stats().refused == 0);
+  fnhost::FunctionStats slow = stats_of(host, "slow");
+  CHECK(slow.events_accepted == 3);
+  CHECK(slow.throttle_requeues == 1);
+  CHECK(slow.events_pending == 3);
   gate->open();
   REQUIRE(wait_until([&] { return stats_of(host, "slow").successes == 2; }));
+  // The waiting one is re-queued after its backoff (at most the policy's 100 ms, jittered),
+  // used no attempt, and succeeds.
+  clock->advance(absl::Milliseconds(100));
+  REQUIRE(wait_until([&] { return stats_of(host, "slow").successes == 3; }));
+  slow = stats_of(host, "slow");
+  CHECK(slow.events_succeeded == 3);
+  CHECK(slow.events_pending == 0);
+  CHECK(slow.events_dead_lettered == 0);
+  CHECK(slow.retries == 0);
 }
 
 TEST_CASE("a handler publishes with Context::publish", "[publish]") {

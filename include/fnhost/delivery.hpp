@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // File: fnhost/delivery.hpp
 // Reliable asynchronous delivery: how a failed asynchronous invocation is retried
-// (`RetryPolicy`, `retry_class`, `retry_delay`), and where an event goes after its last attempt
-// (`DeadLetter`, the `DeadLetterStore` interface, and a bounded in-memory store). The host does
-// not apply them to its invocations yet (see the README's Limits); each works on its own.
+// (`RetryPolicy`, `retry_class`, `retry_delay`), where its outcome is sent (`Destination`, read
+// back with `read_destination_record`), and where an event goes after its last attempt
+// (`DeadLetter`, the `DeadLetterStore` interface, and a bounded in-memory store). A function's
+// FunctionSpec names its policy and destinations; HostOptions names the store; Host lists and
+// redrives dead letters.
 //
-//   fnhost::RetryPolicy policy{.max_attempts = 5, .initial_backoff = absl::Milliseconds(200)};
-//   absl::Status ok = fnhost::validate_retry_policy(policy);
+//   fnhost::FunctionSpec spec{.name = "thumbnail", .handler = ...,
+//                             .retry = {.max_attempts = 5},
+//                             .on_failure = {.topic = "thumbnails/failed"}};
 //   // A handler says its own error must not be retried:
 //   return fnhost::not_retryable(absl::InternalError("corrupt image"));
-//
-//   std::shared_ptr<fnhost::DeadLetterStore> store = fnhost::make_memory_dead_letter_store(1000);
 #pragma once
 
 #include <cstddef>
@@ -71,6 +72,44 @@ enum class RetryClass {
 // "full jitter", which spreads retries of many failed events instead of synchronising them.
 [[nodiscard]] absl::Duration retry_delay(const RetryPolicy& policy, int failed_attempts,
                                          uint64_t random_bits);
+
+// Where a function's outcome goes (FunctionSpec::on_success / on_failure): to a function, queued
+// asynchronously, or published to a topic. Both empty: nowhere. Field order is API.
+struct Destination {
+  // A function name; need not be registered yet (a delivery to a missing function is counted
+  // in FunctionStats::destination_errors and logged).
+  std::string function;
+  // A topic (no wildcards) to publish to.
+  std::string topic;
+
+  [[nodiscard]] bool empty() const { return function.empty() && topic.empty(); }
+};
+
+// What a destination receives, as read_destination_record() decodes it. The destination's event
+// is the original event (every attribute and its data) with its topic set to the destination
+// topic (kept for a function destination), plus these extension attributes:
+//   fnhostcondition      "success" or "failure"
+//   fnhostfunction       the function whose outcome it is
+//   fnhosttopic          the original event's topic (absent when it had none)
+//   fnhostattempts       attempts made, e.g. "3"
+//   fnhostfirstaccepted  RFC 3339 UTC time the event was first accepted
+//   fnhostlastattempt    RFC 3339 UTC time its last attempt ended
+//   fnhostresult         on success: the handler's response bytes
+//   fnhosterrorcode      on failure: the absl::StatusCode number of the last error
+//   fnhosterror          on failure: that error's message
+struct DestinationRecord {
+  bool success = false;
+  std::string function;
+  int attempts = 0;
+  absl::Time first_accepted = absl::InfinitePast();
+  absl::Time last_attempt = absl::InfinitePast();
+  std::string result;   // success: the response
+  absl::Status error;   // failure: the last error
+  Event original;       // the event as accepted, without the fnhost* attributes above
+};
+
+// Decodes a destination's event. InvalidArgument naming the attribute if `event` is not one.
+[[nodiscard]] absl::StatusOr<DestinationRecord> read_destination_record(const Event& event);
 
 // An event that failed for good, with what is known about its failure.
 struct DeadLetter {

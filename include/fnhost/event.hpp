@@ -37,6 +37,10 @@ struct Event {
   std::string topic;
   // The payload bytes.
   std::string data;
+  // Optional: events with the same key for the same function within its idempotency_window
+  // run once; a duplicate is answered with the first outcome (see FunctionSpec). At most 256
+  // bytes.
+  std::string idempotency_key;
 
   // An event that carries only `data`.
   static Event with_data(std::string data) {
@@ -50,7 +54,7 @@ struct Event {
   [[nodiscard]] bool carries_only_data() const {
     return id.empty() && source.empty() && type.empty() && subject.empty() &&
            time == absl::InfinitePast() && datacontenttype.empty() && extensions.empty() &&
-           topic.empty();
+           topic.empty() && idempotency_key.empty();
   }
 
   // The value of extension `name`, if present.

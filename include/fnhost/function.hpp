@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "fnhost/delivery.hpp"
 #include "fnhost/event.hpp"
 
 namespace fnhost {
@@ -117,6 +118,17 @@ struct FunctionSpec {
   int memory_mb = 128;
   // Environment variables, read with Context::env().
   EnvMap env;
+  // How failed asynchronous invocations are retried (synchronous ones never are). The default
+  // is Lambda's: 3 attempts in all, within 6 hours.
+  RetryPolicy retry;
+  // Where each asynchronous event's outcome is sent: after a success, and after its last
+  // failed attempt (besides the dead-letter store). Empty: nowhere.
+  Destination on_success;
+  Destination on_failure;
+  // How long a success is remembered for its Event::idempotency_key: a duplicate within it is
+  // answered with the first result instead of running (a failure is forgotten at once, so the
+  // event may be sent again). 0 turns idempotency off for this function. 0..7 days.
+  absl::Duration idempotency_window = absl::Hours(1);
 };
 
 // Checks `spec` without registering it: InvalidArgument naming the field and what to fix.
@@ -175,6 +187,12 @@ class Context {
     return static_cast<T*>(state->get());
   }
 
+  // The three calls below chain: the callee runs with the smaller of its own timeout and this
+  // invocation's remaining() at the time of the call (one end-to-end budget flows through a
+  // chain; DeadlineExceeded at once if none is left), and one level deeper in the chain:
+  // past HostOptions::max_chain_depth the call is refused with FailedPrecondition (a handler
+  // calling itself in a loop). Asynchronous callees keep both through their retries.
+  //
   // Invokes function `name` synchronously and waits for its result, at most until this
   // invocation's deadline (then DeadlineExceeded). Same status codes as Host::invoke. The wait
   // counts as blocking, so the executor can run the callee on another thread.
@@ -183,6 +201,10 @@ class Context {
   [[nodiscard]] absl::Status invoke_async(std::string_view name, Event event);
   // Publishes `event` to its topic's triggers (same rules as Host::publish).
   [[nodiscard]] absl::Status publish(Event event);
+  // How deep in a chain this invocation is: 0 when called from outside a handler.
+  [[nodiscard]] int chain_depth() const;
+  // Which attempt of its event this is: 1, then 2 for the first retry, ...
+  [[nodiscard]] int attempt() const;
 
  private:
   // Made by the host for each handler call.
@@ -217,6 +239,19 @@ struct FunctionStats {
   int64_t in_flight = 0;          // gauge: running now
   int64_t queued = 0;             // gauge: accepted, waiting to start
   int64_t instances = 0;          // gauge: instances alive (idle + busy)
+  // Asynchronous events (invoke_async, triggers, schedules, destinations, redrives). Each
+  // accepted event ends exactly once, as a success or a dead letter, however many attempts it
+  // takes: events_accepted = events_succeeded + events_dead_lettered + events_pending.
+  int64_t events_accepted = 0;
+  int64_t events_succeeded = 0;
+  int64_t events_dead_lettered = 0;  // kept by the store or not (see dead_letters_lost)
+  int64_t events_pending = 0;        // gauge: queued, running or waiting to be retried
+  int64_t retries = 0;               // attempts scheduled after a failed attempt
+  int64_t throttle_requeues = 0;     // re-queued after a capacity refusal (no attempt used)
+  int64_t duplicates = 0;            // answered from an idempotency record instead of running
+  int64_t dead_letters_lost = 0;     // dead letters the store refused (full) or no store kept
+  int64_t destination_errors = 0;    // outcomes a destination refused (missing function, ...)
+  int64_t redriven = 0;              // dead letters redriven
   DurationSummary duration;       // handler run time of finished invocations
   DurationSummary init_duration;  // init run time of cold starts
 };

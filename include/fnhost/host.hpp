@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "fnhost/clock.hpp"
 #include "fnhost/completion.hpp"
+#include "fnhost/delivery.hpp"
 #include "fnhost/event.hpp"
 #include "fnhost/executor.hpp"
 #include "fnhost/function.hpp"
@@ -54,8 +55,19 @@ struct HostOptions {
   // Told about every invocation (see InvocationObserver), in this order. Empty costs nothing.
   std::vector<std::shared_ptr<InvocationObserver>> observers;
   // Where the host reads the time. Null: real time. A ManualClock makes everything timed
-  // follow it (deadlines, Context::remaining(), schedules, timestamps): see fnhost/clock.hpp.
+  // follow it (deadlines, Context::remaining(), schedules, retry backoffs, timestamps): see
+  // fnhost/clock.hpp.
   std::shared_ptr<ManualClock> clock;
+  // Where asynchronous events go after their last attempt. Default: in memory, 10,000 letters
+  // (beyond that a dead letter is counted in FunctionStats::dead_letters_lost and logged).
+  // Null: dead letters are counted and logged only.
+  std::shared_ptr<DeadLetterStore> dead_letter_store = make_memory_dead_letter_store();
+  // How deep handlers may chain calls (Context::invoke, invoke_async, publish, and
+  // destinations): a call at a greater depth is refused with FailedPrecondition. 1..1000.
+  int max_chain_depth = 16;
+  // Events waiting for a retry or a throttle re-queue, host-wide, at most (each ~200 bytes
+  // plus its event). One more is dead-lettered with ResourceExhausted. >= 1.
+  int64_t max_pending_retries = 1'000'000;
 };
 
 // What shutdown() found. Every invocation accepted before shutdown is in exactly one of the
@@ -65,8 +77,14 @@ struct ShutdownReport {
   int64_t completed = 0;   // invocations that finished while shutdown waited
   int64_t dropped = 0;     // still queued at the deadline: never ran, callers got Unavailable
   int64_t unfinished = 0;  // still running at the deadline: cancelled, callers got Unavailable
-  // True when nothing was dropped or left running.
-  [[nodiscard]] bool drained() const { return dropped == 0 && unfinished == 0; }
+  // Asynchronous events that were waiting for a retry (or a throttle re-queue) when shutdown
+  // began: dead-lettered with Unavailable, to be redriven by a later host if the store keeps
+  // them.
+  int64_t retries_dead_lettered = 0;
+  // True when nothing was dropped, left running or left waiting for a retry.
+  [[nodiscard]] bool drained() const {
+    return dropped == 0 && unfinished == 0 && retries_dead_lettered == 0;
+  }
 };
 
 // The in-process function host. Thread-safe: every method may be called from any thread.
@@ -155,6 +173,27 @@ class Host {
   [[nodiscard]] absl::Status set_unrouted_function(std::string_view name);
   // The router's counters.
   [[nodiscard]] RouterStats router_stats() const;
+
+  // Dead letters (see HostOptions::dead_letter_store): up to `limit` of function `function`
+  // (every function when empty), oldest first. Empty without a store.
+  [[nodiscard]] std::vector<DeadLetter> dead_letters(std::string_view function = {},
+                                                    size_t limit = 100) const;
+  // One dead letter; NotFound if the store does not keep that id (or there is no store).
+  [[nodiscard]] absl::StatusOr<DeadLetter> dead_letter(uint64_t id) const;
+  // How many dead letters are kept for `function` (every function when empty).
+  [[nodiscard]] int64_t dead_letter_count(std::string_view function = {}) const;
+  // Deletes a dead letter; NotFound if it is not kept.
+  [[nodiscard]] absl::Status delete_dead_letter(uint64_t id);
+  // Takes dead letter `id` out of the store and queues its event again for its function, as a
+  // new asynchronous event (attempts start over; counted in FunctionStats::redriven). If the
+  // function refuses it (not registered, queue full, shutting down) the letter is put back,
+  // under a new id the status names, and the refusal is returned. NotFound if not kept.
+  [[nodiscard]] absl::Status redrive(uint64_t id);
+  // Redrives up to `limit` dead letters of `function` (every function when empty), oldest
+  // first; stops at the first refusal. Returns how many were redriven, or the refusal (its
+  // message says how many were redriven before it).
+  [[nodiscard]] absl::StatusOr<int64_t> redrive_all(std::string_view function = {},
+                                                    size_t limit = 1000);
 
   // Counters of function `name`. NotFound if it is not registered.
   [[nodiscard]] absl::StatusOr<FunctionStats> function_stats(std::string_view name) const;

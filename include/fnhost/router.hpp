@@ -52,9 +52,12 @@ struct TriggerInfo {
   std::string pattern;
   std::string function;
   std::string filter;        // Filter::to_string(); "all()" for every event
-  int64_t delivered = 0;     // invocations it queued
+  int64_t delivered = 0;     // events it handed to its function (each then ends as a success
+                             // or a dead letter)
   int64_t filtered_out = 0;  // events its pattern matched and its filter refused
-  int64_t refused = 0;       // deliveries its function refused (removed, queue full, shut down)
+  int64_t refused = 0;       // events its function refused (removed, shutting down): not taken
+  int64_t throttled = 0;     // of the delivered, events that found the function's queue full
+                             // and waited to be re-queued (no attempt used)
 };
 
 // The router's counters (Host::router_stats()).
@@ -63,8 +66,9 @@ struct RouterStats {
   int64_t routed = 0;      // of those, events at least one trigger delivered or tried to
   int64_t unrouted = 0;    // events no trigger matched (after filters)
   int64_t catch_all = 0;   // unrouted events queued for the unrouted function
-  int64_t deliveries = 0;  // invocations queued by triggers
+  int64_t deliveries = 0;  // events handed to functions by triggers
   int64_t refused = 0;     // deliveries a function refused (see TriggerInfo::refused)
+  int64_t throttled = 0;   // deliveries (and catch-all events) that waited for a full queue
   int64_t triggers = 0;    // triggers subscribed now
 };
 

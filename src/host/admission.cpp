@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "fmt/format.h"
+#include "delivery/idempotency.hpp"
 #include "host/host_core.hpp"
 #include "host/invocation_pool.hpp"
 #include "host/messages.hpp"
@@ -19,10 +20,13 @@ using detail::Invocation;
 using detail::quoted;
 
 absl::Status HostCore::admit(std::string_view name, Event&& event,
-                             std::shared_ptr<detail::CompletionState> completion) {
-  if (!has_observers()) return admit_unobserved(name, std::move(event), std::move(completion));
+                             std::shared_ptr<detail::CompletionState> completion,
+                             const detail::Lineage& lineage) {
+  if (!has_observers()) {
+    return admit_unobserved(name, std::move(event), std::move(completion), lineage);
+  }
   const bool is_async = completion == nullptr;
-  absl::Status admitted = admit_unobserved(name, std::move(event), std::move(completion));
+  absl::Status admitted = admit_unobserved(name, std::move(event), std::move(completion), lineage);
   if (!admitted.ok()) notify_refused(name, admitted, is_async);
   return admitted;
 }
@@ -35,11 +39,13 @@ void HostCore::notify_refused(std::string_view name, const absl::Status& status,
 }
 
 absl::Status HostCore::admit_unobserved(std::string_view name, Event&& event,
-                                        std::shared_ptr<detail::CompletionState> completion) {
+                                        std::shared_ptr<detail::CompletionState> completion,
+                                        const detail::Lineage& lineage) {
   if (name.empty()) return absl::InvalidArgumentError("function name must not be empty");
   FunctionSlot* slot = table_.find(name);
   if (slot == nullptr) return detail::not_registered(name);
-  return admit_to(*slot, &event, nullptr, std::move(completion));  // checks it is registered
+  Admission admission{.owned = &event, .completion = std::move(completion), .lineage = lineage};
+  return admit_to(*slot, admission);  // checks it is registered
 }
 
 absl::StatusOr<FunctionSlot*> HostCore::registered_slot(std::string_view name) const {
@@ -48,32 +54,108 @@ absl::StatusOr<FunctionSlot*> HostCore::registered_slot(std::string_view name) c
   return slot;
 }
 
-absl::Status HostCore::admit_shared(FunctionSlot& slot, const std::shared_ptr<const Event>& event) {
-  absl::Status admitted = admit_to(slot, nullptr, &event, nullptr);
-  if (!admitted.ok() && has_observers()) notify_refused(slot.name, admitted, /*is_async=*/true);
-  return admitted;
+absl::Status HostCore::admit_shared(FunctionSlot& slot, const std::shared_ptr<const Event>& event,
+                                    const detail::Lineage& lineage, bool* throttled) {
+  Admission admission{.shared = &event, .lineage = lineage};
+  return admit_or_wait(slot, admission, throttled);
 }
 
-absl::Status HostCore::admit_to(FunctionSlot& slot, Event* owned,
-                                const std::shared_ptr<const Event>* shared,
-                                std::shared_ptr<detail::CompletionState> completion,
-                                void (*on_end)(void*), void* on_end_context) {
+absl::Status HostCore::admit_or_wait(FunctionSlot& slot, Admission& admission, bool* throttled) {
+  if (throttled != nullptr) *throttled = false;
+  admission.keeps_key_when_full = true;
+  absl::Status admitted = admit_to(slot, admission);
+  if (admitted.ok()) return admitted;
+  if (has_observers()) notify_refused(slot.name, admitted, /*is_async=*/true);
+  if (admitted.code() != absl::StatusCode::kResourceExhausted) return admitted;
+  // Accepted already: a full queue is a throttle, not a refusal.
+  std::string data;
+  std::shared_ptr<const Event> event;
+  if (admission.shared != nullptr) {
+    event = *admission.shared;
+  } else if (admission.data != nullptr) {
+    data = std::move(*admission.data);
+  } else if (admission.owned->carries_only_data()) {
+    data = std::move(admission.owned->data);
+  } else {
+    event = std::make_shared<const Event>(std::move(*admission.owned));
+  }
+  requeue_throttled(slot, std::move(data), std::move(event), admission.lineage,
+                    std::move(admitted), admission.on_end, admission.on_end_context);
+  if (throttled != nullptr) *throttled = true;
+  return absl::OkStatus();
+}
+
+absl::Status HostCore::claim_idempotency_key(FunctionSlot& slot, const Event& event,
+                                             Admission& admission, bool* answered) {
+  *answered = false;
+  const std::string& key = event.idempotency_key;
+  if (key.size() > detail::IdempotencyTable::kMaxKeyBytes) {
+    return absl::InvalidArgumentError(
+        fmt::format("event for function {}: idempotency_key must be at most {} bytes, got {}",
+                    quoted(slot.name), detail::IdempotencyTable::kMaxKeyBytes, key.size()));
+  }
+  if (slot.idempotency_window_ns.load(std::memory_order_relaxed) <= 0) return absl::OkStatus();
+  detail::IdempotencyTable::Outcome outcome =
+      slot.idempotency_table().claim(key, now_ns(), admission.completion);
+  switch (outcome.claim) {
+    case detail::IdempotencyTable::Claim::kOwner:
+      admission.lineage.owns_key = true;
+      return absl::OkStatus();
+    case detail::IdempotencyTable::Claim::kFull:
+      return absl::ResourceExhaustedError(fmt::format(
+          "function {}: {} events with idempotency keys are in flight, the most one function "
+          "tracks; retry later",
+          quoted(slot.name), detail::IdempotencyTable::kMaxRecords));
+    case detail::IdempotencyTable::Claim::kDone:
+      if (admission.completion != nullptr) admission.completion->complete(std::move(outcome.result));
+      break;
+    case detail::IdempotencyTable::Claim::kRunning:
+      break;  // a synchronous caller was added as a waiter
+  }
+  slot.duplicates.fetch_add(1, std::memory_order_relaxed);
+  *answered = true;
+  return absl::OkStatus();
+}
+
+absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   const std::string_view name = slot.name;
   // A trigger or schedule holds the slot of a function that may have been removed since.
   if (slot.live_version.load() == 0) return detail::not_registered(name);
+  detail::Lineage& lineage = admission.lineage;
+  if (lineage.chain_depth > options.max_chain_depth) {
+    return absl::FailedPreconditionError(fmt::format(
+        "invocation of {} refused: chain depth {} exceeds max_chain_depth {} (does a handler "
+        "call itself, or a destination lead back to its function?)",
+        quoted(name), lineage.chain_depth, options.max_chain_depth));
+  }
+  // Data-only events (the common case) carry no key: one branch decides.
+  const Event* attributes = admission.shared != nullptr ? admission.shared->get()
+                            : admission.owned != nullptr && !admission.owned->carries_only_data()
+                                ? admission.owned
+                                : nullptr;
+  if (attributes != nullptr && lineage.fresh && !attributes->idempotency_key.empty()) {
+    bool answered = false;
+    absl::Status claimed = claim_idempotency_key(slot, *attributes, admission, &answered);
+    if (!claimed.ok() || answered) return claimed;
+  }
   const int max_queued = slot.max_queued.load(std::memory_order_relaxed);
   const int64_t queue_bound =
       max_queued > 0 ? max_queued : static_cast<int64_t>(FunctionSlot::kQueuedMask);
   uint64_t word = slot.state.load();
+  absl::Status refused;
   for (;;) {
     if (FunctionSlot::is_closed(word)) {
-      return detail::unavailable_after_shutdown(fmt::format("invocation of {}", quoted(name)));
+      refused = detail::unavailable_after_shutdown(fmt::format("invocation of {}", quoted(name)));
+      break;
     }
-    if (FunctionSlot::is_removed(word)) return detail::not_registered(name);
+    if (FunctionSlot::is_removed(word)) {
+      refused = detail::not_registered(name);
+      break;
+    }
     const int64_t ahead = FunctionSlot::queued_of(word);
     if (ahead >= queue_bound) {
       slot.throttles.fetch_add(1, std::memory_order_relaxed);
-      return absl::ResourceExhaustedError(
+      refused = absl::ResourceExhaustedError(
           max_queued > 0
               ? fmt::format("function {}: queue full ({} invocations waiting, max_queued = {}); "
                             "retry later",
@@ -81,25 +163,45 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Event* owned,
               : fmt::format("function {}: queue full ({} invocations waiting, the most one "
                             "function can hold); retry later",
                             quoted(name), ahead));
+      break;
     }
     if (slot.state.compare_exchange_weak(word, word + 1)) break;
+  }
+  if (!refused.ok()) {
+    const bool keep_key =
+        admission.keeps_key_when_full && refused.code() == absl::StatusCode::kResourceExhausted;
+    if (lineage.owns_key && !keep_key && lineage.fresh) {
+      slot.idempotency_table().fail(attributes->idempotency_key, refused);
+      lineage.owns_key = false;
+    }
+    return refused;
   }
   // Counted: from here the invocation is accepted and must reach the queue (claimers of this
   // count wait for it).
   Invocation* invocation = detail::InvocationPool::acquire();
   invocation->begin_admission();
   invocation->slot = &slot;
-  if (shared != nullptr) {
-    invocation->event = *shared;
-  } else if (owned->carries_only_data()) {
-    invocation->data = std::move(owned->data);
+  if (admission.shared != nullptr) {
+    invocation->event = *admission.shared;
+  } else if (admission.data != nullptr) {
+    invocation->data = std::move(*admission.data);
+  } else if (attributes == nullptr) {
+    invocation->data = std::move(admission.owned->data);
   } else {
-    invocation->event = std::make_shared<const Event>(std::move(*owned));
+    invocation->event = std::make_shared<const Event>(std::move(*admission.owned));
   }
-  invocation->is_async = completion == nullptr;
-  invocation->completion = std::move(completion);
-  invocation->on_end = on_end;
-  invocation->on_end_context = on_end_context;
+  invocation->is_async = admission.completion == nullptr;
+  invocation->completion = std::move(admission.completion);
+  invocation->on_end = admission.on_end;
+  invocation->on_end_context = admission.on_end_context;
+  if (lineage.fresh) {
+    lineage.fresh = false;
+    lineage.accepted_ns = coarse_now_ns();
+    if (!invocation->is_async) slot.sync_invocations.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    slot.readmissions.fetch_add(1, std::memory_order_relaxed);
+  }
+  invocation->lineage = lineage;
   invocation->sequence =
       static_cast<uint64_t>(slot.invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   if (has_observers()) {
@@ -115,9 +217,9 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Event* owned,
   return absl::OkStatus();
 }
 
-Completion HostCore::invoke(std::string_view name, Event&& event) {
+Completion HostCore::invoke(std::string_view name, Event&& event, const detail::Lineage& lineage) {
   auto state = std::make_shared<detail::CompletionState>();
-  absl::Status admitted = admit(name, std::move(event), state);
+  absl::Status admitted = admit(name, std::move(event), state, lineage);
   if (!admitted.ok()) return Completion::ready(std::move(admitted));
   return Completion(std::move(state));
 }

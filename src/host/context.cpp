@@ -40,10 +40,32 @@ const InstanceState* Context::instance_state_holder() const {
   return invocation_->instance != nullptr ? &invocation_->instance->state : nullptr;
 }
 
+namespace {
+// What a handler's call hands its callee: one level deeper, within what the caller has left.
+// DeadlineExceeded when nothing is left.
+absl::StatusOr<detail::Lineage> callee_lineage(const detail::Invocation& caller,
+                                               std::string_view callee) {
+  const int64_t left = caller.deadline_ns - caller.slot->host->now_ns();
+  if (left <= 0) {
+    return absl::DeadlineExceededError(
+        fmt::format("function \"{}\": no time left to call {}", caller.slot->name,
+                    detail::quoted(callee)));
+  }
+  return detail::Lineage{.budget_ns = left, .chain_depth = caller.lineage.chain_depth + 1};
+}
+}  // namespace
+
+int Context::chain_depth() const { return invocation_->lineage.chain_depth; }
+
+int Context::attempt() const { return invocation_->lineage.attempt; }
+
 Result Context::invoke(std::string_view name, Event event) {
   HostCore& host = *invocation_->slot->host;
+  absl::StatusOr<detail::Lineage> lineage = callee_lineage(*invocation_, name);
+  if (!lineage.ok()) return lineage.status();
   auto state = std::make_shared<detail::CompletionState>();
-  if (absl::Status admitted = host.admit(name, std::move(event), state); !admitted.ok()) {
+  if (absl::Status admitted = host.admit(name, std::move(event), state, *lineage);
+      !admitted.ok()) {
     return admitted;
   }
   // Waiting for the callee blocks this worker: say so, so the executor can run the callee (and
@@ -62,11 +84,15 @@ Result Context::invoke(std::string_view name, Event event) {
 }
 
 absl::Status Context::invoke_async(std::string_view name, Event event) {
-  return invocation_->slot->host->admit(name, std::move(event), nullptr);
+  absl::StatusOr<detail::Lineage> lineage = callee_lineage(*invocation_, name);
+  if (!lineage.ok()) return lineage.status();
+  return invocation_->slot->host->admit(name, std::move(event), nullptr, *lineage);
 }
 
 absl::Status Context::publish(Event event) {
-  return invocation_->slot->host->publish(std::move(event));
+  absl::StatusOr<detail::Lineage> lineage = callee_lineage(*invocation_, event.topic);
+  if (!lineage.ok()) return lineage.status();
+  return invocation_->slot->host->publish(std::move(event), *lineage);
 }
 
 }  // namespace fnhost

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Running one claimed invocation: its version (the latest at start), an instance, the handler
 // through the guarded path, its deadline, and the one answer it gets — the handler's result, a
-// timeout, or shutdown's Unavailable, whichever claims the answer first.
+// timeout, or shutdown's Unavailable, whichever claims the answer first. Once the handler has
+// returned, the runner settles the event (delivery/outcomes.cpp) whoever answered.
 #include <algorithm>
 #include <memory>
 #include <utility>
@@ -41,7 +42,19 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   int64_t start = start_ns != 0 ? start_ns : now_ns();
   // The clock read reused from the previous invocation can predate this one's admission.
   if (has_observers()) start = std::max(start, invocation.admitted_ns);
-  invocation.begin_run(start, detail::deadline_ns_after(start, spec.timeout));
+  if (invocation.is_async &&
+      start - invocation.lineage.accepted_ns > invocation.version->max_event_age_ns) {
+    // Older than its function's max_event_age before this attempt could start: it ends here.
+    release_held(held);
+    expire(invocation);
+    return {};
+  }
+  int64_t deadline = detail::deadline_ns_after(start, spec.timeout);
+  // A callee runs within what its caller had left.
+  if (invocation.lineage.budget_ns > 0) {
+    deadline = std::min(deadline, start + invocation.lineage.budget_ns);
+  }
+  invocation.begin_run(start, deadline);
   invocation.worker = executor->current_task();
   timers_.arm(&invocation, invocation.deadline_ns);
   if (has_observers()) {
@@ -103,7 +116,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   }
   invocation.instance = nullptr;
   const bool result_ok = result.ok();
-  finish(invocation, std::move(result), end_ns);
+  finish(invocation, result, end_ns);
   // Unlinked only now: until its answer is delivered, shutdown must see it (and wait for it).
   // False: the deadline fired; the thread was marked stuck.
   const bool fired = !timers_.unlink(&invocation);
@@ -163,7 +176,7 @@ void HostCore::let_go(Invocation& invocation) {
   detail::delete_if_unused(version, version->unpin(1));
 }
 
-void HostCore::finish(Invocation& invocation, Result result, int64_t end_ns) {
+void HostCore::finish(Invocation& invocation, Result& result, int64_t end_ns) {
   FunctionSlot& slot = *invocation.slot;
   const int64_t duration_ns = end_ns - invocation.start_ns;
   // An invocation that ends after its deadline timed out, whether or not the timer got there
@@ -172,24 +185,30 @@ void HostCore::finish(Invocation& invocation, Result result, int64_t end_ns) {
   if (invocation.try_claim_answer(overran ? Invocation::kByTimeout : Invocation::kByResult)) {
     if (overran) {
       deliver_timeout(invocation, /*on_timer_thread=*/false);
-    } else {
-      slot.duration.record(duration_ns);
-      if (result.ok()) {
-        slot.successes.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        slot.errors.fetch_add(1, std::memory_order_relaxed);
-        if (invocation.is_async) on_async_failure(invocation, result.status());
-      }
-      if (invocation.completion != nullptr) {
-        CurrentTurn& turn = current_turn();
-        const detail::Invocation* outer = turn.delivering;
-        turn.delivering = &invocation;
-        invocation.completion->complete(std::move(result));
-        turn.delivering = outer;
-      }
-      invocation.delivered.store(true);
+      settle_failure(invocation, timeout_status(invocation), end_ns);
       return;
     }
+    slot.duration.record(duration_ns);
+    if (result.ok()) {
+      (invocation.is_async ? slot.events_succeeded : slot.sync_successes)
+          .fetch_add(1, std::memory_order_relaxed);
+      // Destinations and idempotency only when asked for: the common case pays one branch.
+      if (invocation.lineage.owns_key || invocation.version->has_destination) {
+        settle_success(invocation, *result);
+      }
+    } else {
+      slot.errors.fetch_add(1, std::memory_order_relaxed);
+      settle_failure(invocation, result.status(), end_ns);
+    }
+    if (invocation.completion != nullptr) {
+      CurrentTurn& turn = current_turn();
+      const detail::Invocation* outer = turn.delivering;
+      turn.delivering = &invocation;
+      invocation.completion->complete(std::move(result));
+      turn.delivering = outer;
+    }
+    invocation.delivered.store(true);
+    return;
   }
   // The deadline or shutdown answered already (or the handler overran): this result is late
   // and goes nowhere.
@@ -200,6 +219,33 @@ void HostCore::finish(Invocation& invocation, Result result, int64_t end_ns) {
                     "handler returned after {}",
                     absl::FormatDuration(absl::Nanoseconds(duration_ns))));
   }
+  // Its event is settled now that the handler gave it back: as the answer it got says.
+  settle_failure(invocation,
+                 invocation.answered.load() == Invocation::kByTimeout
+                     ? timeout_status(invocation)
+                     : absl::UnavailableError(fmt::format(
+                           "host shut down while invocation of \"{}\" was running", slot.name)),
+                 end_ns);
+}
+
+absl::Status HostCore::timeout_status(const Invocation& invocation) {
+  return absl::DeadlineExceededError(fmt::format(
+      "function \"{}\" timed out after {}", invocation.slot->name,
+      absl::FormatDuration(absl::Nanoseconds(invocation.deadline_ns - invocation.start_ns))));
+}
+
+void HostCore::expire(Invocation& invocation) {
+  FunctionSlot& slot = *invocation.slot;
+  invocation.try_claim_answer(Invocation::kByResult);
+  settle_unstarted(
+      invocation,
+      absl::DeadlineExceededError(fmt::format(
+          "event for function \"{}\" expired: it waited longer than max_event_age ({}) since "
+          "it was accepted",
+          slot.name, absl::FormatDuration(invocation.version->spec.retry.max_event_age))));
+  invocation.delivered.store(true);
+  if (has_observers()) notify_dropped(invocation);
+  let_go(invocation);
 }
 
 void HostCore::pin_for_firing(detail::TimerNode* node) { Invocation::of(node)->add_reference(); }
@@ -216,28 +262,35 @@ void HostCore::deliver_timeout(Invocation& invocation, bool on_timer_thread) {
   FunctionSlot& slot = *invocation.slot;
   slot.timeouts.fetch_add(1, std::memory_order_relaxed);
   invocation.cancel.cancel();
-  absl::Status timeout = absl::DeadlineExceededError(fmt::format(
-      "function \"{}\" timed out after {}", slot.name,
-      absl::FormatDuration(absl::Nanoseconds(invocation.deadline_ns - invocation.start_ns))));
-  if (!on_timer_thread) {
-    if (invocation.is_async) on_async_failure(invocation, timeout);
-    if (invocation.completion != nullptr) invocation.completion->complete(std::move(timeout));
-  } else {
+  // An asynchronous invocation's event is settled (retried, dead-lettered) by its runner once
+  // the handler has returned and given the event back; only a caller waits here.
+  if (invocation.completion != nullptr) {
+    if (!on_timer_thread) {
+      invocation.completion->complete(timeout_status(invocation));
+    } else {
+      // Waiters are answered now; callbacks (user code) run on the executor.
+      std::shared_ptr<detail::CompletionState> completion = invocation.completion;
+      detail::CompletionState::Callbacks callbacks =
+          completion->complete_without_callbacks(timeout_status(invocation));
+      if (!callbacks.empty()) {
+        run_off_timer([completion = std::move(completion),
+                       callbacks = std::move(callbacks)]() mutable {
+          completion->run_callbacks(callbacks);
+        });
+      }
+    }
+  }
+  if (on_timer_thread) {
     // The handler still runs: its thread no longer counts as capacity.
     executor->mark_stuck(invocation.worker);
-    // Waiters are answered now; callbacks and the log record (user code) run on the executor.
-    std::shared_ptr<detail::CompletionState> completion = invocation.completion;
-    detail::CompletionState::Callbacks callbacks;
-    if (completion != nullptr) callbacks = completion->complete_without_callbacks(timeout);
-    const bool log_failure = invocation.is_async && options.log_sink != nullptr;
-    if (!callbacks.empty() || log_failure) {
-      run_off_timer(
-          [this, completion = std::move(completion), callbacks = std::move(callbacks), log_failure,
-           name = slot.name, id = invocation_id(invocation),
-           message = fmt::format("async invocation failed: {}", timeout.ToString())]() mutable {
-            if (log_failure) log(LogLevel::kError, name, id, message);
-            if (completion != nullptr) completion->run_callbacks(callbacks);
-          });
+    // Said now, not when the handler returns (the log sink is user code: not on this thread).
+    if (invocation.is_async && options.log_sink != nullptr) {
+      run_off_timer([this, name = slot.name, id = invocation_id(invocation),
+                     message = fmt::format("{}; the event is retried or dead-lettered once the "
+                                           "handler returns",
+                                           timeout_status(invocation).ToString())] {
+        log(LogLevel::kError, name, id, message);
+      });
     }
   }
   invocation.delivered.store(true);
@@ -259,31 +312,19 @@ void HostCore::run_off_timer(Task task) {
 
 void HostCore::drop(FunctionSlot& slot, Invocation& invocation, absl::Status status) {
   slot.dropped.fetch_add(1, std::memory_order_relaxed);
-  answer_abandoned(invocation, std::move(status));
+  if (invocation.try_claim_answer(Invocation::kByShutdown)) {
+    invocation.cancel.cancel();
+    // Never started: its event is in the record, to be dead-lettered.
+    settle_unstarted(invocation, status);
+    if (invocation.completion != nullptr) invocation.completion->complete(std::move(status));
+  }
   if (has_observers()) notify_dropped(invocation);
 }
 
-void HostCore::answer_abandoned(Invocation& invocation, absl::Status status) {
-  if (invocation.try_claim_answer(Invocation::kByShutdown)) {
-    deliver_abandoned(invocation, std::move(status));
-  }
-}
-
 void HostCore::deliver_abandoned(Invocation& invocation, absl::Status status) {
+  // Its handler runs: its runner settles the event when the handler returns.
   invocation.cancel.cancel();
-  if (invocation.is_async && options.log_sink != nullptr) {
-    log(LogLevel::kError, invocation.slot->name, invocation_id(invocation),
-        detail::std_view(status.message()));
-  }
   if (invocation.completion != nullptr) invocation.completion->complete(std::move(status));
-}
-
-// The seam for retries, on-failure destinations and dead letters: today a failed asynchronous
-// invocation is counted (by the caller) and logged here.
-void HostCore::on_async_failure(Invocation& invocation, const absl::Status& status) {
-  if (options.log_sink == nullptr) return;
-  log(LogLevel::kError, invocation.slot->name, invocation_id(invocation),
-      fmt::format("async invocation failed: {}", status.ToString()));
 }
 
 }  // namespace fnhost

@@ -2,11 +2,14 @@
 #include "fnhost/function.hpp"
 
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "fmt/format.h"
 #include "fnhost/executor.hpp"
 #include "host/host_internal.hpp"
 #include "platform/deadline.hpp"
+#include "routing/topic.hpp"
 
 namespace fnhost {
 
@@ -15,6 +18,14 @@ namespace {
 bool is_valid_name_character(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '-' || c == '.';
+}
+
+bool is_valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
+  for (char c : name) {
+    if (!is_valid_name_character(c)) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -68,6 +79,30 @@ absl::Status validate_function_spec(const FunctionSpec& spec) {
   }
   if (spec.memory_mb < 1 || spec.memory_mb > 65536) {
     return invalid(fmt::format("memory_mb must be in 1..65536, got {}", spec.memory_mb));
+  }
+  if (absl::Status retry = validate_retry_policy(spec.retry); !retry.ok()) {
+    return invalid(fmt::format("retry: {}", detail::std_view(retry.message())));
+  }
+  for (const auto& [field, destination] :
+       {std::pair<const char*, const Destination*>{"on_success", &spec.on_success},
+        std::pair<const char*, const Destination*>{"on_failure", &spec.on_failure}}) {
+    if (!destination->function.empty() && !destination->topic.empty()) {
+      return invalid(fmt::format("{}: set function or topic, not both", field));
+    }
+    if (!destination->function.empty() && !is_valid_name(destination->function)) {
+      return invalid(fmt::format("{}.function {} is not a valid function name", field,
+                                 detail::quoted(destination->function)));
+    }
+    if (!destination->topic.empty()) {
+      if (absl::Status topic = detail::validate_topic(destination->topic); !topic.ok()) {
+        return invalid(fmt::format("{}.topic: {}", field, detail::std_view(topic.message())));
+      }
+    }
+  }
+  if (spec.idempotency_window < absl::ZeroDuration() ||
+      spec.idempotency_window > absl::Hours(24 * 7)) {
+    return invalid(fmt::format("idempotency_window must be in 0..7 days (0 = off), got {}",
+                               absl::FormatDuration(spec.idempotency_window)));
   }
   return absl::OkStatus();
 }

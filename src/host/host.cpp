@@ -35,7 +35,8 @@ HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_exec
       manual_clock_adapter_(manual_clock_),
       one_invocation_per_runner_(executor->traits().pumped),
       timers_(detail::TimerService::Options{
-          .manual_clock = manual_clock_ != nullptr ? &manual_clock_adapter_ : nullptr}) {
+          .manual_clock = manual_clock_ != nullptr ? &manual_clock_adapter_ : nullptr}),
+      retries_(timers_, &HostCore::on_retries_due, this) {
   if (manual_clock_ != nullptr) detail::ManualClockAccess::attach(*manual_clock_, &timers_);
 }
 
@@ -127,6 +128,14 @@ absl::StatusOr<Host> Host::create(HostOptions options) {
     return absl::InvalidArgumentError(fmt::format("HostOptions: drain_timeout must be >= 0, got {}",
                                                   absl::FormatDuration(options.drain_timeout)));
   }
+  if (options.max_chain_depth < 1 || options.max_chain_depth > 1000) {
+    return absl::InvalidArgumentError(fmt::format(
+        "HostOptions: max_chain_depth must be in 1..1000, got {}", options.max_chain_depth));
+  }
+  if (options.max_pending_retries < 1) {
+    return absl::InvalidArgumentError(fmt::format(
+        "HostOptions: max_pending_retries must be >= 1, got {}", options.max_pending_retries));
+  }
   std::shared_ptr<Executor> executor = options.executor;
   bool owns = false;
   if (executor == nullptr) {
@@ -176,6 +185,19 @@ absl::StatusOr<TriggerId> Host::schedule(ScheduleSpec spec) {
   return impl_->schedule(std::move(spec));
 }
 std::vector<ScheduleInfo> Host::schedules() const { return impl_->schedules(); }
+
+std::vector<DeadLetter> Host::dead_letters(std::string_view function, size_t limit) const {
+  return impl_->dead_letters(function, limit);
+}
+absl::StatusOr<DeadLetter> Host::dead_letter(uint64_t id) const { return impl_->dead_letter(id); }
+int64_t Host::dead_letter_count(std::string_view function) const {
+  return impl_->dead_letter_count(function);
+}
+absl::Status Host::delete_dead_letter(uint64_t id) { return impl_->delete_dead_letter(id); }
+absl::Status Host::redrive(uint64_t id) { return impl_->redrive(id); }
+absl::StatusOr<int64_t> Host::redrive_all(std::string_view function, size_t limit) {
+  return impl_->redrive_all(function, limit);
+}
 
 absl::StatusOr<FunctionStats> Host::function_stats(std::string_view name) const {
   return impl_->function_stats(name);

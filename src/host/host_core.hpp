@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/sync.hpp"
+#include "delivery/retry_queue.hpp"
 #include "fnhost/host.hpp"
 #include "host/clock_access.hpp"
 #include "host/function_table.hpp"
@@ -50,15 +51,20 @@ struct HostCore {
   std::vector<std::string> function_names() const;
   absl::StatusOr<FunctionStats> function_stats(std::string_view name) const;
 
-  // Admission: queues an invocation; with `completion` it is synchronous.
+  // Admission: queues an invocation; with `completion` it is synchronous. `lineage` says where
+  // it comes from (a handler's call passes its chain depth and remaining budget).
   absl::Status admit(std::string_view name, Event&& event,
-                     std::shared_ptr<detail::CompletionState> completion);
+                     std::shared_ptr<detail::CompletionState> completion,
+                     const detail::Lineage& lineage = {});
   absl::Status admit_unobserved(std::string_view name, Event&& event,
-                                std::shared_ptr<detail::CompletionState> completion);
-  Completion invoke(std::string_view name, Event&& event);
+                                std::shared_ptr<detail::CompletionState> completion,
+                                const detail::Lineage& lineage);
+  Completion invoke(std::string_view name, Event&& event, const detail::Lineage& lineage = {});
   // Queues an asynchronous invocation of `slot`'s function with an event shared by others
-  // (publish's fan-out); observed like admit().
-  absl::Status admit_shared(detail::FunctionSlot& slot, const std::shared_ptr<const Event>& event);
+  // (publish's fan-out); observed like admit(). A refusal for capacity is not returned: the
+  // event waits and is re-queued (a throttle), and this returns OK.
+  absl::Status admit_shared(detail::FunctionSlot& slot, const std::shared_ptr<const Event>& event,
+                            const detail::Lineage& lineage, bool* throttled);
 
   ShutdownReport shutdown(absl::Duration timeout);
   bool is_accepting() const { return accepting_.load(); }
@@ -67,9 +73,17 @@ struct HostCore {
   absl::StatusOr<TriggerId> subscribe(TriggerSpec spec);
   absl::Status unsubscribe(TriggerId id);
   std::vector<TriggerInfo> triggers() const { return router_.list(); }
-  absl::Status publish(Event&& event);
+  absl::Status publish(Event&& event, const detail::Lineage& lineage = {});
   absl::Status set_unrouted_function(std::string_view name);
   RouterStats router_stats() const;
+
+  // Dead letters (delivery/dead_letters.cpp).
+  std::vector<DeadLetter> dead_letters(std::string_view function, size_t limit) const;
+  absl::StatusOr<DeadLetter> dead_letter(uint64_t id) const;
+  int64_t dead_letter_count(std::string_view function) const;
+  absl::Status delete_dead_letter(uint64_t id);
+  absl::Status redrive(uint64_t id);
+  absl::StatusOr<int64_t> redrive_all(std::string_view function, size_t limit);
 
   // Schedules (routing/schedules.cpp).
   absl::StatusOr<TriggerId> schedule(ScheduleSpec spec);
@@ -113,16 +127,35 @@ struct HostCore {
   const bool owns_executor;
 
  private:
-  // Counts an invocation of `slot`'s function in and queues it, with the event moved from
-  // `owned` or shared from `*shared` (exactly one is non-null); with `completion` it is
-  // synchronous; `on_end` (may be null) becomes its Invocation::on_end, with `on_end_context`.
-  // Not observed.
   // The slot of registered function `name`; NotFound (not_registered) otherwise.
   absl::StatusOr<detail::FunctionSlot*> registered_slot(std::string_view name) const;
-  absl::Status admit_to(detail::FunctionSlot& slot, Event* owned,
-                        const std::shared_ptr<const Event>* shared,
-                        std::shared_ptr<detail::CompletionState> completion,
-                        void (*on_end)(void*) = nullptr, void* on_end_context = nullptr);
+  // What admit_to() queues: the event, moved from `owned` or `*data` (a data-only event) or
+  // shared from `*shared` (exactly one is non-null); with `completion` it is synchronous;
+  // `on_end` (may be null) becomes its Invocation::on_end, with `on_end_context`.
+  struct Admission {
+    Event* owned = nullptr;
+    std::string* data = nullptr;
+    const std::shared_ptr<const Event>* shared = nullptr;
+    std::shared_ptr<detail::CompletionState> completion;
+    void (*on_end)(void*) = nullptr;
+    void* on_end_context = nullptr;
+    detail::Lineage lineage;
+    // The caller re-queues the event if its queue is full (admit_or_wait): the event keeps the
+    // idempotency key it claimed (lineage.owns_key).
+    bool keeps_key_when_full = false;
+  };
+  // Counts an invocation of `slot`'s function in and queues it. Not observed. An event with
+  // an idempotency key may be answered here instead (a duplicate: OK, nothing queued).
+  absl::Status admit_to(detail::FunctionSlot& slot, Admission& admission);
+  // Admits an asynchronous event the host has accepted already (a publish's fan-out, a
+  // destination): a full queue is a throttle, and the event waits to be re-queued. Returns the
+  // other refusals.
+  absl::Status admit_or_wait(detail::FunctionSlot& slot, Admission& admission,
+                             bool* throttled = nullptr);
+  // Admission's idempotency check for a fresh event with a key; OK with `*answered` set when a
+  // duplicate was answered (or will be) without running.
+  absl::Status claim_idempotency_key(detail::FunctionSlot& slot, const Event& event,
+                                     Admission& admission, bool* answered);
   // Creates `count` instances of `version` by running its init on this thread; they count in
   // `*instances`.
   absl::Status provision(const detail::FunctionVersion& version, int count, int64_t* instances);
@@ -190,7 +223,11 @@ struct HostCore {
                         bool discard);
   // Delivers the handler's result unless the deadline or shutdown answered first; a result
   // that arrives after the deadline is a timeout even if the timer has not fired yet.
-  void finish(detail::Invocation& invocation, Result result, int64_t end_ns);
+  void finish(detail::Invocation& invocation, Result& result, int64_t end_ns);
+  static absl::Status timeout_status(const detail::Invocation& invocation);
+  // Ends a claimed asynchronous invocation whose event is older than its max_event_age
+  // without running it: dead-lettered.
+  void expire(detail::Invocation& invocation);
   // Answers a timed-out invocation (its answer already claimed) DeadlineExceeded and counts it.
   // On the timer thread: waiters are answered at once, the thread is marked stuck, and
   // callbacks and logging go to the executor.
@@ -206,11 +243,54 @@ struct HostCore {
   detail::Invocation* take_unstarted(detail::FunctionSlot& slot);
   // Counts a queued invocation that will never run as dropped, answers it, releases it.
   void drop(detail::FunctionSlot& slot, detail::Invocation& invocation, absl::Status status);
-  // Answers an accepted invocation that will not run or finish: counts and logs it.
-  void answer_abandoned(detail::Invocation& invocation, absl::Status status);
-  // The same for an invocation whose answer the caller already claimed.
+  // Answers a running invocation shutdown abandoned (the caller claimed its answer).
   void deliver_abandoned(detail::Invocation& invocation, absl::Status status);
-  void on_async_failure(detail::Invocation& invocation, const absl::Status& status);
+  // Settling an invocation's event once its attempt is over (delivery/outcomes.cpp): called by
+  // the runner after the handler returned (whoever answered), or for an invocation that never
+  // ran. A success records the idempotency key and goes to on_success; a failure of an
+  // asynchronous event waits for a retry (or a throttle re-queue) or, after its last attempt,
+  // goes to the dead letters and on_failure.
+  void settle_success(detail::Invocation& invocation, const std::string& result);
+  void settle_failure(detail::Invocation& invocation, const absl::Status& error, int64_t end_ns);
+  // An invocation that never ran (dropped by shutdown, refused to run, expired in the queue).
+  void settle_unstarted(detail::Invocation& invocation, const absl::Status& error);
+  // Takes an invocation's event out of its record for what outlives it.
+  static void take_event(detail::Invocation& invocation, std::string& data,
+                         std::shared_ptr<const Event>& event);
+  // Puts `waiting` in the retry queue for `delay_ns` (as a retry, or a throttle re-queue when
+  // `throttle`); ends it as a dead letter if the host stopped accepting or the queue is full.
+  void wait_to_retry(std::unique_ptr<detail::WaitingDelivery> waiting, int64_t delay_ns,
+                     bool throttle);
+  // An event refused for capacity (by a fan-out or a re-queue): waits for a throttle re-queue.
+  void requeue_throttled(detail::FunctionSlot& slot, std::string data,
+                         std::shared_ptr<const Event> event, const detail::Lineage& lineage,
+                         absl::Status refusal, void (*on_end)(void*), void* on_end_context);
+  // The retry queue's hand-off (on the timer thread), and the executor task it hands to:
+  // admits every due event again.
+  static void on_retries_due(void* host);
+  void redeliver_due();
+  void redeliver(std::unique_ptr<detail::WaitingDelivery> waiting);
+  // Ends an event for good as a dead letter: counted, kept by the store (or counted lost),
+  // logged (with the id of the invocation it ends in, if any); the idempotency key is
+  // forgotten. `attempts`: attempts made.
+  void dead_letter(detail::FunctionSlot& slot, std::string data, std::shared_ptr<const Event> event,
+                   const detail::Lineage& lineage, int attempts, const absl::Status& error,
+                   int64_t last_attempt_ns, std::string_view invocation = {});
+  // Sends an outcome to a destination; a refusal is counted on `slot` and logged.
+  void send_to_destination(detail::FunctionSlot& slot, const Destination& destination,
+                           Event outcome, const detail::Lineage& lineage);
+  // Shutdown's part: dead-letters every waiting retry and has none wait from now on; returns
+  // how many it dead-lettered.
+  int64_t stop_retries();
+  // A host steady time as wall time.
+  absl::Time wall_at(int64_t steady_ns) const {
+    return wall_now() - absl::Nanoseconds(now_ns() - steady_ns);
+  }
+  // The host's steady time, coarsely (see platform::coarse_now_ns).
+  int64_t coarse_now_ns() const {
+    return manual_clock_ == nullptr ? detail::platform::coarse_now_ns()
+                                    : detail::ManualClockAccess::steady_ns(*manual_clock_);
+  }
   // What the calling thread's runner is doing, if it is one: shutdown() called from a then()
   // callback on that thread must not wait for its own turn or for the answer it is delivering.
   struct CurrentTurn {
@@ -288,8 +368,15 @@ struct HostCore {
     std::atomic<int64_t> catch_all{0};
     std::atomic<int64_t> deliveries{0};
     std::atomic<int64_t> refused{0};
+    std::atomic<int64_t> throttled{0};
   };
   PublishCounters publish_counters_;
+
+  // Events waiting for a retry or a throttle re-queue.
+  detail::RetryQueue retries_;
+  // Retry hand-offs in the executor (counted in live_tasks_ too): shutdown waits for none to
+  // be left, so what they dead-letter is in its report.
+  std::atomic<int64_t> retry_handoffs_{0};
 
   // Schedules by id, each holding one reference for this table (see detail::Schedule).
   mutable detail::Mutex schedules_mu_;

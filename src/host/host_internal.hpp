@@ -37,6 +37,19 @@ struct Instance {
 };
 
 struct FunctionSlot;
+class IdempotencyTable;
+
+// Where an asynchronous event stands across its attempts, handed from attempt to attempt; and
+// what a handler's call passes to its callee (chain_depth, budget_ns).
+struct Lineage {
+  int64_t accepted_ns = 0;  // host coarse time when first accepted (set by admission if fresh)
+  int64_t budget_ns = 0;    // each attempt's timeout is at most this; 0: no limit
+  int32_t attempt = 1;      // this attempt's number
+  int32_t throttles = 0;    // capacity refusals so far (they use no attempt)
+  int32_t chain_depth = 0;  // calls between the outside caller and this invocation
+  bool fresh = true;        // not yet accepted: admission counts it and stamps accepted_ns
+  bool owns_key = false;    // holds its function's idempotency record for its key
+};
 
 // An immutable registration of a function (one version) plus its pool of idle instances.
 //
@@ -47,6 +60,10 @@ struct FunctionSlot;
 struct FunctionVersion {
   FunctionSpec spec;
   int64_t number = 0;
+  // spec.retry.max_event_age, for the check at each asynchronous start.
+  int64_t max_event_age_ns = 0;
+  // Whether spec.on_success or on_failure is set.
+  bool has_destination = false;
   // Set when published; instances count into its live_instances (FunctionStats::instances).
   FunctionSlot* slot = nullptr;
 
@@ -122,9 +139,13 @@ struct FunctionSlot {
   // sees of this function's backlog (see HostCore::add_runners).
   std::atomic<int> waiting_runners{0};
   std::atomic<bool> in_ring{false};  // listed in the host's round-robin ring
-  // Admissions so far (numbers the invocations): on this line, which admission writes anyway,
-  // not with the counters the workers write.
+  // Admissions so far (numbers the invocations), and asynchronous events accepted: on this
+  // line, which admission writes anyway, not with the counters the workers write.
   std::atomic<int64_t> invocations{0};
+  // Of those, synchronous ones and re-admissions of waiting events: FunctionStats derives the
+  // asynchronous events accepted from these, so invoke_async pays no counter of its own.
+  std::atomic<int64_t> sync_invocations{0};
+  std::atomic<int64_t> readmissions{0};
 
   static constexpr uint64_t kQueuedMask = (uint64_t{1} << 30) - 1;
   // Set by remove_function (cleared by a new registration): admission answers NotFound, and
@@ -144,8 +165,10 @@ struct FunctionSlot {
     return std::max<int64_t>(0, std::min<int64_t>(queued, limit - int64_t{running_of(word)}));
   }
 
-  // Counters (relaxed: metrics).
-  alignas(kCacheLine) std::atomic<int64_t> successes{0};
+  // Counters (relaxed: metrics). Successes of asynchronous events and of synchronous calls are
+  // apart, so an event's success costs one increment; FunctionStats::successes adds them.
+  alignas(kCacheLine) std::atomic<int64_t> sync_successes{0};
+  std::atomic<int64_t> events_succeeded{0};
   std::atomic<int64_t> errors{0};
   std::atomic<int64_t> throttles{0};
   std::atomic<int64_t> timeouts{0};
@@ -154,6 +177,35 @@ struct FunctionSlot {
   std::atomic<int64_t> dropped{0};
   DurationHistogram duration;
   DurationHistogram init_duration;
+  // Reliable delivery's counters (see FunctionStats).
+  std::atomic<int64_t> events_dead_lettered{0};
+  std::atomic<int64_t> dead_letters_lost{0};
+  std::atomic<int64_t> retries{0};
+  std::atomic<int64_t> throttle_requeues{0};
+  // Events accepted straight into the retry queue (a fan-out its queue refused).
+  std::atomic<int64_t> accepted_waiting{0};
+  std::atomic<int64_t> duplicates{0};
+  std::atomic<int64_t> destination_errors{0};
+  std::atomic<int64_t> redriven{0};
+
+  // The current version's retry policy and idempotency window, for the paths that hold no
+  // version: re-queueing a refused event, admitting an event with a key.
+  RetryPolicy retry_policy() const {
+    SpinLockHolder lock(policy_mu);
+    return retry_policy_;
+  }
+  void set_retry_policy(const RetryPolicy& policy) {
+    SpinLockHolder lock(policy_mu);
+    retry_policy_ = policy;
+  }
+  std::atomic<int64_t> idempotency_window_ns{0};
+  // Created by the first event with an idempotency key; owned.
+  std::atomic<IdempotencyTable*> idempotency{nullptr};
+  IdempotencyTable& idempotency_table();
+
+ private:
+  mutable SpinLock policy_mu;
+  RetryPolicy retry_policy_ ABSL_GUARDED_BY(policy_mu);
 };
 
 // Cancellation of one invocation: a flag for polling, and a mutex and condition variable for
@@ -258,6 +310,7 @@ struct Invocation : TimerNode {
   std::shared_ptr<const Event> event;
   bool is_async = false;
   bool cold_start = false;
+  Lineage lineage;
   // Exactly one of {handler result, deadline, shutdown} answers the invocation, and says so
   // here (an Answer), so the runner can tell observers how it ended.
   enum Answer : uint8_t { kUnanswered = 0, kByResult, kByTimeout, kByShutdown };

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "fmt/format.h"
+#include "delivery/idempotency.hpp"
 #include "host/host_core.hpp"
 #include "host/messages.hpp"
 #include "platform/platform.hpp"
@@ -48,6 +49,7 @@ FunctionVersion::~FunctionVersion() {
 }
 
 FunctionSlot::~FunctionSlot() {
+  delete idempotency.load();
   const FunctionVersion* last = latest.exchange(nullptr);
   if (last != nullptr && last->retire()) delete last;
 }

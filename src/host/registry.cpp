@@ -11,6 +11,7 @@
 #include "fmt/format.h"
 #include "host/host_core.hpp"
 #include "host/messages.hpp"
+#include "platform/deadline.hpp"
 
 namespace fnhost {
 
@@ -25,6 +26,10 @@ const FunctionVersion* HostCore::publish(FunctionSlot& slot,
   slot.live_instances.fetch_add(provisioned, std::memory_order_relaxed);
   slot.max_concurrency.store(version->spec.max_concurrency);
   slot.max_queued.store(version->spec.max_queued);
+  slot.set_retry_policy(version->spec.retry);
+  slot.idempotency_window_ns.store(detail::saturated_ns(version->spec.idempotency_window));
+  version->max_event_age_ns = detail::saturated_ns(version->spec.retry.max_event_age);
+  version->has_destination = !version->spec.on_success.empty() || !version->spec.on_failure.empty();
   const int64_t number = version->number;
   // A registration after remove_function takes the name back: admissions count again.
   slot.state.fetch_and(~FunctionSlot::kRemoved);
@@ -191,8 +196,12 @@ absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) co
   FunctionStats stats;
   stats.name = slot->name;
   stats.version = version;
+  // Read before what they are derived from, so a racing reader never sees more ended than
+  // accepted.
+  stats.events_succeeded = relaxed(slot->events_succeeded);
+  stats.events_dead_lettered = relaxed(slot->events_dead_lettered);
   stats.invocations = relaxed(slot->invocations);
-  stats.successes = relaxed(slot->successes);
+  stats.successes = relaxed(slot->sync_successes) + stats.events_succeeded;
   stats.errors = relaxed(slot->errors);
   stats.throttles = relaxed(slot->throttles);
   stats.timeouts = relaxed(slot->timeouts);
@@ -203,6 +212,16 @@ absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) co
   stats.in_flight = FunctionSlot::running_of(word);
   stats.queued = FunctionSlot::queued_of(word);
   stats.instances = relaxed(slot->live_instances);
+  stats.events_accepted = stats.invocations - relaxed(slot->sync_invocations) -
+                          relaxed(slot->readmissions) + relaxed(slot->accepted_waiting);
+  stats.events_pending = std::max<int64_t>(
+      0, stats.events_accepted - stats.events_succeeded - stats.events_dead_lettered);
+  stats.retries = relaxed(slot->retries);
+  stats.throttle_requeues = relaxed(slot->throttle_requeues);
+  stats.duplicates = relaxed(slot->duplicates);
+  stats.dead_letters_lost = relaxed(slot->dead_letters_lost);
+  stats.destination_errors = relaxed(slot->destination_errors);
+  stats.redriven = relaxed(slot->redriven);
   stats.duration = summary(slot->duration);
   stats.init_duration = summary(slot->init_duration);
   return stats;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Shutdown: stop admitting, drain until the deadline, then account for everything still
-// there — queued or claimed but not started (dropped), or running (unfinished) — so the report
-// is exact and final when shutdown() returns.
+// Shutdown: stop admitting, dead-letter the events waiting for a retry, drain until the
+// deadline, then account for everything still there — queued or claimed but not started
+// (dropped; asynchronous ones are dead-lettered), or running (unfinished) — so the report is
+// exact and final when shutdown() returns.
 #include <algorithm>
 #include <chrono>
 #include <vector>
@@ -36,7 +37,8 @@ int64_t HostCore::finished_total() const {
   int64_t count = 0;
   MutexLock lock(registration_mu_);
   for (const auto& slot : table_.slots()) {
-    count += slot->successes.load() + slot->errors.load() + slot->timeouts.load();
+    count += slot->sync_successes.load() + slot->events_succeeded.load() + slot->errors.load() +
+             slot->timeouts.load();
   }
   return count;
 }
@@ -62,9 +64,11 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
     accepting_.store(false);
     for (const auto& slot : table_.slots()) slot->state.fetch_or(FunctionSlot::kClosed);
   }
-  // No schedule fires from here on; and the timer service holds invocations only, as the
-  // sweep below assumes.
+  // No schedule fires from here on, and no event waits for a retry (those waiting are
+  // dead-lettered; failures from here on are too): the timer service holds invocations only,
+  // as the sweep below assumes.
   stop_schedules();
+  report.retries_dead_lettered = stop_retries();
   const int64_t finished_before = finished_total();
   const auto deadline = detail::steady_deadline_after(timeout);
   // Called from a then() callback on a runner: the runner's own turn cannot end while we wait

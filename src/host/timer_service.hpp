@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The host's one timer service: invocation deadlines and schedules now; retry backoff and batch
-// windows next. Timers are intrusive nodes their owners embed (no allocation per timer), kept
+// The host's one timer service: invocation deadlines, schedules and retry backoffs (one node
+// for all of them: see delivery/retry_queue.hpp). Timers are intrusive nodes their owners embed (no allocation per timer), kept
 // in sharded lists (one lock per shard, picked by the calling thread, so workers rarely
 // contend). One thread sleeps until the earliest due time it knows of, but at most `linger`
 // at a time (unlinking a timer does not wake it); it exists only while a timer is pending and
@@ -91,7 +91,9 @@ class TimerService {
   // node alive until unlink() returns or on_due ran.
   void link(TimerNode* node);
   // Gives a linked node its due time (absolute, in this service's clock); it fires at or after
-  // it. Called once per link, by the thread that linked it or one ordered after it. Starts the
+  // it. Called once per link, by the thread that linked it or one ordered after it — or again,
+  // under the owner's own lock, to move the due time earlier (the node then fires at either
+  // time: its on_due must look at what is due itself, as the retry queue's does). Starts the
   // timer thread if none runs; if that fails the node still fires at the next fire_due() or
   // when a later arm() starts the thread — callers must not rely on the thread alone (the host
   // also checks each invocation's end against its deadline).

@@ -123,6 +123,17 @@ int64_t now_ns() {
       .count();
 }
 
+int64_t coarse_now_ns() {
+#if defined(__linux__)
+  // steady_clock is CLOCK_MONOTONIC; its coarse variant reads the last tick's value.
+  timespec now{};
+  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) == 0) {
+    return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+  }
+#endif
+  return now_ns();
+}
+
 int64_t current_thread_id() {
 #if defined(__linux__)
   return static_cast<int64_t>(::syscall(SYS_gettid));

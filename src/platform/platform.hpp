@@ -36,6 +36,9 @@ std::optional<std::string> cgroup_v2_path(std::string_view proc_self_cgroup);
 
 // Monotonic time in nanoseconds (steady clock).
 int64_t now_ns();
+// The same clock read coarsely: at most a scheduler tick (a few ms) behind now_ns(), at a
+// fraction of its cost. For timestamps that only have to be right to milliseconds.
+int64_t coarse_now_ns();
 
 // The kernel's id of the calling thread (gettid on Linux), or 0 where there is none.
 int64_t current_thread_id();

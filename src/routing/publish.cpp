@@ -52,21 +52,31 @@ absl::Status HostCore::set_unrouted_function(std::string_view name) {
   return absl::OkStatus();
 }
 
-absl::Status HostCore::publish(Event&& event) {
+absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
   if (absl::Status valid = detail::validate_topic(event.topic); !valid.ok()) return valid;
   if (!accepting_.load()) {
     return detail::unavailable_after_shutdown(
         fmt::format("event for topic {}", quoted(event.topic)));
   }
+  if (lineage.chain_depth > options.max_chain_depth) {
+    return absl::FailedPreconditionError(fmt::format(
+        "publish to topic {} refused: chain depth {} exceeds max_chain_depth {} (does a "
+        "handler publish to a topic that triggers it again?)",
+        quoted(event.topic), lineage.chain_depth, options.max_chain_depth));
+  }
   detail::Matches matches;
   router_.match(event, matches);
+  bool throttled = false;
   if (matches.empty()) {
     publish_counters_.published.fetch_add(1, std::memory_order_relaxed);
     publish_counters_.unrouted.fetch_add(1, std::memory_order_relaxed);
     FunctionSlot* catch_all = unrouted_slot_.load();
     if (catch_all == nullptr) return absl::OkStatus();
-    if (admit_shared(*catch_all, std::make_shared<const Event>(std::move(event))).ok()) {
+    if (admit_shared(*catch_all, std::make_shared<const Event>(std::move(event)), lineage,
+                     &throttled)
+            .ok()) {
       publish_counters_.catch_all.fetch_add(1, std::memory_order_relaxed);
+      if (throttled) publish_counters_.throttled.fetch_add(1, std::memory_order_relaxed);
     } else {
       publish_counters_.refused.fetch_add(1, std::memory_order_relaxed);
     }
@@ -75,19 +85,25 @@ absl::Status HostCore::publish(Event&& event) {
   const auto shared = std::make_shared<const Event>(std::move(event));
   int64_t delivered = 0;
   int64_t refused = 0;
+  int64_t waited = 0;
   absl::Status shut_down;
   for (const std::shared_ptr<detail::Trigger>& trigger : matches) {
-    absl::Status admitted = admit_shared(*trigger->slot, shared);
+    absl::Status admitted = admit_shared(*trigger->slot, shared, lineage, &throttled);
     if (admitted.ok()) {
       trigger->delivered.fetch_add(1, std::memory_order_relaxed);
       ++delivered;
+      if (throttled) {
+        trigger->throttled.fetch_add(1, std::memory_order_relaxed);
+        ++waited;
+      }
     } else {
       trigger->refused.fetch_add(1, std::memory_order_relaxed);
       ++refused;
       if (admitted.code() == absl::StatusCode::kUnavailable) shut_down = std::move(admitted);
     }
   }
-  publish_counters_.refused.fetch_add(refused, std::memory_order_relaxed);
+  if (refused != 0) publish_counters_.refused.fetch_add(refused, std::memory_order_relaxed);
+  if (waited != 0) publish_counters_.throttled.fetch_add(waited, std::memory_order_relaxed);
   // Shutdown closed every subscriber before any took the event: the event was not accepted.
   if (delivered == 0 && !shut_down.ok()) return shut_down;
   publish_counters_.published.fetch_add(1, std::memory_order_relaxed);
@@ -106,6 +122,7 @@ RouterStats HostCore::router_stats() const {
           .catch_all = read(publish_counters_.catch_all),
           .deliveries = read(publish_counters_.deliveries),
           .refused = read(publish_counters_.refused),
+          .throttled = read(publish_counters_.throttled),
           .triggers = router_.size()};
 }
 

@@ -70,7 +70,8 @@ std::vector<TriggerInfo> Router::list() const {
                      .filter = trigger->filter.to_string(),
                      .delivered = trigger->delivered.load(std::memory_order_relaxed),
                      .filtered_out = trigger->filtered_out.load(std::memory_order_relaxed),
-                     .refused = trigger->refused.load(std::memory_order_relaxed)});
+                     .refused = trigger->refused.load(std::memory_order_relaxed),
+                     .throttled = trigger->throttled.load(std::memory_order_relaxed)});
   }
   lock.unlock();
   std::sort(infos.begin(), infos.end(),

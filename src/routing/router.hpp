@@ -37,6 +37,7 @@ struct Trigger {
   std::atomic<int64_t> delivered{0};
   std::atomic<int64_t> filtered_out{0};
   std::atomic<int64_t> refused{0};
+  std::atomic<int64_t> throttled{0};
 };
 
 // Matching triggers of one event; inline up to a fan-out of 8.

@@ -152,8 +152,9 @@ void HostCore::fire_schedule(Schedule& schedule) {
     schedule.running.fetch_add(1);
     schedule.add_reference();
     FunctionSlot& slot = *schedule.slot;
-    absl::Status admitted =
-        admit_to(slot, &event, nullptr, nullptr, &Schedule::run_ended, &schedule);
+    Admission admission{
+        .owned = &event, .on_end = &Schedule::run_ended, .on_end_context = &schedule};
+    absl::Status admitted = admit_to(slot, admission);
     if (admitted.ok()) {
       schedule.fired.fetch_add(1, std::memory_order_relaxed);
     } else {

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "delivery/idempotency.hpp"
+
+#include <utility>
+
+namespace fnhost::detail {
+
+namespace {
+absl::string_view key_view(std::string_view key) { return {key.data(), key.size()}; }
+}  // namespace
+
+IdempotencyTable& FunctionSlot::idempotency_table() {
+  IdempotencyTable* table = idempotency.load(std::memory_order_acquire);
+  if (table != nullptr) return *table;
+  auto fresh = std::make_unique<IdempotencyTable>();
+  if (idempotency.compare_exchange_strong(table, fresh.get())) return *fresh.release();
+  return *table;
+}
+
+void IdempotencyTable::prune_locked(int64_t now_ns, bool make_room) {
+  while (!expiries_.empty()) {
+    auto& [expires_ns, key] = expiries_.front();
+    if (expires_ns > now_ns && !(make_room && records_.size() >= kMaxRecords)) break;
+    auto it = records_.find(key);
+    if (it != records_.end() && it->second.done && it->second.expires_ns == expires_ns) {
+      records_.erase(it);
+    }
+    expiries_.pop_front();
+  }
+}
+
+IdempotencyTable::Outcome IdempotencyTable::claim(std::string_view key, int64_t now_ns,
+                                                  std::shared_ptr<CompletionState> waiter) {
+  MutexLock lock(mu_);
+  prune_locked(now_ns, /*make_room=*/false);
+  auto it = records_.find(key_view(key));
+  if (it != records_.end()) {
+    Record& record = it->second;
+    if (record.done && record.expires_ns > now_ns) return {Claim::kDone, record.result};
+    if (!record.done) {
+      if (waiter != nullptr) record.waiters.push_back(std::move(waiter));
+      return {Claim::kRunning, {}};
+    }
+    records_.erase(it);  // expired, not yet pruned
+  }
+  if (records_.size() >= kMaxRecords) {
+    prune_locked(now_ns, /*make_room=*/true);
+    if (records_.size() >= kMaxRecords) return {Claim::kFull, {}};
+  }
+  records_.emplace(std::string(key), Record{});
+  return {Claim::kOwner, {}};
+}
+
+void IdempotencyTable::succeed(std::string_view key, const std::string& result, int64_t now_ns,
+                               int64_t window_ns) {
+  std::vector<std::shared_ptr<CompletionState>> waiters;
+  {
+    MutexLock lock(mu_);
+    auto it = records_.find(key_view(key));
+    if (it == records_.end()) return;
+    Record& record = it->second;
+    waiters.swap(record.waiters);
+    record.done = true;
+    record.result = result;
+    record.expires_ns = now_ns + window_ns;
+    expiries_.emplace_back(record.expires_ns, std::string(key));
+  }
+  // Outside the lock: their callbacks are user code.
+  for (auto& waiter : waiters) waiter->complete(result);
+}
+
+void IdempotencyTable::fail(std::string_view key, const absl::Status& error) {
+  std::vector<std::shared_ptr<CompletionState>> waiters;
+  {
+    MutexLock lock(mu_);
+    auto it = records_.find(key_view(key));
+    if (it == records_.end() || it->second.done) return;
+    waiters.swap(it->second.waiters);
+    records_.erase(it);
+  }
+  for (auto& waiter : waiters) waiter->complete(error);
+}
+
+size_t IdempotencyTable::size() const {
+  MutexLock lock(mu_);
+  return records_.size();
+}
+
+}  // namespace fnhost::detail

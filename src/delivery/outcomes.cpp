@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: Apache-2.0
+// How an event's attempt ends: a success records its idempotency key and goes to on_success; a
+// failed asynchronous attempt waits for a retry (retry classes, backoff with full jitter,
+// max_attempts, max_event_age) or a throttle re-queue, or — after its last attempt — goes to
+// the dead-letter store and on_failure. Waiting events sit in the retry queue, held by no
+// thread, and are admitted again from an executor task when due.
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "delivery/destination_record.hpp"
+#include "delivery/idempotency.hpp"
+#include "fmt/format.h"
+#include "host/host_core.hpp"
+#include "host/messages.hpp"
+#include "platform/deadline.hpp"
+
+namespace fnhost {
+
+using detail::FunctionSlot;
+using detail::Invocation;
+using detail::Lineage;
+using detail::WaitingDelivery;
+
+namespace {
+
+// Jitter only has to spread retries apart: a per-thread splitmix64, seeded once.
+uint64_t random_bits() {
+  thread_local uint64_t state = [] {
+    std::random_device device;
+    return (uint64_t{device()} << 32) ^ device();
+  }();
+  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+const std::string& key_of(const Invocation& invocation) { return invocation.event->idempotency_key; }
+
+}  // namespace
+
+void HostCore::take_event(Invocation& invocation, std::string& data,
+                          std::shared_ptr<const Event>& event) {
+  if (invocation.event != nullptr) {
+    event = std::move(invocation.event);
+  } else {
+    data = std::move(invocation.data);
+  }
+}
+
+namespace {
+// A copy of an invocation's event as a plain Event (for a destination).
+Event copy_event(const Invocation& invocation) {
+  return invocation.event != nullptr ? *invocation.event : Event::with_data(invocation.data);
+}
+}  // namespace
+
+void HostCore::settle_success(Invocation& invocation, const std::string& result) {
+  FunctionSlot& slot = *invocation.slot;
+  if (invocation.lineage.owns_key) {
+    slot.idempotency_table().succeed(key_of(invocation), result, now_ns(),
+                                     slot.idempotency_window_ns.load(std::memory_order_relaxed));
+  }
+  const Destination& destination = invocation.version->spec.on_success;
+  if (!invocation.is_async || destination.empty()) return;
+  const detail::OutcomeFacts facts{.success = true,
+                                   .function = slot.name,
+                                   .attempts = invocation.lineage.attempt,
+                                   .first_accepted = wall_at(invocation.lineage.accepted_ns),
+                                   .last_attempt = wall_now(),
+                                   .result = &result};
+  send_to_destination(
+      slot, destination,
+      detail::make_destination_event(copy_event(invocation), facts, destination.topic),
+      invocation.lineage);
+}
+
+void HostCore::settle_failure(Invocation& invocation, const absl::Status& error, int64_t end_ns) {
+  FunctionSlot& slot = *invocation.slot;
+  const Lineage& lineage = invocation.lineage;
+  if (!invocation.is_async) {
+    // Never retried: the caller has the error; a duplicate may try again.
+    if (lineage.owns_key) slot.idempotency_table().fail(key_of(invocation), error);
+    return;
+  }
+  const RetryPolicy& policy = invocation.version->spec.retry;
+  const RetryClass retry = retry_class(error);
+  const bool throttle = retry == RetryClass::kThrottle;
+  // Once shutdown began nothing waits for a retry: the event is dead-lettered now.
+  if (accepting_.load() &&
+      (throttle || (retry == RetryClass::kRetry && lineage.attempt < policy.max_attempts))) {
+    const int64_t delay_ns = detail::saturated_ns(retry_delay(
+        policy, throttle ? lineage.throttles + 1 : lineage.attempt, random_bits()));
+    // A retry that would start after max_event_age is not made: this failure is the last.
+    if (end_ns + delay_ns - lineage.accepted_ns <= invocation.version->max_event_age_ns) {
+      auto waiting = std::make_unique<WaitingDelivery>();
+      waiting->slot = &slot;
+      take_event(invocation, waiting->data, waiting->event);
+      waiting->lineage = lineage;
+      if (throttle) {
+        ++waiting->lineage.throttles;
+      } else {
+        ++waiting->lineage.attempt;
+      }
+      waiting->last_error = error;
+      waiting->last_attempt_ns = end_ns;
+      // The run is not over while its event waits (a schedule's overlap policy looks at it).
+      waiting->on_end = std::exchange(invocation.on_end, nullptr);
+      waiting->on_end_context = invocation.on_end_context;
+      if (options.log_sink != nullptr) {
+        log(LogLevel::kWarning, slot.name, invocation_id(invocation),
+            fmt::format("attempt {} of {} failed: {}; {} in {}", lineage.attempt,
+                        policy.max_attempts, error.ToString(),
+                        throttle ? "re-queued (throttled, no attempt used)" : "retrying",
+                        absl::FormatDuration(absl::Nanoseconds(delay_ns))));
+      }
+      wait_to_retry(std::move(waiting), delay_ns, throttle);
+      return;
+    }
+  }
+  // The last attempt failed.
+  const Destination& destination = invocation.version->spec.on_failure;
+  Event outcome;
+  if (!destination.empty()) {
+    const detail::OutcomeFacts facts{.success = false,
+                                     .function = slot.name,
+                                     .attempts = lineage.attempt,
+                                     .first_accepted = wall_at(lineage.accepted_ns),
+                                     .last_attempt = wall_at(end_ns),
+                                     .error = &error};
+    outcome = detail::make_destination_event(copy_event(invocation), facts, destination.topic);
+  }
+  std::string data;
+  std::shared_ptr<const Event> event;
+  take_event(invocation, data, event);
+  dead_letter(slot, std::move(data), std::move(event), lineage, lineage.attempt, error, end_ns,
+              invocation_id(invocation));
+  if (!destination.empty()) send_to_destination(slot, destination, std::move(outcome), lineage);
+}
+
+void HostCore::settle_unstarted(Invocation& invocation, const absl::Status& error) {
+  FunctionSlot& slot = *invocation.slot;
+  const Lineage& lineage = invocation.lineage;
+  if (!invocation.is_async) {
+    if (lineage.owns_key) slot.idempotency_table().fail(key_of(invocation), error);
+    return;
+  }
+  std::string data;
+  std::shared_ptr<const Event> event;
+  take_event(invocation, data, event);
+  // This attempt never ran.
+  dead_letter(slot, std::move(data), std::move(event), lineage, lineage.attempt - 1, error,
+              /*last_attempt_ns=*/0, invocation_id(invocation));
+}
+
+void HostCore::wait_to_retry(std::unique_ptr<WaitingDelivery> waiting, int64_t delay_ns,
+                             bool throttle) {
+  FunctionSlot& slot = *waiting->slot;
+  (throttle ? slot.throttle_requeues : slot.retries).fetch_add(1, std::memory_order_relaxed);
+  waiting->due_ns = now_ns() + delay_ns;
+  absl::Status refusal;
+  if (accepting_.load()) {
+    waiting = retries_.push(std::move(waiting), options.max_pending_retries);
+    if (waiting == nullptr) return;
+    if (accepting_.load()) {
+      refusal = absl::ResourceExhaustedError(fmt::format(
+          "not retried: {} events already wait for a retry, the host's max_pending_retries; "
+          "last error: {}",
+          options.max_pending_retries, waiting->last_error.ToString()));
+    }
+  }
+  if (refusal.ok()) {
+    refusal = absl::UnavailableError(fmt::format(
+        "host shut down while the event waited for attempt {}; last error: {}",
+        waiting->lineage.attempt, waiting->last_error.ToString()));
+  }
+  std::unique_ptr<WaitingDelivery> ended = std::move(waiting);
+  dead_letter(slot, std::move(ended->data), std::move(ended->event), ended->lineage,
+              ended->lineage.attempt - 1, refusal, ended->last_attempt_ns);
+  if (ended->on_end != nullptr) ended->on_end(ended->on_end_context);
+}
+
+void HostCore::requeue_throttled(FunctionSlot& slot, std::string data,
+                                 std::shared_ptr<const Event> event, const Lineage& lineage,
+                                 absl::Status refusal, void (*on_end)(void*),
+                                 void* on_end_context) {
+  auto waiting = std::make_unique<WaitingDelivery>();
+  waiting->slot = &slot;
+  waiting->data = std::move(data);
+  waiting->event = std::move(event);
+  waiting->lineage = lineage;
+  if (waiting->lineage.fresh) {
+    // Accepted here, though no queue took it yet.
+    waiting->lineage.fresh = false;
+    waiting->lineage.accepted_ns = coarse_now_ns();
+    slot.accepted_waiting.fetch_add(1, std::memory_order_relaxed);
+  }
+  ++waiting->lineage.throttles;
+  waiting->last_error = std::move(refusal);
+  waiting->on_end = on_end;
+  waiting->on_end_context = on_end_context;
+  const int64_t delay_ns = detail::saturated_ns(
+      retry_delay(slot.retry_policy(), waiting->lineage.throttles, random_bits()));
+  wait_to_retry(std::move(waiting), delay_ns, /*throttle=*/true);
+}
+
+void HostCore::on_retries_due(void* context) {
+  auto& host = *static_cast<HostCore*>(context);
+  // Counted before the hand-off: shutdown waits for it (after the timer stopped firing).
+  host.retry_handoffs_.fetch_add(1);
+  host.run_off_timer([&host] {
+    host.redeliver_due();
+    host.retry_handoffs_.fetch_sub(1);
+  });
+}
+
+void HostCore::redeliver_due() {
+  for (std::unique_ptr<WaitingDelivery>& waiting : retries_.take_due(now_ns())) {
+    redeliver(std::move(waiting));
+  }
+}
+
+void HostCore::redeliver(std::unique_ptr<WaitingDelivery> waiting) {
+  FunctionSlot& slot = *waiting->slot;
+  Admission admission{.on_end = waiting->on_end,
+                      .on_end_context = waiting->on_end_context,
+                      .lineage = waiting->lineage};
+  if (waiting->event != nullptr) {
+    admission.shared = &waiting->event;
+  } else {
+    admission.data = &waiting->data;
+  }
+  absl::Status admitted = admit_to(slot, admission);
+  if (admitted.ok()) return;  // the invocation took the event and its on_end
+  if (has_observers()) notify_refused(slot.name, admitted, /*is_async=*/true);
+  if (admitted.code() == absl::StatusCode::kResourceExhausted) {
+    ++waiting->lineage.throttles;
+    waiting->last_error = std::move(admitted);
+    const int64_t delay_ns = detail::saturated_ns(
+        retry_delay(slot.retry_policy(), waiting->lineage.throttles, random_bits()));
+    wait_to_retry(std::move(waiting), delay_ns, /*throttle=*/true);
+    return;
+  }
+  // Removed meanwhile, or shutting down: it ends here.
+  dead_letter(slot, std::move(waiting->data), std::move(waiting->event), waiting->lineage,
+              waiting->lineage.attempt - 1, admitted, waiting->last_attempt_ns);
+  if (waiting->on_end != nullptr) waiting->on_end(waiting->on_end_context);
+}
+
+void HostCore::dead_letter(FunctionSlot& slot, std::string data,
+                           std::shared_ptr<const Event> event, const Lineage& lineage,
+                           int attempts, const absl::Status& error, int64_t last_attempt_ns,
+                           std::string_view invocation) {
+  if (lineage.owns_key) slot.idempotency_table().fail(event->idempotency_key, error);
+  bool kept = false;
+  uint64_t id = 0;
+  if (options.dead_letter_store != nullptr) {
+    DeadLetter letter{
+        .function = slot.name,
+        .event = event != nullptr ? *event : Event::with_data(std::move(data)),
+        .error = error,
+        .attempts = attempts,
+        .first_accepted = wall_at(lineage.accepted_ns),
+        .last_attempt = last_attempt_ns != 0 ? wall_at(last_attempt_ns) : absl::InfinitePast()};
+    try {
+      absl::StatusOr<uint64_t> put = options.dead_letter_store->put(std::move(letter));
+      kept = put.ok();
+      if (kept) id = *put;
+    } catch (...) {
+      // A throwing store loses the letter, visibly (counted below), not the host.
+    }
+  }
+  if (!kept) slot.dead_letters_lost.fetch_add(1, std::memory_order_relaxed);
+  // Counted once the letter is in the store: whoever sees the count can find it.
+  slot.events_dead_lettered.fetch_add(1, std::memory_order_relaxed);
+  if (options.log_sink != nullptr) {
+    log(LogLevel::kError, slot.name, invocation,
+        kept ? fmt::format("dead-lettered (id {}) after {} attempt(s): {}", id, attempts,
+                           error.ToString())
+             : fmt::format("dead letter LOST (the store did not keep it) after {} attempt(s): {}",
+                           attempts, error.ToString()));
+  }
+}
+
+void HostCore::send_to_destination(FunctionSlot& slot, const Destination& destination,
+                                   Event outcome, const Lineage& lineage) {
+  // A new event, one level deeper: a destination leading back to its function cannot loop
+  // for ever.
+  const Lineage next{.chain_depth = lineage.chain_depth + 1};
+  absl::Status sent;
+  if (!destination.function.empty()) {
+    FunctionSlot* target = table_.find(destination.function);
+    if (target == nullptr) {
+      sent = detail::not_registered(destination.function);
+    } else {
+      Admission admission{.owned = &outcome, .lineage = next};
+      sent = admit_or_wait(*target, admission);
+    }
+  } else {
+    sent = publish(std::move(outcome), next);
+  }
+  if (sent.ok()) return;
+  slot.destination_errors.fetch_add(1, std::memory_order_relaxed);
+  if (options.log_sink != nullptr) {
+    log(LogLevel::kError, slot.name, "",
+        fmt::format("destination {} refused the outcome: {}",
+                    destination.function.empty() ? "topic " + detail::quoted(destination.topic)
+                                                 : "function " + detail::quoted(destination.function),
+                    sent.ToString()));
+  }
+}
+
+int64_t HostCore::stop_retries() {
+  detail::RetryQueue::Batch waiting = retries_.stop();
+  for (std::unique_ptr<WaitingDelivery>& ended : waiting) {
+    const absl::Status refusal = absl::UnavailableError(fmt::format(
+        "host shut down while the event waited for attempt {}; last error: {}",
+        ended->lineage.attempt, ended->last_error.ToString()));
+    dead_letter(*ended->slot, std::move(ended->data), std::move(ended->event), ended->lineage,
+                ended->lineage.attempt - 1, refusal, ended->last_attempt_ns);
+    if (ended->on_end != nullptr) ended->on_end(ended->on_end_context);
+  }
+  // A hand-off the timer made before the queue stopped is counted once the timer is done
+  // firing; wait for those to end (they find the queue empty, or admit into closed queues and
+  // dead-letter), pumping a ManualExecutor.
+  detail::Backoff firing;
+  while (timers_.is_firing()) firing.pause();
+  while (retry_handoffs_.load() != 0) {
+    if (!executor->help_one()) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  return static_cast<int64_t>(waiting.size());
+}
+
+}  // namespace fnhost
