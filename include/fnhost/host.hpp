@@ -130,8 +130,9 @@ class Host {
   [[nodiscard]] Completion invoke(std::string_view name, Event event);
 
   // Event invocation: queues `event` for `name` and returns at once. OK means accepted: the
-  // invocation will end as a success, a counted and logged failure, or a drop counted by
-  // shutdown(). Refusals as for invoke(). Never blocks.
+  // event ends exactly once, as a success or a dead letter, after the attempts its function's
+  // RetryPolicy allows (README, "Reliable delivery"); a duplicate of an idempotency key is
+  // answered OK without running. Refusals as for invoke(). Never blocks.
   [[nodiscard]] absl::Status invoke_async(std::string_view name, Event event);
 
   // Binds a topic pattern (and filter) to a function: every event published to a matching
@@ -150,8 +151,9 @@ class Host {
   // Routes `event` by its `topic` to every matching trigger: one asynchronous invocation per
   // trigger, all sharing one immutable copy of the event (the payload is not copied per
   // subscriber). OK means the event was routed: each invocation then ends like one from
-  // invoke_async. A delivery its function refuses (removed, queue full) is counted in the
-  // trigger's `refused` and logged. An event no trigger takes is counted as unrouted and, if
+  // invoke_async. A delivery that finds its function's queue full waits and is re-queued (a
+  // throttle, counted in the trigger's `throttled`); one its function refuses (removed,
+  // shutting down) is counted in the trigger's `refused`. An event no trigger takes is counted as unrouted and, if
   // set_unrouted_function() named one, queued for that function. InvalidArgument for a bad
   // topic, Unavailable after shutdown. Never blocks; no ordering between events is promised.
   [[nodiscard]] absl::Status publish(Event event);
