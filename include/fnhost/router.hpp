@@ -44,6 +44,12 @@ struct TriggerSpec {
   std::string function;
   // Only events that pass it are delivered. Default: every event.
   Filter filter;
+  // Optional: the name of an attribute (id, source, type, subject, datacontenttype, topic, or
+  // an extension) whose value orders this trigger's events: events with the same value run one
+  // at a time, in publish order, each after the previous one ended (succeeded, or was
+  // dead-lettered after its retries); different values run in parallel. Events without the
+  // attribute, and every event when this is empty, are not ordered. 1-64 of [A-Za-z0-9_.-].
+  std::string ordering_key;
 };
 
 // One trigger as Host::triggers() lists it, with its counters.
@@ -58,6 +64,8 @@ struct TriggerInfo {
   int64_t refused = 0;       // events its function refused (removed, shutting down): not taken
   int64_t throttled = 0;     // of the delivered, events that found the function's queue full
                              // and waited to be re-queued (no attempt used)
+  std::string ordering_key;  // TriggerSpec::ordering_key
+  int64_t ordered_waiting = 0;  // gauge: events waiting behind an earlier one of their key
 };
 
 // The router's counters (Host::router_stats()).

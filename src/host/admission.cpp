@@ -133,10 +133,11 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
                             : admission.owned != nullptr && !admission.owned->carries_only_data()
                                 ? admission.owned
                                 : nullptr;
-  if (attributes != nullptr && lineage.fresh && !attributes->idempotency_key.empty()) {
-    bool answered = false;
-    absl::Status claimed = claim_idempotency_key(slot, *attributes, admission, &answered);
-    if (!claimed.ok() || answered) return claimed;
+  if (attributes != nullptr && lineage.fresh && !lineage.owns_key &&
+      !attributes->idempotency_key.empty()) {
+    absl::Status claimed =
+        claim_idempotency_key(slot, *attributes, admission, &admission.duplicate);
+    if (!claimed.ok() || admission.duplicate) return claimed;
   }
   const int max_queued = slot.max_queued.load(std::memory_order_relaxed);
   const int64_t queue_bound =

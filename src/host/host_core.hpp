@@ -34,6 +34,7 @@
 #include "host/ring.hpp"
 #include "host/timer_service.hpp"
 #include "platform/platform.hpp"
+#include "routing/ordering.hpp"
 #include "routing/router.hpp"
 #include "routing/schedules.hpp"
 
@@ -143,6 +144,9 @@ struct HostCore {
     // The caller re-queues the event if its queue is full (admit_or_wait): the event keeps the
     // idempotency key it claimed (lineage.owns_key).
     bool keeps_key_when_full = false;
+    // Set by admit_to(): a duplicate of an idempotency key was answered, nothing was queued
+    // (on_end will not be called).
+    bool duplicate = false;
   };
   // Counts an invocation of `slot`'s function in and queues it. Not observed. An event with
   // an idempotency key may be answered here instead (a duplicate: OK, nothing queued).
@@ -152,6 +156,14 @@ struct HostCore {
   // other refusals.
   absl::Status admit_or_wait(detail::FunctionSlot& slot, Admission& admission,
                              bool* throttled = nullptr);
+  // A trigger's delivery of an event with an ordering key: admitted now if no event of its key
+  // is in flight, else queued behind it (accepted); admit_shared() for one without a key.
+  absl::Status deliver_ordered(detail::Trigger& trigger, const std::shared_ptr<const Event>& event,
+                               const detail::Lineage& lineage, bool* throttled);
+  // Invocation::on_end of an ordered event (context: its OrderingGroup): admits the next of its
+  // key — on the executor when called on the timer thread.
+  static void on_ordered_end(void* group);
+  void advance_ordered(detail::OrderingGroup* group);
   // Admission's idempotency check for a fresh event with a key; OK with `*answered` set when a
   // duplicate was answered (or will be) without running.
   absl::Status claim_idempotency_key(detail::FunctionSlot& slot, const Event& event,

@@ -64,12 +64,13 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
     accepting_.store(false);
     for (const auto& slot : table_.slots()) slot->state.fetch_or(FunctionSlot::kClosed);
   }
+  // From here every invocation that ends counts as completed during the shutdown.
+  const int64_t finished_before = finished_total();
   // No schedule fires from here on, and no event waits for a retry (those waiting are
   // dead-lettered; failures from here on are too): the timer service holds invocations only,
   // as the sweep below assumes.
   stop_schedules();
   report.retries_dead_lettered = stop_retries();
-  const int64_t finished_before = finished_total();
   const auto deadline = detail::steady_deadline_after(timeout);
   // Called from a then() callback on a runner: the runner's own turn cannot end while we wait
   // here, so do not wait for it (what of it has not started is dropped below).

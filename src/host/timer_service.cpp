@@ -21,7 +21,11 @@ int shard_of_current_thread(int shards) {
 }
 
 constexpr std::size_t kTimerStackSize = 128 * 1024;
+
+thread_local bool firing_on_this_thread = false;
 }  // namespace
+
+bool TimerService::in_callback() { return firing_on_this_thread; }
 
 TimerService::TimerService(Options options) : options_(options) {}
 
@@ -145,7 +149,10 @@ int64_t TimerService::scan(int64_t now, int& fired) {
     }
   }
   if (short_lived) short_lived_armed_.store(true);
+  const bool outer = firing_on_this_thread;
+  firing_on_this_thread = true;
   for (TimerNode* node : due) node->on_due(node);
+  firing_on_this_thread = outer;
   firing_.fetch_sub(1);
   fired += static_cast<int>(due.size());
   return earliest;

@@ -117,6 +117,9 @@ class TimerService {
   }
   // Fires every node due by now on the calling thread; returns how many fired.
   int fire_due();
+  // Whether the calling thread is running a node's on_due (the timer thread, or a manual
+  // clock's advance()): code that may end up there hands user code to an executor instead.
+  [[nodiscard]] static bool in_callback();
   // Whether a scan is taking due nodes out or firing them now: a node unlinked by it may not
   // have had on_due yet.
   [[nodiscard]] bool is_firing() const { return firing_.load() != 0; }

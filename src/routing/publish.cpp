@@ -23,7 +23,8 @@ absl::StatusOr<TriggerId> HostCore::subscribe(TriggerSpec spec) {
   absl::StatusOr<FunctionSlot*> slot = registered_slot(spec.function);
   if (!slot.ok()) return slot.status();
   absl::StatusOr<TriggerId> id =
-      router_.add(std::move(spec.pattern), std::move(spec.filter), *slot);
+      router_.add(std::move(spec.pattern), std::move(spec.filter), *slot,
+                  std::move(spec.ordering_key));
   if (!id.ok()) {
     return absl::Status(id.status().code(),
                         fmt::format("TriggerSpec for function {}: {}", quoted(spec.function),
@@ -88,7 +89,9 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
   int64_t waited = 0;
   absl::Status shut_down;
   for (const std::shared_ptr<detail::Trigger>& trigger : matches) {
-    absl::Status admitted = admit_shared(*trigger->slot, shared, lineage, &throttled);
+    absl::Status admitted = trigger->ordering != nullptr
+                                ? deliver_ordered(*trigger, shared, lineage, &throttled)
+                                : admit_shared(*trigger->slot, shared, lineage, &throttled);
     if (admitted.ok()) {
       trigger->delivered.fetch_add(1, std::memory_order_relaxed);
       ++delivered;

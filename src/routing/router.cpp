@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "routing/router.hpp"
 
+#include "host/host_internal.hpp"
+#include "routing/ordering.hpp"
+
 #include <algorithm>
 #include <mutex>
 #include <utility>
@@ -21,10 +24,19 @@ Trigger* trigger_of(uint64_t value) {
 
 }  // namespace
 
-absl::StatusOr<TriggerId> Router::add(std::string pattern, Filter filter, FunctionSlot* slot) {
+absl::StatusOr<TriggerId> Router::add(std::string pattern, Filter filter, FunctionSlot* slot,
+                                      std::string ordering_key) {
   if (absl::Status valid = validate_topic_pattern(pattern); !valid.ok()) return valid;
   if (absl::Status valid = filter.validate(); !valid.ok()) return valid;
   auto trigger = std::make_shared<Trigger>();
+  if (!ordering_key.empty()) {
+    if (!OrderingTable::is_valid_attribute(ordering_key)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "ordering_key \"{}\" must be an attribute name: 1-64 of [A-Za-z0-9_.-]",
+          ordering_key.substr(0, 64)));
+    }
+    trigger->ordering = std::make_shared<OrderingTable>(std::move(ordering_key), slot->host, slot);
+  }
   trigger->pattern = std::move(pattern);
   trigger->filters = !filter.is_match_all();
   trigger->filter = std::move(filter);
@@ -71,7 +83,9 @@ std::vector<TriggerInfo> Router::list() const {
                      .delivered = trigger->delivered.load(std::memory_order_relaxed),
                      .filtered_out = trigger->filtered_out.load(std::memory_order_relaxed),
                      .refused = trigger->refused.load(std::memory_order_relaxed),
-                     .throttled = trigger->throttled.load(std::memory_order_relaxed)});
+                     .throttled = trigger->throttled.load(std::memory_order_relaxed),
+                     .ordering_key = trigger->ordering ? trigger->ordering->attribute() : "",
+                     .ordered_waiting = trigger->ordering ? trigger->ordering->waiting() : 0});
   }
   lock.unlock();
   std::sort(infos.begin(), infos.end(),

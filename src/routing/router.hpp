@@ -24,6 +24,7 @@
 namespace fnhost::detail {
 
 struct FunctionSlot;
+class OrderingTable;
 
 struct Trigger {
   TriggerId id = 0;
@@ -38,6 +39,8 @@ struct Trigger {
   std::atomic<int64_t> filtered_out{0};
   std::atomic<int64_t> refused{0};
   std::atomic<int64_t> throttled{0};
+  // Null unless TriggerSpec::ordering_key is set.
+  std::shared_ptr<OrderingTable> ordering;
 };
 
 // Matching triggers of one event; inline up to a fan-out of 8.
@@ -50,7 +53,8 @@ class Router {
 
   // Adds a trigger for `slot`'s function. InvalidArgument for a bad pattern or filter,
   // ResourceExhausted past kMaxTriggers.
-  absl::StatusOr<TriggerId> add(std::string pattern, Filter filter, FunctionSlot* slot);
+  absl::StatusOr<TriggerId> add(std::string pattern, Filter filter, FunctionSlot* slot,
+                                std::string ordering_key = {});
   // NotFound if no trigger has that id.
   absl::Status remove(TriggerId id);
   // Every trigger, by id; `function_name` reads a slot's name.

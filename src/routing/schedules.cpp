@@ -157,6 +157,8 @@ void HostCore::fire_schedule(Schedule& schedule) {
     absl::Status admitted = admit_to(slot, admission);
     if (admitted.ok()) {
       schedule.fired.fetch_add(1, std::memory_order_relaxed);
+      // A duplicate of the template's idempotency key queued nothing: its run is over.
+      if (admission.duplicate) Schedule::run_ended(&schedule);
     } else {
       // Never the last reference: the fire's pin holds one.
       schedule.running.fetch_sub(1);
