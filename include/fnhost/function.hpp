@@ -26,6 +26,7 @@
 #include <string_view>
 #include <type_traits>
 #include <typeinfo>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -151,6 +152,18 @@ class CancellationToken {
   detail::CancelState* state_;
 };
 
+// The events of a batch invocation (TriggerSpec::batch_size), in arrival order. Valid while
+// the handler runs.
+class EventBatch {
+ public:
+  explicit EventBatch(const std::vector<std::shared_ptr<const Event>>& events) : events_(&events) {}
+  [[nodiscard]] size_t size() const { return events_->size(); }
+  [[nodiscard]] const Event& operator[](size_t index) const { return *(*events_)[index]; }
+
+ private:
+  const std::vector<std::shared_ptr<const Event>>* events_;
+};
+
 // What one invocation sees. Created by the host for each handler call; valid until the handler
 // returns; not thread-safe (use it from the handler's thread).
 class Context {
@@ -205,14 +218,24 @@ class Context {
   [[nodiscard]] int chain_depth() const;
   // Which attempt of its event this is: 1, then 2 for the first retry, ...
   [[nodiscard]] int attempt() const;
+  // A batch invocation's events (TriggerSpec::batch_size); null for a single event (the
+  // handler's `event` is then the event; for a batch it is a summary: type "fnhost.batch", the
+  // first event's topic, and the count in `data`).
+  [[nodiscard]] const EventBatch* batch() const;
+  // Reports that item `index` of the batch failed with `error` (not OK) while the others
+  // succeeded: when the handler returns OK, only the failed items are retried (as a smaller
+  // batch) or dead-lettered, each by its own error's class. If the handler returns an error,
+  // every item failed with it. InvalidArgument for a bad index, an OK error, or outside a batch.
+  absl::Status fail_batch_item(size_t index, absl::Status error);
 
  private:
   // Made by the host for each handler call.
   friend struct HostCore;
-  explicit Context(detail::Invocation& invocation) : invocation_(&invocation) {}
+  explicit Context(detail::Invocation& invocation);
   const InstanceState* instance_state_holder() const;
 
   detail::Invocation* invocation_;
+  std::optional<EventBatch> batch_;
 };
 
 // Latency summary of a histogram, with values in the histogram's unit.

@@ -50,6 +50,14 @@ struct TriggerSpec {
   // dead-lettered after its retries); different values run in parallel. Events without the
   // attribute, and every event when this is empty, are not ordered. 1-64 of [A-Za-z0-9_.-].
   std::string ordering_key;
+  // Batching: with batch_size >= 2, matching events are collected and the function is invoked
+  // once per batch — when batch_size events are in, or batch_window after the first one came,
+  // whichever is first (as Lambda reads SQS and Kinesis). The handler reads them with
+  // Context::batch() and may fail single items with Context::fail_batch_item(). 0 or 1: one
+  // invocation per event. 0..10000; not with ordering_key.
+  int batch_size = 0;
+  // 1 ms .. 5 min; used with batch_size >= 2.
+  absl::Duration batch_window = absl::Seconds(1);
 };
 
 // One trigger as Host::triggers() lists it, with its counters.
@@ -66,6 +74,9 @@ struct TriggerInfo {
                              // and waited to be re-queued (no attempt used)
   std::string ordering_key;  // TriggerSpec::ordering_key
   int64_t ordered_waiting = 0;  // gauge: events waiting behind an earlier one of their key
+  int batch_size = 0;           // TriggerSpec::batch_size (0: no batching)
+  int64_t batches = 0;          // batch invocations it queued
+  int64_t batched_waiting = 0;  // gauge: events collected for the next batch
 };
 
 // The router's counters (Host::router_stats()).

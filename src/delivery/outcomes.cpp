@@ -87,6 +87,10 @@ void HostCore::settle_failure(Invocation& invocation, const absl::Status& error,
     if (lineage.owns_key) slot.idempotency_table().fail(key_of(invocation), error);
     return;
   }
+  if (invocation.batch != nullptr) {
+    settle_batch(invocation, &error, end_ns);
+    return;
+  }
   const RetryPolicy& policy = invocation.version->spec.retry;
   const RetryClass retry = retry_class(error);
   const bool throttle = retry == RetryClass::kThrottle;
@@ -142,6 +146,67 @@ void HostCore::settle_failure(Invocation& invocation, const absl::Status& error,
   if (!destination.empty()) send_to_destination(slot, destination, std::move(outcome), lineage);
 }
 
+void HostCore::settle_batch(Invocation& invocation, const absl::Status* whole, int64_t end_ns) {
+  FunctionSlot& slot = *invocation.slot;
+  const detail::BatchItems& items = *invocation.batch;
+  detail::ItemFailures failures;
+  if (whole != nullptr) {
+    for (size_t i = 0; i < items.size(); ++i) failures.emplace_back(i, *whole);
+  } else if (invocation.item_failures != nullptr) {
+    failures = std::move(*invocation.item_failures);
+  }
+  slot.events_succeeded.fetch_add(static_cast<int64_t>(items.size() - failures.size()),
+                                  std::memory_order_relaxed);
+  if (failures.empty()) return;
+  const RetryPolicy& policy = invocation.version->spec.retry;
+  const Lineage& lineage = invocation.lineage;
+  // The failed items wait together: a retry if any failure is a retryable error, a throttle
+  // re-queue if all are throttles.
+  bool any_retry = false;
+  for (const auto& [index, error] : failures) {
+    any_retry = any_retry || retry_class(error) == RetryClass::kRetry;
+  }
+  const int64_t delay_ns = detail::saturated_ns(retry_delay(
+      policy, any_retry ? lineage.attempt : lineage.throttles + 1, random_bits()));
+  const bool in_time =
+      end_ns + delay_ns - lineage.accepted_ns <= invocation.version->max_event_age_ns;
+  auto again = std::make_shared<detail::BatchItems>();
+  absl::Status last;
+  const std::string id = invocation_id(invocation);
+  for (auto& [index, error] : failures) {
+    const RetryClass retry = retry_class(error);
+    const bool waits = accepting_.load() && in_time &&
+                       (retry == RetryClass::kThrottle ||
+                        (retry == RetryClass::kRetry && lineage.attempt < policy.max_attempts));
+    if (waits) {
+      again->push_back(items[index]);
+      last = error;
+    } else {
+      dead_letter(slot, {}, items[index], lineage, lineage.attempt, error, end_ns, id);
+    }
+  }
+  if (again->empty()) return;
+  auto waiting = std::make_unique<WaitingDelivery>();
+  waiting->slot = &slot;
+  waiting->event = invocation.event;  // the summary
+  waiting->batch = std::move(again);
+  waiting->lineage = lineage;
+  if (any_retry) {
+    ++waiting->lineage.attempt;
+  } else {
+    ++waiting->lineage.throttles;
+  }
+  waiting->last_error = std::move(last);
+  waiting->last_attempt_ns = end_ns;
+  if (options.log_sink != nullptr) {
+    log(LogLevel::kWarning, slot.name, id,
+        fmt::format("batch attempt {}: {} of {} items failed; {} wait {} to be retried",
+                    lineage.attempt, failures.size(), items.size(), waiting->batch->size(),
+                    absl::FormatDuration(absl::Nanoseconds(delay_ns))));
+  }
+  wait_to_retry(std::move(waiting), delay_ns, /*throttle=*/!any_retry);
+}
+
 void HostCore::settle_unstarted(Invocation& invocation, const absl::Status& error) {
   FunctionSlot& slot = *invocation.slot;
   const Lineage& lineage = invocation.lineage;
@@ -149,10 +214,17 @@ void HostCore::settle_unstarted(Invocation& invocation, const absl::Status& erro
     if (lineage.owns_key) slot.idempotency_table().fail(key_of(invocation), error);
     return;
   }
+  // This attempt never ran.
+  if (invocation.batch != nullptr) {
+    for (const std::shared_ptr<const Event>& item : *invocation.batch) {
+      dead_letter(slot, {}, item, lineage, lineage.attempt - 1, error, /*last_attempt_ns=*/0,
+                  invocation_id(invocation));
+    }
+    return;
+  }
   std::string data;
   std::shared_ptr<const Event> event;
   take_event(invocation, data, event);
-  // This attempt never ran.
   dead_letter(slot, std::move(data), std::move(event), lineage, lineage.attempt - 1, error,
               /*last_attempt_ns=*/0, invocation_id(invocation));
 }
@@ -178,20 +250,33 @@ void HostCore::wait_to_retry(std::unique_ptr<WaitingDelivery> waiting, int64_t d
         "host shut down while the event waited for attempt {}; last error: {}",
         waiting->lineage.attempt, waiting->last_error.ToString()));
   }
-  std::unique_ptr<WaitingDelivery> ended = std::move(waiting);
-  dead_letter(slot, std::move(ended->data), std::move(ended->event), ended->lineage,
-              ended->lineage.attempt - 1, refusal, ended->last_attempt_ns);
-  if (ended->on_end != nullptr) ended->on_end(ended->on_end_context);
+  end_waiting(std::move(waiting), refusal);
+}
+
+void HostCore::end_waiting(std::unique_ptr<WaitingDelivery> waiting, const absl::Status& error) {
+  FunctionSlot& slot = *waiting->slot;
+  const int attempts = waiting->lineage.attempt - 1;  // the attempt it waited for never ran
+  if (waiting->batch != nullptr) {
+    for (const std::shared_ptr<const Event>& item : *waiting->batch) {
+      dead_letter(slot, {}, item, waiting->lineage, attempts, error, waiting->last_attempt_ns);
+    }
+  } else {
+    dead_letter(slot, std::move(waiting->data), std::move(waiting->event), waiting->lineage,
+                attempts, error, waiting->last_attempt_ns);
+  }
+  if (waiting->on_end != nullptr) waiting->on_end(waiting->on_end_context);
 }
 
 void HostCore::requeue_throttled(FunctionSlot& slot, std::string data,
-                                 std::shared_ptr<const Event> event, const Lineage& lineage,
-                                 absl::Status refusal, void (*on_end)(void*),
-                                 void* on_end_context) {
+                                 std::shared_ptr<const Event> event,
+                                 std::shared_ptr<const detail::BatchItems> batch,
+                                 const Lineage& lineage, absl::Status refusal,
+                                 void (*on_end)(void*), void* on_end_context) {
   auto waiting = std::make_unique<WaitingDelivery>();
   waiting->slot = &slot;
   waiting->data = std::move(data);
   waiting->event = std::move(event);
+  waiting->batch = std::move(batch);
   waiting->lineage = lineage;
   if (waiting->lineage.fresh) {
     // Accepted here, though no queue took it yet.
@@ -228,7 +313,8 @@ void HostCore::redeliver(std::unique_ptr<WaitingDelivery> waiting) {
   FunctionSlot& slot = *waiting->slot;
   Admission admission{.on_end = waiting->on_end,
                       .on_end_context = waiting->on_end_context,
-                      .lineage = waiting->lineage};
+                      .lineage = waiting->lineage,
+                      .batch = waiting->batch};
   if (waiting->event != nullptr) {
     admission.shared = &waiting->event;
   } else {
@@ -246,9 +332,7 @@ void HostCore::redeliver(std::unique_ptr<WaitingDelivery> waiting) {
     return;
   }
   // Removed meanwhile, or shutting down: it ends here.
-  dead_letter(slot, std::move(waiting->data), std::move(waiting->event), waiting->lineage,
-              waiting->lineage.attempt - 1, admitted, waiting->last_attempt_ns);
-  if (waiting->on_end != nullptr) waiting->on_end(waiting->on_end_context);
+  end_waiting(std::move(waiting), admitted);
 }
 
 void HostCore::dead_letter(FunctionSlot& slot, std::string data,
@@ -320,9 +404,7 @@ int64_t HostCore::stop_retries() {
     const absl::Status refusal = absl::UnavailableError(fmt::format(
         "host shut down while the event waited for attempt {}; last error: {}",
         ended->lineage.attempt, ended->last_error.ToString()));
-    dead_letter(*ended->slot, std::move(ended->data), std::move(ended->event), ended->lineage,
-                ended->lineage.attempt - 1, refusal, ended->last_attempt_ns);
-    if (ended->on_end != nullptr) ended->on_end(ended->on_end_context);
+    end_waiting(std::move(ended), refusal);
   }
   // A hand-off the timer made before the queue stopped is counted once the timer is done
   // firing; wait for those to end (they find the queue empty, or admit into closed queues and

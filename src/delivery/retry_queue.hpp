@@ -24,6 +24,7 @@ struct WaitingDelivery {
   // The event, as the invocation held it: data only, or shared and immutable.
   std::string data;
   std::shared_ptr<const Event> event;
+  std::shared_ptr<const BatchItems> batch;  // a batch's items still to do (event: its summary)
   Lineage lineage;  // attempt is the number of the attempt it waits for
   // Why it waits (the last attempt's error, or the refusal), and when that attempt ended.
   absl::Status last_error;

@@ -79,8 +79,9 @@ absl::Status HostCore::admit_or_wait(FunctionSlot& slot, Admission& admission, b
   } else {
     event = std::make_shared<const Event>(std::move(*admission.owned));
   }
-  requeue_throttled(slot, std::move(data), std::move(event), admission.lineage,
-                    std::move(admitted), admission.on_end, admission.on_end_context);
+  requeue_throttled(slot, std::move(data), std::move(event), std::move(admission.batch),
+                    admission.lineage, std::move(admitted), admission.on_end,
+                    admission.on_end_context);
   if (throttled != nullptr) *throttled = true;
   return absl::OkStatus();
 }
@@ -191,6 +192,7 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   } else {
     invocation->event = std::make_shared<const Event>(std::move(*admission.owned));
   }
+  invocation->batch = std::move(admission.batch);
   invocation->is_async = admission.completion == nullptr;
   invocation->completion = std::move(admission.completion);
   invocation->on_end = admission.on_end;

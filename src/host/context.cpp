@@ -55,6 +55,35 @@ absl::StatusOr<detail::Lineage> callee_lineage(const detail::Invocation& caller,
 }
 }  // namespace
 
+Context::Context(detail::Invocation& invocation) : invocation_(&invocation) {
+  if (invocation.batch != nullptr) batch_.emplace(*invocation.batch);
+}
+
+const EventBatch* Context::batch() const { return batch_.has_value() ? &*batch_ : nullptr; }
+
+absl::Status Context::fail_batch_item(size_t index, absl::Status error) {
+  if (invocation_->batch == nullptr) {
+    return absl::InvalidArgumentError("fail_batch_item: this invocation is not a batch");
+  }
+  if (index >= invocation_->batch->size()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "fail_batch_item: index {} out of range (the batch has {} events)", index,
+        invocation_->batch->size()));
+  }
+  if (error.ok()) return absl::InvalidArgumentError("fail_batch_item: the error must not be OK");
+  if (invocation_->item_failures == nullptr) {
+    invocation_->item_failures = std::make_unique<detail::ItemFailures>();
+  }
+  for (auto& [failed, status] : *invocation_->item_failures) {
+    if (failed == index) {
+      status = std::move(error);
+      return absl::OkStatus();
+    }
+  }
+  invocation_->item_failures->emplace_back(index, std::move(error));
+  return absl::OkStatus();
+}
+
 int Context::chain_depth() const { return invocation_->lineage.chain_depth; }
 
 int Context::attempt() const { return invocation_->lineage.attempt; }

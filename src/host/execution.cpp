@@ -190,11 +190,15 @@ void HostCore::finish(Invocation& invocation, Result& result, int64_t end_ns) {
     }
     slot.duration.record(duration_ns);
     if (result.ok()) {
-      (invocation.is_async ? slot.events_succeeded : slot.sync_successes)
-          .fetch_add(1, std::memory_order_relaxed);
-      // Destinations and idempotency only when asked for: the common case pays one branch.
-      if (invocation.lineage.owns_key || invocation.version->has_destination) {
-        settle_success(invocation, *result);
+      if (invocation.batch != nullptr) {
+        settle_batch(invocation, nullptr, end_ns);
+      } else {
+        (invocation.is_async ? slot.events_succeeded : slot.sync_successes)
+            .fetch_add(1, std::memory_order_relaxed);
+        // Destinations and idempotency only when asked for: the common case pays one branch.
+        if (invocation.lineage.owns_key || invocation.version->has_destination) {
+          settle_success(invocation, *result);
+        }
       }
     } else {
       slot.errors.fetch_add(1, std::memory_order_relaxed);

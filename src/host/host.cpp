@@ -91,6 +91,8 @@ void Invocation::release_payload() {
     data.clear();
   }
   event.reset();
+  batch.reset();
+  item_failures.reset();
   completion.reset();
 }
 

@@ -34,6 +34,7 @@
 #include "host/ring.hpp"
 #include "host/timer_service.hpp"
 #include "platform/platform.hpp"
+#include "routing/batcher.hpp"
 #include "routing/ordering.hpp"
 #include "routing/router.hpp"
 #include "routing/schedules.hpp"
@@ -147,6 +148,8 @@ struct HostCore {
     // Set by admit_to(): a duplicate of an idempotency key was answered, nothing was queued
     // (on_end will not be called).
     bool duplicate = false;
+    // A batch invocation's events (`shared` is then the batch's summary).
+    std::shared_ptr<const detail::BatchItems> batch;
   };
   // Counts an invocation of `slot`'s function in and queues it. Not observed. An event with
   // an idempotency key may be answered here instead (a duplicate: OK, nothing queued).
@@ -275,8 +278,24 @@ struct HostCore {
                      bool throttle);
   // An event refused for capacity (by a fan-out or a re-queue): waits for a throttle re-queue.
   void requeue_throttled(detail::FunctionSlot& slot, std::string data,
-                         std::shared_ptr<const Event> event, const detail::Lineage& lineage,
-                         absl::Status refusal, void (*on_end)(void*), void* on_end_context);
+                         std::shared_ptr<const Event> event,
+                         std::shared_ptr<const detail::BatchItems> batch,
+                         const detail::Lineage& lineage, absl::Status refusal,
+                         void (*on_end)(void*), void* on_end_context);
+  // Ends a waiting event (or each item of a waiting batch) as a dead letter, and its on_end.
+  void end_waiting(std::unique_ptr<detail::WaitingDelivery> waiting, const absl::Status& error);
+  // A batch invocation's end: its items succeeded but for the failed ones (all of them with
+  // `whole`, else those the handler reported), which wait together for a retry or end as dead
+  // letters, each by its own error.
+  void settle_batch(detail::Invocation& invocation, const absl::Status* whole, int64_t end_ns);
+  // Batch triggers (routing/batch_delivery.cpp): collect a trigger's event, flush a batch as one
+  // invocation, the window timer's hand-off, and shutdown's flush and stop.
+  absl::Status deliver_batched(detail::Trigger& trigger, const std::shared_ptr<const Event>& event);
+  void flush_batch(detail::Batcher& batcher, std::shared_ptr<detail::BatchItems> items);
+  static void on_batch_window(detail::TimerNode* node);
+  std::vector<detail::Batcher*> all_batchers();
+  void flush_batches();
+  void stop_batches();
   // The retry queue's hand-off (on the timer thread), and the executor task it hands to:
   // admits every due event again.
   static void on_retries_due(void* host);
@@ -383,6 +402,10 @@ struct HostCore {
     std::atomic<int64_t> throttled{0};
   };
   PublishCounters publish_counters_;
+
+  // Every batch trigger's collector, kept for the host's lifetime (see routing/batcher.hpp).
+  detail::Mutex batchers_mu_;
+  std::vector<std::unique_ptr<detail::Batcher>> batchers_ ABSL_GUARDED_BY(batchers_mu_);
 
   // Events waiting for a retry or a throttle re-queue.
   detail::RetryQueue retries_;

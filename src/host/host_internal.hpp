@@ -39,6 +39,11 @@ struct Instance {
 struct FunctionSlot;
 class IdempotencyTable;
 
+// The events of one batch invocation, shared with its retries.
+using BatchItems = std::vector<std::shared_ptr<const Event>>;
+// Items of a batch its handler failed (Context::fail_batch_item): index and error.
+using ItemFailures = std::vector<std::pair<size_t, absl::Status>>;
+
 // Where an asynchronous event stands across its attempts, handed from attempt to attempt; and
 // what a handler's call passes to its callee (chain_depth, budget_ns).
 struct Lineage {
@@ -308,6 +313,10 @@ struct Invocation : TimerNode {
   // the same one). execute() hands the handler `*event`, or an Event around `data`.
   std::string data;
   std::shared_ptr<const Event> event;
+  // A batch invocation's events (then `event` is the batch's summary), and the items its
+  // handler failed; null otherwise.
+  std::shared_ptr<const BatchItems> batch;
+  std::unique_ptr<ItemFailures> item_failures;
   bool is_async = false;
   bool cold_start = false;
   Lineage lineage;

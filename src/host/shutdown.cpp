@@ -58,6 +58,8 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
   }
   ShutdownReport report;
   draining_.store(true);
+  // Collected batches are accepted events: queued while the functions still take them.
+  flush_batches();
   {
     // Under the registration lock, so no function registered after this is left open.
     MutexLock lock(registration_mu_);
@@ -70,6 +72,7 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
   // dead-lettered; failures from here on are too): the timer service holds invocations only,
   // as the sweep below assumes.
   stop_schedules();
+  stop_batches();
   report.retries_dead_lettered = stop_retries();
   const auto deadline = detail::steady_deadline_after(timeout);
   // Called from a then() callback on a runner: the runner's own turn cannot end while we wait

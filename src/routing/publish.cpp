@@ -8,11 +8,13 @@
 #include "fmt/format.h"
 #include "host/host_core.hpp"
 #include "host/messages.hpp"
+#include "platform/deadline.hpp"
 #include "routing/topic.hpp"
 
 namespace fnhost {
 
 using detail::FunctionSlot;
+using detail::MutexLock;
 using detail::quoted;
 
 absl::StatusOr<TriggerId> HostCore::subscribe(TriggerSpec spec) {
@@ -22,9 +24,33 @@ absl::StatusOr<TriggerId> HostCore::subscribe(TriggerSpec spec) {
   }
   absl::StatusOr<FunctionSlot*> slot = registered_slot(spec.function);
   if (!slot.ok()) return slot.status();
+  detail::Batcher* batcher = nullptr;
+  if (spec.batch_size < 0 || spec.batch_size > 10'000) {
+    return absl::InvalidArgumentError(fmt::format(
+        "TriggerSpec for function {}: batch_size must be in 0..10000, got {}",
+        quoted(spec.function), spec.batch_size));
+  }
+  if (spec.batch_size >= 2) {
+    if (spec.batch_window < absl::Milliseconds(1) || spec.batch_window > absl::Minutes(5)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "TriggerSpec for function {}: batch_window must be in 1ms..5m, got {}",
+          quoted(spec.function), absl::FormatDuration(spec.batch_window)));
+    }
+    if (!spec.ordering_key.empty()) {
+      return absl::InvalidArgumentError(
+          fmt::format("TriggerSpec for function {}: a batch trigger cannot have an ordering_key",
+                      quoted(spec.function)));
+    }
+    auto fresh = std::make_unique<detail::Batcher>(
+        timers_, *slot, spec.batch_size, detail::saturated_ns(spec.batch_window),
+        &HostCore::on_batch_window);
+    batcher = fresh.get();
+    MutexLock lock(batchers_mu_);
+    batchers_.push_back(std::move(fresh));
+  }
   absl::StatusOr<TriggerId> id =
       router_.add(std::move(spec.pattern), std::move(spec.filter), *slot,
-                  std::move(spec.ordering_key));
+                  std::move(spec.ordering_key), batcher);
   if (!id.ok()) {
     return absl::Status(id.status().code(),
                         fmt::format("TriggerSpec for function {}: {}", quoted(spec.function),
@@ -35,7 +61,14 @@ absl::StatusOr<TriggerId> HostCore::subscribe(TriggerSpec spec) {
 
 absl::Status HostCore::unsubscribe(TriggerId id) {
   if (remove_schedule(id)) return absl::OkStatus();
-  absl::Status removed = router_.remove(id);
+  detail::Batcher* batcher = nullptr;
+  absl::Status removed = router_.remove(id, &batcher);
+  // What it collected was accepted: flushed now, as one last batch.
+  if (removed.ok() && batcher != nullptr) {
+    if (std::shared_ptr<detail::BatchItems> items = batcher->close()) {
+      flush_batch(*batcher, std::move(items));
+    }
+  }
   if (removed.code() == absl::StatusCode::kNotFound) {
     return absl::NotFoundError(fmt::format("no trigger or schedule has id {}", id));
   }
@@ -89,8 +122,11 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
   int64_t waited = 0;
   absl::Status shut_down;
   for (const std::shared_ptr<detail::Trigger>& trigger : matches) {
+    throttled = false;
     absl::Status admitted = trigger->ordering != nullptr
                                 ? deliver_ordered(*trigger, shared, lineage, &throttled)
+                            : trigger->batcher != nullptr
+                                ? deliver_batched(*trigger, shared)
                                 : admit_shared(*trigger->slot, shared, lineage, &throttled);
     if (admitted.ok()) {
       trigger->delivered.fetch_add(1, std::memory_order_relaxed);

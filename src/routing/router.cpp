@@ -2,6 +2,7 @@
 #include "routing/router.hpp"
 
 #include "host/host_internal.hpp"
+#include "routing/batcher.hpp"
 #include "routing/ordering.hpp"
 
 #include <algorithm>
@@ -25,7 +26,7 @@ Trigger* trigger_of(uint64_t value) {
 }  // namespace
 
 absl::StatusOr<TriggerId> Router::add(std::string pattern, Filter filter, FunctionSlot* slot,
-                                      std::string ordering_key) {
+                                      std::string ordering_key, Batcher* batcher) {
   if (absl::Status valid = validate_topic_pattern(pattern); !valid.ok()) return valid;
   if (absl::Status valid = filter.validate(); !valid.ok()) return valid;
   auto trigger = std::make_shared<Trigger>();
@@ -38,6 +39,7 @@ absl::StatusOr<TriggerId> Router::add(std::string pattern, Filter filter, Functi
     trigger->ordering = std::make_shared<OrderingTable>(std::move(ordering_key), slot->host, slot);
   }
   trigger->pattern = std::move(pattern);
+  trigger->batcher = batcher;
   trigger->filters = !filter.is_match_all();
   trigger->filter = std::move(filter);
   trigger->slot = slot;
@@ -58,7 +60,7 @@ TriggerId Router::allocate_id() {
   return next_id_++;
 }
 
-absl::Status Router::remove(TriggerId id) {
+absl::Status Router::remove(TriggerId id, Batcher** batcher) {
   std::shared_ptr<Trigger> removed;  // destroyed after the lock is released
   std::unique_lock lock(mu_);
   auto it = triggers_.find(id);
@@ -68,6 +70,7 @@ absl::Status Router::remove(TriggerId id) {
   removed = std::move(it->second);
   triggers_.erase(it);
   trie_.erase(removed->pattern, trie_value(removed.get()));
+  if (batcher != nullptr) *batcher = removed->batcher;
   return absl::OkStatus();
 }
 
@@ -85,7 +88,10 @@ std::vector<TriggerInfo> Router::list() const {
                      .refused = trigger->refused.load(std::memory_order_relaxed),
                      .throttled = trigger->throttled.load(std::memory_order_relaxed),
                      .ordering_key = trigger->ordering ? trigger->ordering->attribute() : "",
-                     .ordered_waiting = trigger->ordering ? trigger->ordering->waiting() : 0});
+                     .ordered_waiting = trigger->ordering ? trigger->ordering->waiting() : 0,
+                     .batch_size = trigger->batcher ? trigger->batcher->batch_size() : 0,
+                     .batches = trigger->batcher ? trigger->batcher->batches.load() : 0,
+                     .batched_waiting = trigger->batcher ? trigger->batcher->waiting() : 0});
   }
   lock.unlock();
   std::sort(infos.begin(), infos.end(),

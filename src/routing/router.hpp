@@ -25,6 +25,7 @@ namespace fnhost::detail {
 
 struct FunctionSlot;
 class OrderingTable;
+class Batcher;
 
 struct Trigger {
   TriggerId id = 0;
@@ -41,6 +42,8 @@ struct Trigger {
   std::atomic<int64_t> throttled{0};
   // Null unless TriggerSpec::ordering_key is set.
   std::shared_ptr<OrderingTable> ordering;
+  // Null unless TriggerSpec::batch_size >= 2; owned by the host.
+  Batcher* batcher = nullptr;
 };
 
 // Matching triggers of one event; inline up to a fan-out of 8.
@@ -54,9 +57,10 @@ class Router {
   // Adds a trigger for `slot`'s function. InvalidArgument for a bad pattern or filter,
   // ResourceExhausted past kMaxTriggers.
   absl::StatusOr<TriggerId> add(std::string pattern, Filter filter, FunctionSlot* slot,
-                                std::string ordering_key = {});
+                                std::string ordering_key = {}, Batcher* batcher = nullptr);
   // NotFound if no trigger has that id.
-  absl::Status remove(TriggerId id);
+  // `*batcher` (may be null) receives the removed trigger's batcher, if it had one.
+  absl::Status remove(TriggerId id, Batcher** batcher = nullptr);
   // Every trigger, by id; `function_name` reads a slot's name.
   std::vector<TriggerInfo> list() const;
 
