@@ -1,25 +1,29 @@
 // SPDX-License-Identifier: Apache-2.0
 // File: benchmarks/harness_main.cpp
-// fnhost_harness: the scenario benchmark of issue 3. Runs workloads W1..W9 and the memory rows
+// fnhost_harness: the scenario benchmark of issue 3. Runs workloads W1..W10 and the memory rows
 // (see workloads.cpp for what each measures and its target) on fnhost's AutoscalingExecutor,
 // on Host::invoke_async, and on the peers (oneTBB arena/task_group, Boost.Asio thread_pool, a
 // mutex + condition-variable pool, thread-per-task), with a raw moodycamel queue as the floor.
 //
 //   fnhost_harness [--smoke] [--reps N] [--pool N] [--wide-pool N] [--cores N]
 //                  [--only W1,W4] [--systems fnhost,host,tbb_arena,...]
-//                  [--fnhost-max-threads N] [--hint] [--timeout SECONDS]
+//                  [--payload BYTES,...] [--fnhost-max-threads N] [--hint] [--timeout SECONDS]
 //
-// Each (system, workload, repetition) runs in a fresh child process (this binary re-executed
-// with a hidden `--child SYSTEM WORKLOAD`), which prints one `key=value` result line. Each
-// repetition is a pass over all workloads, and system order rotates between passes (A B C,
-// B C A, ...), so drift on a noisy machine hits all alike. The parent prints the machine, then a markdown table: per system the median
-// [min–max] over repetitions, and the ratio of fnhost (and of the host path) to the best peer.
+// Each (system, workload, payload size, repetition) runs in a fresh child process (this binary
+// re-executed with a hidden `--child SYSTEM WORKLOAD` and the settings, `--payload BYTES` among
+// them), which prints one `key=value` result line. Each repetition is a pass over all
+// workloads, and system order rotates between passes (A B C, B C A, ...), so drift on a noisy
+// machine hits all alike. The parent prints the machine (CPU, online and usable CPUs, caches,
+// kernel, cgroup CPU quota, fnhost's cpu_count), then a markdown table: per system the median
+// [min–max] over repetitions, and the ratio of fnhost (and of the host path) to the best peer;
+// payload-sized workloads (W1, W2, W7, W10) get one block of rows per --payload size.
 // --smoke shrinks every workload about 100x and runs one repetition: it checks that every
 // path works (every task ran, exactly once) and never judges a time. Exit code: 0 unless a
 // measurement failed (lost or duplicated tasks, a hang, a crash, a refused submit).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +64,7 @@ struct Options {
   int cores = 0;  // 0: every CPU this process may use
   std::vector<std::string> only;
   std::vector<std::string> systems;
+  std::vector<int64_t> payloads;  // --payload sizes, in order; empty: Params::payload
   std::string child_system;
   std::string child_workload;
 };
@@ -84,15 +89,19 @@ void usage(std::FILE* out) {
                "usage: fnhost_harness [--smoke] [--reps N] [--pool N] [--wide-pool N] "
                "[--cores N]\n"
                "                      [--only W1,W4,...] [--systems fnhost,host,...]\n"
-               "                      [--fnhost-max-threads N] [--hint] [--timeout SECONDS]\n"
+               "                      [--payload BYTES,...] [--fnhost-max-threads N] [--hint]\n"
+               "                      [--timeout SECONDS]\n"
                "  --smoke               ~1/100 sizes, 1 repetition; checks, never judges time\n"
                "  --reps N              repetitions per (system, workload), default 5\n"
                "  --pool N              threads of fixed pools, default the CPU count\n"
                "  --wide-pool N         threads of fixed pools in W4w/W5w, default 64\n"
                "  --cores N             run on the first N CPUs only (children inherit it)\n"
-               "  --only LIST           workloads: W1..W9, W4w, W5w, M1, M2\n"
+               "  --only LIST           workloads: W1..W10, W4w, W5w, M1, M2\n"
                "  --systems LIST        fnhost, host, tbb_arena, tbb_group, asio, mutex_pool,\n"
                "                        thread_per_task, raw_queue\n"
+               "  --payload LIST        bytes of data each task carries in W1, W2, W7, W10\n"
+               "                        (0..1048576, e.g. 0,16,256,4096), one block of rows per\n"
+               "                        size; default 16\n"
                "  --fnhost-max-threads N  ExecutorOptions::max_threads for fnhost and host\n"
                "  --hint                tasks that sleep do it inside fnhost::BlockingScope\n"
                "  --timeout S           a measurement fails if its tasks take longer (default "
@@ -146,6 +155,24 @@ bool parse_options(int argc, char** argv, Options* options) {
     } else if (arg == "--systems") {
       if (!next(&value)) return false;
       options->systems = split_list(value);
+    } else if (arg == "--payload") {
+      if (!next(&value)) return false;
+      options->payloads.clear();
+      for (const std::string& item : split_list(value)) {
+        char* end = nullptr;
+        const long long bytes = std::strtoll(item.c_str(), &end, 10);
+        if (end == item.c_str() || *end != '\0' || bytes < 0 || bytes > kMaxPayloadBytes) {
+          std::fprintf(stderr, "fnhost_harness: --payload: '%s' is not 0..%lld bytes\n",
+                       item.c_str(), static_cast<long long>(kMaxPayloadBytes));
+          return false;
+        }
+        // A size given twice would file two runs under one row.
+        if (std::find(options->payloads.begin(), options->payloads.end(), bytes) ==
+            options->payloads.end()) {
+          options->payloads.push_back(bytes);
+        }
+      }
+      if (options->payloads.empty()) return false;
     } else if (arg == "--timeout") {
       if (!next(&value)) return false;
       options->params.timeout_s = std::strtod(value, nullptr);
@@ -165,6 +192,7 @@ bool parse_options(int argc, char** argv, Options* options) {
 int run_child(const Options& options) {
   Params params = options.params;
   params.pool = options.pool > 0 ? options.pool : allowed_cpus();
+  if (!options.payloads.empty()) params.payload = options.payloads.front();
   const Measurement m = run_measurement(options.child_system, options.child_workload, params);
   std::string line = m.ok ? "status=ok" : "status=fail reason=" + m.error;
   char buffer[128];
@@ -191,13 +219,15 @@ std::string self_path() {
 }
 
 // Runs one child and returns its parsed result. The child is killed (SIGKILL, by its pid) if it
-// outlives `kill_after_s`.
+// outlives `kill_after_s`, and by the kernel if this process dies (so are the CPU burners W10's
+// child starts: each dies with its own parent).
 ChildResult spawn_child(const std::string& exe, const std::vector<std::string>& args,
                         double kill_after_s) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return {false, "pipe failed", {}};
   std::fflush(stdout);
   std::fflush(stderr);
+  const pid_t harness = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     close(fds[0]);
@@ -205,6 +235,8 @@ ChildResult spawn_child(const std::string& exe, const std::vector<std::string>& 
     return {false, "fork failed", {}};
   }
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != harness) _exit(127);  // the harness died before prctl() took effect
     dup2(fds[1], STDOUT_FILENO);
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(exe.c_str()));
@@ -269,20 +301,91 @@ std::string cpu_model() {
   return "unknown";
 }
 
-std::string first_line(const char* path) {
+std::string first_line(const std::string& path) {
   std::ifstream in(path);
   std::string line;
   std::getline(in, line);
   return line;
 }
 
+// Data and unified caches of CPU 0 ("L1d 32K, L2 1024K, L3 32768K"), from sysfs.
+std::string cache_sizes() {
+  std::string out;
+  for (int index = 0; index < 16; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index);
+    const std::string level = first_line(dir + "/level");
+    const std::string type = first_line(dir + "/type");
+    const std::string size = first_line(dir + "/size");
+    if (level.empty()) break;
+    if (type == "Instruction") continue;
+    if (!out.empty()) out += ", ";
+    out += "L" + level + (type == "Data" ? "d" : "") + " " + size;
+  }
+  return out.empty() ? "unknown" : out;
+}
+
+// The cgroup CPU quota over this process: cgroup v2 `cpu.max` of its cgroup and each ancestor
+// (fnhost detects the same), else cgroup v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`.
+std::string cgroup_cpu_quota() {
+  std::ifstream self("/proc/self/cgroup");
+  std::string v2_path;
+  std::string v1_path;
+  for (std::string line; std::getline(self, line);) {
+    // hierarchy-ID:controllers:path
+    const auto first = line.find(':');
+    const auto second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    const std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",";
+    const std::string path = line.substr(second + 1);
+    if (line.rfind("0::", 0) == 0) v2_path = path;
+    if (controllers.find(",cpu,") != std::string::npos) v1_path = path;
+  }
+  std::string found;
+  if (!v2_path.empty()) {
+    for (std::string dir = v2_path;;) {
+      const std::string file = "/sys/fs/cgroup" + (dir == "/" ? "" : dir) + "/cpu.max";
+      const std::string cpu_max = first_line(file);
+      if (!cpu_max.empty()) found += (found.empty() ? "" : ", ") + file + " \"" + cpu_max + "\"";
+      if (dir.empty() || dir == "/") break;
+      const auto slash = dir.find_last_of('/');
+      dir = slash == 0 || slash == std::string::npos ? "/" : dir.substr(0, slash);
+    }
+  }
+  if (!found.empty()) return "cgroup v2 " + found + " (\"max\": no quota)";
+  if (!v1_path.empty()) {
+    for (const char* mount : {"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"}) {
+      const std::string dir = mount + (v1_path == "/" ? "" : v1_path);
+      const std::string quota = first_line(dir + "/cpu.cfs_quota_us");
+      if (quota.empty()) continue;
+      return "no cpu.max; cgroup v1 cpu.cfs_quota_us " + quota + " per cpu.cfs_period_us " +
+             first_line(dir + "/cpu.cfs_period_us") + " (-1: no quota)";
+    }
+  }
+  return "none found (no cgroup v2 cpu.max, no cgroup v1 cpu controller)";
+}
+
+// The CPU count fnhost's executor detects with default options (affinity, cgroup v2 quota).
+int fnhost_cpu_count() {
+  auto executor = AutoscalingExecutor::create();
+  if (!executor.ok()) return -1;
+  const int cpus = (*executor)->options().cpu_count;
+  (void)(*executor)->shutdown();
+  return cpus;
+}
+
 void print_machine(const Options& options, int cpus) {
   utsname name{};
   uname(&name);
   std::printf("## fnhost_harness%s\n\n", options.params.smoke ? " --smoke" : "");
-  std::printf("- machine: nproc %ld, using %d CPU(s), %s; kernel %s %s; load average %s\n",
-              sysconf(_SC_NPROCESSORS_ONLN), cpus, cpu_model().c_str(), name.sysname, name.release,
-              first_line("/proc/loadavg").c_str());
+  std::printf(
+      "- CPU: %s; nproc %ld online, %d usable by this process (sched_getaffinity%s); "
+      "fnhost cpu_count %d\n",
+      cpu_model().c_str(), sysconf(_SC_NPROCESSORS_ONLN), cpus,
+      options.cores > 0 ? ", after --cores" : "", fnhost_cpu_count());
+  std::printf("- caches (cpu0): %s\n", cache_sizes().c_str());
+  std::printf("- kernel: %s %s; CPU quota: %s\n", name.sysname, name.release,
+              cgroup_cpu_quota().c_str());
+  std::printf("- load average: %s\n", first_line("/proc/loadavg").c_str());
   std::printf("- build: fnhost %s, compiler %s%s", kVersion, __VERSION__,
 #ifdef NDEBUG
               ""
@@ -305,6 +408,22 @@ void print_machine(const Options& options, int cpus) {
           : "",
       options.params.blocking_hint ? ", sleeps inside BlockingScope" : "",
       options.params.spin_per_us);
+  std::string sizes;
+  std::string capped;
+  for (const int64_t bytes : options.payloads) {
+    sizes += (sizes.empty() ? "" : ", ") + std::to_string(bytes);
+    const int64_t base = options.params.smoke ? 20'000 : 2'000'000;
+    const int64_t tasks = payload_tasks(base, bytes);
+    if (tasks < base) {
+      capped += "; at " + std::to_string(bytes) + " B, W1 and W2 run " + std::to_string(tasks) +
+                " tasks and W7 " + std::to_string(tasks / 8) + " events";
+    }
+  }
+  std::printf(
+      "- payload: %s bytes per task in W1, W2, W7 and W10's W1 part (the producer builds a "
+      "std::string per task, host: Event::with_data() per event; the task checks its size and "
+      "first byte)%s\n",
+      sizes.c_str(), capped.c_str());
   if (options.params.smoke) {
     std::printf(
         "- SMOKE RUN: sizes shrunk ~100x, one repetition; the numbers are not "
@@ -325,6 +444,7 @@ int run_parent(Options options) {
   }
   const int cpus = allowed_cpus();
   if (options.pool == 0) options.pool = cpus;
+  if (options.payloads.empty()) options.payloads = {options.params.payload};
   if (options.params.smoke && !options.reps_given) options.reps = 1;
   if (options.params.smoke && options.params.timeout_s == 120) options.params.timeout_s = 20;
   options.params.spin_per_us = calibrate_spin_per_us();
@@ -347,13 +467,21 @@ int run_parent(Options options) {
       return 2;
     }
   }
+  // Workloads in table order; a payload-sized one once per payload size.
   std::vector<WorkloadDef> workloads;
   for (const WorkloadDef& workload : workload_defs()) {
     if (!options.only.empty() &&
         std::find(options.only.begin(), options.only.end(), workload.id) == options.only.end()) {
       continue;
     }
-    workloads.push_back(workload);
+    if (!workload.carries_payload) {
+      workloads.push_back(workload);
+      continue;
+    }
+    for (const int64_t bytes : options.payloads) {
+      workloads.push_back(workload);
+      workloads.back().payload = bytes;
+    }
   }
   for (const std::string& id : options.only) {
     const bool known = std::any_of(workload_defs().begin(), workload_defs().end(),
@@ -404,6 +532,10 @@ int run_parent(Options options) {
                                          std::to_string(options.params.spin_per_us),
                                          "--timeout",
                                          std::to_string(options.params.timeout_s)};
+        if (workload.payload >= 0) {
+          args.push_back("--payload");
+          args.push_back(std::to_string(workload.payload));
+        }
         if (options.params.smoke) args.push_back("--smoke");
         if (options.params.blocking_hint) args.push_back("--hint");
         if (options.params.fnhost_max_threads > 0) {
@@ -412,7 +544,7 @@ int run_parent(Options options) {
         }
         const int64_t started = now_ns();
         ChildResult result = spawn_child(exe, args, kill_after_s);
-        std::fprintf(stderr, "[%s rep %d/%d] %-15s %5.2f s  %s", workload.id.c_str(), rep + 1,
+        std::fprintf(stderr, "[%s rep %d/%d] %-15s %5.2f s  %s", workload.key().c_str(), rep + 1,
                      options.reps, system.c_str(), static_cast<double>(now_ns() - started) / 1e9,
                      result.ok ? "ok" : ("FAIL " + result.error).c_str());
         for (const MetricDef& metric : workload.metrics) {
@@ -422,7 +554,7 @@ int run_parent(Options options) {
           }
         }
         std::fprintf(stderr, "\n");
-        results.add(workload.id, system, std::move(result));
+        results.add(workload.key(), system, std::move(result));
       }
     }
   }
@@ -431,8 +563,9 @@ int run_parent(Options options) {
   const std::string diagnostics = render_diagnostics(workloads, results, columns);
   if (!diagnostics.empty()) {
     std::printf(
-        "Extra values, medians (fnhost/host: ExecutorStats at the end of the measurement; "
-        "post_ns: producer ns per post in W1; queued: tasks queued in M2):\n\n%s\n",
+        "Extra values, medians (fnhost/host: ExecutorStats at the end of the measurement, "
+        "peak_running its computing workers; post_ns: producer ns per post in W1; queued: "
+        "tasks queued in M2; W10: w1_/w5_ its parts, burners the spinning processes):\n\n%s\n",
         diagnostics.c_str());
   }
   const std::vector<std::string> failures = results.failures();

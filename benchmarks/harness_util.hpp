@@ -2,7 +2,8 @@
 // File: benchmarks/harness_util.hpp
 // Small measurement tools shared by the scenario harness (fnhost_harness): a monotonic clock in
 // nanoseconds, a futex-backed one-shot signal with a timed wait, the completion counter every
-// workload counts its tasks with, calibrated arithmetic work, and process probes (CPU time,
+// workload counts its tasks with, the payload tasks carry and its check, calibrated arithmetic
+// work, processes that burn every CPU (contention from outside), and process probes (CPU time,
 // threads, RSS, heap). Nothing here measures anything by itself; see workloads.cpp.
 #pragma once
 
@@ -10,17 +11,23 @@
 #include <linux/futex.h>
 #include <malloc.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <string>
 #include <vector>
 
 namespace fnhost::bench {
@@ -107,6 +114,33 @@ class RunningGauge {
   alignas(kCacheLine) std::atomic<int64_t> peak_{0};
 };
 
+// The data a task carries in the payload-sized workloads (--payload): `bytes` bytes of
+// kPayloadByte, built by the producer for each task as a real producer builds each event.
+inline constexpr char kPayloadByte = 'x';
+inline std::string make_payload(int64_t bytes) {
+  return std::string(static_cast<std::size_t>(bytes), kPayloadByte);
+}
+
+// Reads the data each task carries (its size and first byte, so no compiler can drop the
+// payload or its copy) and counts the tasks whose data is not what make_payload() built: a
+// payload lost, truncated or delivered to the wrong task fails the measurement.
+class PayloadCheck {
+ public:
+  explicit PayloadCheck(int64_t bytes) : bytes_(bytes) {}
+  void touch(const std::string& data) {
+    if (static_cast<int64_t>(data.size()) != bytes_ ||
+        (!data.empty() && data.front() != kPayloadByte)) {
+      wrong_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  [[nodiscard]] int64_t bytes() const { return bytes_; }
+  [[nodiscard]] int64_t wrong() const { return wrong_.load(std::memory_order_relaxed); }
+
+ private:
+  const int64_t bytes_;
+  alignas(kCacheLine) std::atomic<int64_t> wrong_{0};
+};
+
 // Integer arithmetic that the compiler cannot remove: `iterations` steps of xorshift.
 inline uint64_t spin_arithmetic(int64_t iterations) {
   uint64_t x = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(iterations);
@@ -132,6 +166,60 @@ inline double calibrate_spin_per_us() {
   std::sort(rates.begin(), rates.end());
   return rates[rates.size() / 2];
 }
+
+// `count` processes, each spinning on arithmetic (one per CPU: contention from outside the
+// measured process, as another program on the machine). Each one ends at the first of: stop()
+// or the destructor (SIGKILL, then reaped), `cap_s` seconds (its own clock and an alarm), or
+// the death of the thread that created it (PR_SET_PDEATHSIG), so none can outlive the harness.
+// Create it before the measured system starts threads: the forked child calls only
+// async-signal-safe functions, but a single-threaded fork is the plain case.
+class CpuBurners {
+ public:
+  CpuBurners(int count, double cap_s) {
+    const pid_t parent = getpid();
+    for (int i = 0; i < count; ++i) {
+      const pid_t pid = fork();
+      if (pid == 0) burn(parent, cap_s);
+      if (pid < 0) break;
+      pids_.push_back(pid);
+    }
+  }
+  ~CpuBurners() { stop(); }
+  CpuBurners(const CpuBurners&) = delete;
+  CpuBurners& operator=(const CpuBurners&) = delete;
+
+  // Processes started (fewer than asked if fork failed).
+  [[nodiscard]] int started() const { return static_cast<int>(pids_.size()); }
+  // Kills and reaps every burner. Idempotent.
+  void stop() {
+    for (const pid_t pid : pids_) kill(pid, SIGKILL);
+    for (const pid_t pid : pids_) {
+      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+    pids_.clear();
+  }
+
+ private:
+  [[noreturn]] static void burn(pid_t parent, double cap_s) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(0);  // the parent died before prctl() took effect
+    // The cap holds even if the loop below were stopped from reading the clock.
+    signal(SIGALRM, SIG_DFL);
+    sigset_t alarm_only;
+    sigemptyset(&alarm_only);
+    sigaddset(&alarm_only, SIGALRM);
+    sigprocmask(SIG_UNBLOCK, &alarm_only, nullptr);
+    alarm(static_cast<unsigned>(cap_s) + 1);
+    const int64_t deadline = now_ns() + static_cast<int64_t>(cap_s * 1e9);
+    for (;;) {
+      spin_arithmetic(100'000);
+      if (now_ns() >= deadline) _exit(0);
+    }
+  }
+
+  std::vector<pid_t> pids_;
+};
 
 // Process CPU time (user + system, all threads) in microseconds, from getrusage.
 inline int64_t process_cpu_us() {

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
+#include <string>
 
 namespace fnhost::bench {
 namespace {
@@ -41,7 +42,7 @@ bool best_peer(const WorkloadDef& workload, const MetricDef& metric, const Resul
   bool found = false;
   for (const std::string& system : columns) {
     if (!is_peer(system) || !applies(workload, system)) continue;
-    const std::vector<double> values = results.values(workload.id, system, metric.key);
+    const std::vector<double> values = results.values(workload.key(), system, metric.key);
     if (values.empty()) continue;
     const double m = summarize(values).median;
     const bool better = !found || (metric.higher_is_better ? m > *median : m < *median);
@@ -58,7 +59,7 @@ std::string ratio_cell(const WorkloadDef& workload, const MetricDef& metric, con
                        const std::vector<std::string>& columns, const std::string& ours) {
   if (!metric.ratio || !applies(workload, ours)) return "";
   if (std::find(columns.begin(), columns.end(), ours) == columns.end()) return "";
-  const std::vector<double> values = results.values(workload.id, ours, metric.key);
+  const std::vector<double> values = results.values(workload.key(), ours, metric.key);
   if (values.empty()) return "";
   std::string peer;
   double peer_median = 0;
@@ -74,8 +75,8 @@ std::string ratio_cell(const WorkloadDef& workload, const MetricDef& metric, con
 std::string floor_cell(const WorkloadDef& workload, const MetricDef& metric,
                        const Results& results) {
   if (!metric.ratio) return "";
-  const std::vector<double> ours = results.values(workload.id, "fnhost", metric.key);
-  const std::vector<double> floor = results.values(workload.id, "raw_queue", metric.key);
+  const std::vector<double> ours = results.values(workload.key(), "fnhost", metric.key);
+  const std::vector<double> floor = results.values(workload.key(), "raw_queue", metric.key);
   if (ours.empty() || floor.empty()) return "";
   const double floor_median = summarize(floor).median;
   if (floor_median == 0) return "";
@@ -175,12 +176,12 @@ std::string render_table(const std::vector<WorkloadDef>& workloads, const Result
   const bool have_host = std::find(columns.begin(), columns.end(), "host") != columns.end();
   const bool have_floor =
       have_fnhost && std::find(columns.begin(), columns.end(), "raw_queue") != columns.end();
-  out << "| workload | metric |";
+  out << "| workload | payload | metric |";
   for (const std::string& system : columns) out << ' ' << system << " |";
   if (have_fnhost) out << " fnhost ÷ best peer |";
   if (have_host) out << " host ÷ best peer |";
   if (have_floor) out << " fnhost ÷ raw_queue |";
-  out << "\n|---|---|";
+  out << "\n|---|---|---|";
   for (std::size_t i = 0; i < columns.size(); ++i) out << "---|";
   if (have_fnhost) out << "---|";
   if (have_host) out << "---|";
@@ -189,22 +190,25 @@ std::string render_table(const std::vector<WorkloadDef>& workloads, const Result
 
   for (const WorkloadDef& workload : workloads) {
     for (const MetricDef& metric : workload.metrics) {
-      out << "| " << workload.title << " | " << metric.label
-          << (metric.ratio ? (metric.higher_is_better ? " ↑" : " ↓") : "") << " |";
+      out << "| " << workload.title << " | "
+          << (workload.payload < 0 ? "—" : std::to_string(workload.payload) + " B") << " | "
+          << metric.label << (metric.ratio ? (metric.higher_is_better ? " ↑" : " ↓") : "") << " |";
       for (const std::string& system : columns) {
         out << ' ';
         if (!applies(workload, system)) {
           out << "—";
         } else if (const auto it = skipped.find(system); it != skipped.end()) {
           out << "skipped";
-        } else if (const auto* runs = results.find(workload.id, system)) {
-          const std::vector<double> values = results.values(workload.id, system, metric.key);
+        } else if (const auto* runs = results.find(workload.key(), system)) {
+          const std::vector<double> values = results.values(workload.key(), system, metric.key);
           int failed = 0;
           std::string first_error;
           for (const ChildResult& run : *runs) {
             if (!run.ok && failed++ == 0) first_error = run.error;
           }
-          if (values.empty()) {
+          if (values.empty() && failed == 0) {
+            out << "—";  // a value this system does not report (fnhost's own counters)
+          } else if (values.empty()) {
             out << "FAIL " << first_error;
           } else {
             const Summary summary = summarize(values);
@@ -236,7 +240,7 @@ std::string render_diagnostics(const std::vector<WorkloadDef>& workloads, const 
   bool any = false;
   for (const WorkloadDef& workload : workloads) {
     for (const std::string& system : columns) {
-      const auto* runs = results.find(workload.id, system);
+      const auto* runs = results.find(workload.key(), system);
       if (runs == nullptr) continue;
       std::map<std::string, std::vector<double>> by_key;
       for (const ChildResult& run : *runs) {
@@ -250,7 +254,7 @@ std::string render_diagnostics(const std::vector<WorkloadDef>& workloads, const 
         out << "| workload | system | medians |\n|---|---|---|\n";
         any = true;
       }
-      out << "| " << workload.id << " | " << system << " |";
+      out << "| " << workload.key() << " | " << system << " |";
       for (const auto& [key, values] : by_key) {
         out << ' ' << key << '=' << format_value(summarize(values).median);
       }

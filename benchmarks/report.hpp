@@ -35,7 +35,8 @@ struct Summary {
 };
 Summary summarize(std::vector<double> values);
 
-// Every measurement of a run, keyed by (workload id, system).
+// Every measurement of a run, keyed by (WorkloadDef::key(): the workload id and its payload
+// size, system).
 class Results {
  public:
   void add(const std::string& workload, const std::string& system, ChildResult result);
@@ -51,8 +52,9 @@ class Results {
   std::map<std::pair<std::string, std::string>, std::vector<ChildResult>> results_;
 };
 
-// The main table. `columns` are the systems selected for this run, in order; `skipped` maps a
-// system that was not compiled in to its message.
+// The main table, one block of rows per workload and payload size (a payload column). `columns`
+// are the systems selected for this run, in order; `skipped` maps a system that was not compiled
+// in to its message. A metric a system does not report (fnhost's own counters) shows "—".
 std::string render_table(const std::vector<WorkloadDef>& workloads, const Results& results,
                          const std::vector<std::string>& columns,
                          const std::map<std::string, std::string>& skipped);

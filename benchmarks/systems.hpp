@@ -6,11 +6,15 @@
 //   System system(config, body);           // builds the pool (not timed by throughput rows)
 //   system.produce([&](auto& poster) {     // on the calling thread (one call per producer)
 //     poster.post(target, arg);            // runs body(arg) once, later, on a pool thread
+//     poster.post(target, arg, data);      // the same, the task carrying (moving) a std::string
 //   });
 //   system.finish();                       // after every task ran: stop and join everything
 //
 // A task is the workload's `Body` (a function pointer and a context) applied to a 64-bit
-// argument, so every system moves the same 16 bytes per task.
+// argument, so every system moves the same 16 bytes per task. In the payload-sized workloads
+// (--payload) each task also carries a std::string the producer built for it: the task closure
+// captures it by move (host: the Event::with_data() given to invoke_async; raw_queue: a queue
+// item of argument and string), and the task reads it (Body with a PayloadCheck) before the body.
 //   fnhost      fnhost::AutoscalingExecutor::create() with defaults, submit()
 //   host        fnhost::Host::create({.log_sink = nullptr}), functions with default specs,
 //               invoke_async() (or invoke() when the workload asks for it)
@@ -21,7 +25,8 @@
 //   mutex_pool  a textbook pool: std::mutex + std::condition_variable + std::deque<std::function>
 //   thread_per_task  a new std::thread per task (the cold-start and blocking-work floor)
 //   raw_queue   moodycamel::BlockingConcurrentQueue with `pool` consumer threads, tokens on
-//               both sides, items of 8 bytes: the hand-off floor, not a peer
+//               both sides, items of 8 bytes (with a payload: the argument and the string): the
+//               hand-off floor, not a peer
 #pragma once
 
 #include <concurrentqueue/blockingconcurrentqueue.h>
@@ -46,6 +51,7 @@
 
 #include "fnhost/executor.hpp"
 #include "fnhost/host.hpp"
+#include "harness_util.hpp"
 
 #ifdef FNHOST_BENCH_HAVE_TBB
 #include <oneapi/tbb/global_control.h>
@@ -66,11 +72,16 @@ namespace fnhost::bench {
   std::_Exit(2);
 }
 
-// What a task does: fn(ctx, arg).
+// What a task does: fn(ctx, arg); a task that carries data has `payload` read it first.
 struct Body {
   void (*fn)(void* ctx, uint64_t arg) = nullptr;
   void* ctx = nullptr;
+  PayloadCheck* payload = nullptr;  // set by the workloads whose tasks carry data
   void operator()(uint64_t arg) const { fn(ctx, arg); }
+  void operator()(uint64_t arg, const std::string& data) const {
+    if (payload != nullptr) payload->touch(data);
+    fn(ctx, arg);
+  }
 };
 
 struct SystemConfig {
@@ -83,6 +94,9 @@ struct SystemConfig {
   // host: subscribe every function to kFanOutTopic, so Poster::publish() fans an event out to
   // all of them through Host::publish (one admission per event, one shared Event).
   bool fan_out_topic = false;
+  // Tasks are posted with data (post(target, arg, data)): host handlers pass Event::data to the
+  // body instead of decoding an argument from it; raw_queue queues items that hold a string.
+  bool carries_payload = false;
 };
 
 inline constexpr const char* kFanOutTopic = "bench/fan-out";
@@ -103,7 +117,15 @@ class FnhostSystem {
   struct Poster {
     FnhostSystem* system;
     void post(int /*target*/, uint64_t arg) {
-      if (!system->executor_->submit([system = system, arg] { system->body_(arg); }).ok()) {
+      submit([system = system, arg] { system->body_(arg); });
+    }
+    void post(int /*target*/, uint64_t arg, std::string data) {
+      submit([system = system, arg, data = std::move(data)] { system->body_(arg, data); });
+    }
+    // A template, so the closure becomes a Task at the executor's own submit() as before.
+    template <class Fn>
+    void submit(Fn&& task) {
+      if (!system->executor_->submit(std::forward<Fn>(task)).ok()) {
         system->rejected_.fetch_add(1, std::memory_order_relaxed);
       }
     }
@@ -129,7 +151,10 @@ class HostSystem {
   static constexpr std::string_view kName = "host";
 
   HostSystem(const SystemConfig& config, Body body)
-      : body_(body), pass_arg_(config.pass_arg), sync_invoke_(config.sync_invoke) {
+      : body_(body),
+        pass_arg_(config.pass_arg),
+        sync_invoke_(config.sync_invoke),
+        carries_payload_(config.carries_payload) {
     HostOptions options{.log_sink = nullptr};
     if (config.fnhost_max_threads > 0) {
       options.executor_options.max_threads = config.fnhost_max_threads;
@@ -142,6 +167,10 @@ class HostSystem {
       absl::Status registered = host_->register_function({
           .name = names_.back(),
           .handler = [this](const Event& event, Context&) -> Result {
+            if (carries_payload_) {
+              body_(0, event.data);
+              return std::string();
+            }
             uint64_t arg = 0;
             if (event.data.size() == sizeof(arg)) std::memcpy(&arg, event.data.data(), sizeof(arg));
             body_(arg);
@@ -162,6 +191,14 @@ class HostSystem {
     void post(int target, uint64_t arg) {
       Event event;
       if (system->pass_arg_) event.data.assign(reinterpret_cast<const char*>(&arg), sizeof(arg));
+      invoke(target, std::move(event));
+    }
+    // As a producer sends data: an Event built per call with Event::with_data().
+    void post(int target, uint64_t /*arg*/, std::string data) {
+      invoke(target, Event::with_data(std::move(data)));
+    }
+    // By reference, so the event is moved once, into the host, as a direct call would.
+    void invoke(int target, Event&& event) {
       const std::string& name = system->names_[static_cast<std::size_t>(target)];
       if (system->sync_invoke_) {
         // The answer is not needed: the handler's start is what the workload times.
@@ -171,8 +208,15 @@ class HostSystem {
       }
     }
     // One event to every function subscribed to kFanOutTopic (SystemConfig::fan_out_topic).
-    void publish(int subscribers) {
-      if (!system->host_->publish(Event{.topic = kFanOutTopic}).ok()) {
+    void publish(int subscribers) { publish(subscribers, Event{.topic = kFanOutTopic}); }
+    // The same with data: one Event::with_data() per event, shared by its subscribers.
+    void publish(int subscribers, std::string data) {
+      Event event = Event::with_data(std::move(data));
+      event.topic = kFanOutTopic;
+      publish(subscribers, std::move(event));
+    }
+    void publish(int subscribers, Event&& event) {
+      if (!system->host_->publish(std::move(event)).ok()) {
         system->rejected_.fetch_add(subscribers, std::memory_order_relaxed);
       }
     }
@@ -196,6 +240,7 @@ class HostSystem {
   Body body_;
   bool pass_arg_;
   bool sync_invoke_;
+  bool carries_payload_;
   std::vector<std::string> names_;
   std::optional<Host> host_;
   std::atomic<int64_t> rejected_{0};
@@ -221,6 +266,10 @@ class TbbArenaSystem {
     TbbArenaSystem* system;
     void post(int /*target*/, uint64_t arg) {
       system->arena_.enqueue([system = system, arg] { system->body_(arg); });
+    }
+    void post(int /*target*/, uint64_t arg, std::string data) {
+      system->arena_.enqueue(
+          [system = system, arg, data = std::move(data)] { system->body_(arg, data); });
     }
   };
   template <class Loop>
@@ -255,6 +304,9 @@ class TbbGroupSystem {
     tbb::task_group* group;
     void post(int /*target*/, uint64_t arg) {
       group->run([system = system, arg] { system->body_(arg); });
+    }
+    void post(int /*target*/, uint64_t arg, std::string data) {
+      group->run([system = system, arg, data = std::move(data)] { system->body_(arg, data); });
     }
   };
   // Each producer gets its own task_group; the loop runs inside the arena so run() goes to the
@@ -302,6 +354,11 @@ class AsioSystem {
     void post(int /*target*/, uint64_t arg) {
       boost::asio::post(system->pool_, [system = system, arg] { system->body_(arg); });
     }
+    void post(int /*target*/, uint64_t arg, std::string data) {
+      boost::asio::post(system->pool_, [system = system, arg, data = std::move(data)] {
+        system->body_(arg, data);
+      });
+    }
   };
   template <class Loop>
   void produce(Loop&& loop) {
@@ -330,9 +387,16 @@ class MutexPoolSystem {
   struct Poster {
     MutexPoolSystem* system;
     void post(int /*target*/, uint64_t arg) {
+      push([system = system, arg] { system->body_(arg); });
+    }
+    void post(int /*target*/, uint64_t arg, std::string data) {
+      push([system = system, arg, data = std::move(data)] { system->body_(arg, data); });
+    }
+    template <class Fn>
+    void push(Fn&& task) {
       {
         std::lock_guard<std::mutex> lock(system->mu_);
-        system->queue_.emplace_back([system = system, arg] { system->body_(arg); });
+        system->queue_.emplace_back(std::forward<Fn>(task));
       }
       system->cv_.notify_one();
     }
@@ -386,7 +450,13 @@ class ThreadPerTaskSystem {
   struct Poster {
     ThreadPerTaskSystem* system;
     void post(int /*target*/, uint64_t arg) {
-      std::thread thread([system = system, arg] { system->body_(arg); });
+      keep(std::thread([system = system, arg] { system->body_(arg); }));
+    }
+    void post(int /*target*/, uint64_t arg, std::string data) {
+      keep(std::thread(
+          [system = system, arg, data = std::move(data)] { system->body_(arg, data); }));
+    }
+    void keep(std::thread thread) {
       std::lock_guard<std::mutex> lock(system->mu_);
       system->threads_.push_back(std::move(thread));
     }
@@ -414,24 +484,38 @@ class RawQueueSystem {
  public:
   static constexpr std::string_view kName = "raw_queue";
 
-  RawQueueSystem(const SystemConfig& config, Body body) : body_(body) {
-    for (int i = 0; i < config.pool; ++i) threads_.emplace_back([this] { work(); });
+  RawQueueSystem(const SystemConfig& config, Body body)
+      : body_(body), carries_payload_(config.carries_payload) {
+    for (int i = 0; i < config.pool; ++i) {
+      threads_.emplace_back([this] { carries_payload_ ? work(items_) : work(args_); });
+    }
   }
   ~RawQueueSystem() { finish(); }
 
+  // Posts go to the queue of the workload's kind: 8-byte arguments, or items with a payload.
   struct Poster {
     RawQueueSystem* system;
     moodycamel::ProducerToken token;
-    void post(int /*target*/, uint64_t arg) { system->queue_.enqueue(token, arg); }
+    void post(int /*target*/, uint64_t arg) { system->args_.enqueue(token, arg); }
+    void post(int /*target*/, uint64_t arg, std::string data) {
+      system->items_.enqueue(token, Item{arg, std::move(data)});
+    }
   };
   template <class Loop>
   void produce(Loop&& loop) {
-    Poster poster{this, moodycamel::ProducerToken(queue_)};
+    Poster poster{this, carries_payload_ ? moodycamel::ProducerToken(items_)
+                                         : moodycamel::ProducerToken(args_)};
     loop(poster);
   }
   void finish() {
     if (threads_.empty()) return;
-    for (std::size_t i = 0; i < threads_.size(); ++i) queue_.enqueue(kStop);
+    for (std::size_t i = 0; i < threads_.size(); ++i) {
+      if (carries_payload_) {
+        items_.enqueue(Item{kStop, {}});
+      } else {
+        args_.enqueue(kStop);
+      }
+    }
     for (std::thread& thread : threads_) thread.join();
     threads_.clear();
   }
@@ -441,18 +525,31 @@ class RawQueueSystem {
   // Workloads use small arguments (indices, flags); this one is reserved to stop a consumer.
   static constexpr uint64_t kStop = ~uint64_t{0};
 
-  void work() {
-    moodycamel::ConsumerToken token(queue_);
+  struct Item {
+    uint64_t arg = 0;
+    std::string data;
+  };
+
+  static uint64_t arg_of(uint64_t arg) { return arg; }
+  static uint64_t arg_of(const Item& item) { return item.arg; }
+  void run(uint64_t arg) const { body_(arg); }
+  void run(const Item& item) const { body_(item.arg, item.data); }
+
+  template <class T>
+  void work(moodycamel::BlockingConcurrentQueue<T>& queue) {
+    moodycamel::ConsumerToken token(queue);
     for (;;) {
-      uint64_t arg = 0;
-      queue_.wait_dequeue(token, arg);
-      if (arg == kStop) return;
-      body_(arg);
+      T value{};
+      queue.wait_dequeue(token, value);
+      if (arg_of(value) == kStop) return;
+      run(value);
     }
   }
 
   Body body_;
-  moodycamel::BlockingConcurrentQueue<uint64_t> queue_;
+  bool carries_payload_;
+  moodycamel::BlockingConcurrentQueue<uint64_t> args_;
+  moodycamel::BlockingConcurrentQueue<Item> items_;
   std::vector<std::thread> threads_;
 };
 

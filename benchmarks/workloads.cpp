@@ -4,8 +4,13 @@
 // run in a fresh child process per measurement. What each one measures, and fnhost's target on
 // a 2-core machine (issue 3):
 //   W1  one producer posts 2,000,000 no-op tasks; tasks/s from the first post to the last task's
-//       end. Target: fnhost >= 1.3x the best peer and >= 0.65x the raw queue; host >= 1.0x.
+//       end. Target: fnhost >= 1.3x the best peer and >= 0.65x the raw queue; host >= 1.0x,
+//       with the events carrying 16 bytes of data (the default --payload).
 //   W2  the same 2,000,000 tasks from two producers (1,000,000 each).
+//   Payload (W1, W2, W7 and W10's W1 part; --payload, default 16 bytes): the producer builds a
+//   std::string of that many bytes for each task (host: Event::with_data() per event), the task
+//   closure captures it by move, and the task checks its size and first byte. Above 1 GiB of
+//   payload per measurement the task count shrinks (payload_tasks()); rates stay per task.
 //   W3  tasks posted at a paced 20,000/s for 2 s; post->start latency p50/p99/p999 and the CPU
 //       the process burned meanwhile. Target: p50 and p99 no worse than oneTBB's.
 //   W4  from idle, 512 tasks that sleep 5 ms each (no blocking hint unless --hint); wall time to
@@ -21,12 +26,20 @@
 //       CPU per idle 3 s.
 //   W7  fan-out: 200,000 events, each delivered to 8 subscribers (host: 8 functions subscribed
 //       to one topic, one Host::publish per event; others: 8 tasks). Events/s. Target: >= 1.5x
-//       oneTBB.
+//       oneTBB. With a payload the host builds one Event::with_data() per event, shared by its 8
+//       invocations; the others give each of the 8 tasks its own string (7 copies and a move),
+//       as a producer without a shared event would.
 //   W8  cold start: a fresh system per sample (fnhost: zero threads; fixed pools: threads
 //       created and parked; thread_per_task: pthread_create), time from submit/invoke to the
 //       task starting; p50/p99 over 500 samples. Target: p50 <= 60 us.
 //   W9  mixed: 2,000 tasks alternating 1 ms of arithmetic and 5 ms of sleep; tasks/s and CPU
 //       utilisation (process CPU time / (wall time x cores)).
+//   W10 under contention: W1, then W5, each on a fresh system, while one spinning process per CPU
+//       this process may use competes for the CPUs (forked before the systems start; killed
+//       when the measurement ends, after 2 x --timeout + 10 s at the latest, and with the
+//       measuring process). W1's tasks/s, W5's wall time and most tasks running at once, and
+//       for fnhost and host ExecutorStats::peak_threads and peak_running over both parts.
+//       Target: no thread growth beyond cpu_count + 2 running.
 //   M1  host only: heap and RSS bytes per registered function (1,000 registered), and the
 //       process RSS of an idle host with 1,000 functions. Target: <= 2 KiB per function.
 //   M2  100,000 tasks queued behind one blocked worker (pools of 1; fnhost max_threads = 1;
@@ -37,7 +50,9 @@
 
 #include <sys/prctl.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <thread>
 #include <type_traits>
 
@@ -104,18 +119,32 @@ void add_executor_stats(S& system, Measurement& m) {
   if constexpr (requires { system.stats(); }) {
     const ExecutorStats stats = system.stats();
     add(m, "x_peak_threads", static_cast<double>(stats.peak_threads));
+    add(m, "x_peak_running", static_cast<double>(stats.peak_running));
     add(m, "x_spawned", static_cast<double>(stats.spawned));
   }
 }
 
-// Stops the system and settles the task accounting.
+// Stops the system and settles the task accounting; with `payload`, a task whose data was
+// wrong fails the measurement.
 template <class S>
-void finish(S& system, const Counter& counter, Measurement& m) {
+void finish(S& system, const Counter& counter, Measurement& m,
+            const PayloadCheck* payload = nullptr) {
   add_executor_stats(system, m);
   system.finish();
   m.tasks += counter.done();
   m.expected += counter.expected();
   m.rejected += system.rejected();
+  if (payload != nullptr && payload->wrong() != 0 && m.ok) {
+    m.ok = false;
+    m.error = "wrong-payload-in-" + std::to_string(payload->wrong()) + "-tasks";
+  }
+}
+
+// The configuration of a workload whose tasks carry params.payload bytes.
+SystemConfig payload_config(const Params& params) {
+  SystemConfig config = base_config(params);
+  config.carries_payload = true;
+  return config;
 }
 
 void arrive_body(void* ctx, uint64_t /*arg*/) { static_cast<Counter*>(ctx)->arrive(); }
@@ -123,27 +152,29 @@ void arrive_body(void* ctx, uint64_t /*arg*/) { static_cast<Counter*>(ctx)->arri
 // ---- W1 / W2: no-op throughput -----------------------------------------------------------------
 template <class S>
 Measurement w1_one_producer(const Params& params) {
-  const int64_t n = params.smoke ? 20'000 : 2'000'000;
+  const int64_t n = payload_tasks(params.smoke ? 20'000 : 2'000'000, params.payload);
   Counter counter(n);
-  S system(base_config(params), Body{arrive_body, &counter});
+  PayloadCheck payload(params.payload);
+  S system(payload_config(params), Body{arrive_body, &counter, &payload});
   Measurement m;
   const int64_t start = now_ns();
   system.produce([&](auto& poster) {
-    for (int64_t i = 0; i < n; ++i) poster.post(0, 0);
+    for (int64_t i = 0; i < n; ++i) poster.post(0, 0, make_payload(params.payload));
   });
   const int64_t posted = now_ns();
   wait_all(counter, params, "W1");
   add(m, "rate", static_cast<double>(n) / seconds(counter.end_ns() - start));
   add(m, "x_post_ns", static_cast<double>(posted - start) / static_cast<double>(n));
-  finish(system, counter, m);
+  finish(system, counter, m, &payload);
   return m;
 }
 
 template <class S>
 Measurement w2_two_producers(const Params& params) {
-  const int64_t per_producer = params.smoke ? 10'000 : 1'000'000;
+  const int64_t per_producer = payload_tasks(params.smoke ? 20'000 : 2'000'000, params.payload) / 2;
   Counter counter(2 * per_producer);
-  S system(base_config(params), Body{arrive_body, &counter});
+  PayloadCheck payload(params.payload);
+  S system(payload_config(params), Body{arrive_body, &counter, &payload});
   Measurement m;
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
@@ -153,7 +184,7 @@ Measurement w2_two_producers(const Params& params) {
       ready.fetch_add(1);
       while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
       system.produce([&](auto& poster) {
-        for (int64_t i = 0; i < per_producer; ++i) poster.post(0, 0);
+        for (int64_t i = 0; i < per_producer; ++i) poster.post(0, 0, make_payload(params.payload));
       });
     });
   }
@@ -163,7 +194,7 @@ Measurement w2_two_producers(const Params& params) {
   for (std::thread& producer : producers) producer.join();
   wait_all(counter, params, "W2");
   add(m, "rate", static_cast<double>(2 * per_producer) / seconds(counter.end_ns() - start));
-  finish(system, counter, m);
+  finish(system, counter, m, &payload);
   return m;
 }
 
@@ -321,27 +352,32 @@ Measurement w6_idle(const Params& params) {
 template <class S>
 Measurement w7_fan_out(const Params& params) {
   constexpr int kSubscribers = 8;
-  const int64_t events = params.smoke ? 2'000 : 200'000;
+  const int64_t events =
+      payload_tasks((params.smoke ? 2'000 : 200'000) * kSubscribers, params.payload) / kSubscribers;
   Counter counter(events * kSubscribers);
-  SystemConfig config = base_config(params);
+  PayloadCheck payload(params.payload);
+  SystemConfig config = payload_config(params);
   config.targets = kSubscribers;
   config.fan_out_topic = true;
-  S system(config, Body{arrive_body, &counter});
+  S system(config, Body{arrive_body, &counter, &payload});
   Measurement m;
   const int64_t start = now_ns();
   system.produce([&](auto& poster) {
     for (int64_t e = 0; e < events; ++e) {
-      // The host publishes once per event; the others post one task per subscriber.
-      if constexpr (requires { poster.publish(kSubscribers); }) {
-        poster.publish(kSubscribers);
+      std::string data = make_payload(params.payload);
+      // The host publishes once per event; the others post one task per subscriber, each with
+      // its own copy of the event's data (the last one takes the original).
+      if constexpr (requires { poster.publish(kSubscribers, std::move(data)); }) {
+        poster.publish(kSubscribers, std::move(data));
       } else {
-        for (int s = 0; s < kSubscribers; ++s) poster.post(s, 0);
+        for (int s = 0; s + 1 < kSubscribers; ++s) poster.post(s, 0, std::string(data));
+        poster.post(kSubscribers - 1, 0, std::move(data));
       }
     }
   });
   wait_all(counter, params, "W7");
   add(m, "rate", static_cast<double>(events) / seconds(counter.end_ns() - start));
-  finish(system, counter, m);
+  finish(system, counter, m, &payload);
   return m;
 }
 
@@ -419,6 +455,56 @@ Measurement w9_mixed(const Params& params) {
     m.ok = false;
     m.error = "tasks-ran-with-the-wrong-argument";
   }
+  return m;
+}
+
+// ---- W10: W1 and W5 under contention from another process --------------------------------------
+// Adds a part's values under `prefix` (x_ keys stay x_: x_post_ns becomes x_w1_post_ns).
+void add_part(Measurement& m, const Measurement& part, const std::string& prefix) {
+  for (const auto& [key, value] : part.values) {
+    if (key.rfind("x_", 0) == 0) {
+      add(m, "x_" + prefix + key.substr(2), value);
+    } else {
+      add(m, prefix + key, value);
+    }
+  }
+  m.tasks += part.tasks;
+  m.expected += part.expected;
+  m.rejected += part.rejected;
+  if (!part.ok && m.ok) {
+    m.ok = false;
+    m.error = prefix + part.error;
+  }
+}
+
+// The highest value of x_<key> over the parts (ExecutorStats peaks), if any part had one.
+void add_peak(Measurement& m, const std::vector<const Measurement*>& parts, const std::string& key,
+              const std::string& as) {
+  double peak = -1;
+  for (const Measurement* part : parts) {
+    for (const auto& [name, value] : part->values) {
+      if (name == "x_" + key) peak = std::max(peak, value);
+    }
+  }
+  if (peak >= 0) add(m, as, peak);
+}
+
+template <class S>
+Measurement w10_contention(const Params& params) {
+  // Both parts may each wait up to the timeout; the parent kills this process later than that.
+  const int cpus = allowed_cpus();
+  CpuBurners burners(cpus, 2 * params.timeout_s + 10);
+  if (burners.started() != cpus) fail_setup("fork-of-the-CPU-burners-failed");
+  sleep_ns(params.smoke ? 5'000'000 : 50'000'000);  // let the burners take the CPUs
+  const Measurement w1 = w1_one_producer<S>(params);
+  const Measurement w5 = w5_cpu_bound<S>(params);
+  burners.stop();
+  Measurement m;
+  add_part(m, w1, "w1_");
+  add_part(m, w5, "w5_");
+  add_peak(m, {&w1, &w5}, "peak_threads", "peak_threads");
+  add_peak(m, {&w1, &w5}, "peak_running", "executor_peak_running");
+  add(m, "x_burners", cpus);
   return m;
 }
 
@@ -516,6 +602,7 @@ Measurement run_kind(std::string_view kind, const Params& params) {
   if (kind == "W7") return w7_fan_out<S>(params);
   if (kind == "W8") return w8_cold_start<S>(params);
   if (kind == "W9") return w9_mixed<S>(params);
+  if (kind == "W10") return w10_contention<S>(params);
   if (kind == "M2") return m2_queued_memory<S>(params);
   if constexpr (std::is_same_v<S, HostSystem>) {
     if (kind == "M1") return m1_function_memory(params);
@@ -538,6 +625,11 @@ MetricDef info(std::string key, std::string label) {
 
 }  // namespace
 
+int64_t payload_tasks(int64_t tasks, int64_t payload) {
+  if (payload <= 0) return tasks;
+  return std::min(tasks, std::max<int64_t>(1'024, kPayloadBudgetBytes / payload));
+}
+
 const std::vector<WorkloadDef>& workload_defs() {
   static const std::vector<WorkloadDef> defs = [] {
     const std::vector<std::string> pools = {"fnhost",    "host", "tbb_arena",
@@ -551,11 +643,13 @@ const std::vector<WorkloadDef>& workload_defs() {
     std::vector<WorkloadDef> list;
     list.push_back(
         {"W1", "W1", "W1 1 producer, 2M no-op tasks", {up("rate", "M tasks/s", 1e-6)}, with_floor});
+    list.back().carries_payload = true;
     list.push_back({"W2",
                     "W2",
                     "W2 2 producers, 2M no-op tasks",
                     {up("rate", "M tasks/s", 1e-6)},
                     with_floor});
+    list.back().carries_payload = true;
     list.push_back({"W3",
                     "W3",
                     "W3 paced 20k/s, post→start",
@@ -597,6 +691,7 @@ const std::vector<WorkloadDef>& workload_defs() {
                     "W7 fan-out 200k events × 8 subscribers",
                     {up("rate", "M events/s", 1e-6)},
                     with_floor});
+    list.back().carries_payload = true;
     list.push_back({"W8",
                     "W8",
                     "W8 cold start, submit→start (fresh system per sample)",
@@ -607,6 +702,15 @@ const std::vector<WorkloadDef>& workload_defs() {
                     "W9 mixed 1 ms CPU / 5 ms sleep, 2k tasks",
                     {up("rate", "tasks/s"), up("cpu_util_pct", "CPU utilisation %")},
                     pools});
+    list.push_back({"W10",
+                    "W10",
+                    "W10 W1 then W5 while a spinning process per CPU competes",
+                    {up("w1_rate", "W1: M tasks/s", 1e-6), down("w5_wall_ms", "W5: wall ms"),
+                     info("w5_peak_running", "W5: peak tasks running at once"),
+                     info("peak_threads", "ExecutorStats peak_threads (target ≤ cpu_count + 2)"),
+                     info("executor_peak_running", "ExecutorStats peak_running")},
+                    pools});
+    list.back().carries_payload = true;
     list.push_back(
         {"M1",
          "M1",

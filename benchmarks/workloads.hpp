@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // File: benchmarks/workloads.hpp
-// The scenario harness's workloads (W1..W9, memory M1/M2) as data the parent uses to build the
-// table (which systems run, which metrics are reported and which way is better), and the entry
-// point a child process calls to run one (system, workload) measurement. See workloads.cpp for
-// what each workload does and the target it is judged against.
+// The scenario harness's workloads (W1..W10, memory M1/M2) as data the parent uses to build the
+// table (which systems run, which metrics are reported and which way is better, which carry a
+// payload), and the entry point a child process calls to run one (system, workload) measurement.
+// See workloads.cpp for what each workload does and the target it is judged against.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +22,21 @@ struct Params {
   double spin_per_us = 0;      // spin_arithmetic iterations per microsecond (parent calibrates)
   bool blocking_hint = false;  // wrap sleeps in fnhost::BlockingScope (a no-op off fnhost)
   double timeout_s = 120;      // a child gives up waiting for its tasks after this long
+  // Bytes of data each task carries in the payload-sized workloads (W1, W2, W7, W10's W1 part),
+  // 0..kMaxPayloadBytes. 16 by default: the issue judges its targets with 16-byte events (one
+  // past std::string's inline capacity, so each payload is a heap allocation).
+  int64_t payload = 16;
 };
+
+// Largest --payload size.
+inline constexpr int64_t kMaxPayloadBytes = int64_t{1} << 20;
+// Payload bytes a measurement builds at most: above it the task count shrinks (see
+// payload_tasks()), since a producer that outruns the pool leaves every payload queued.
+inline constexpr int64_t kPayloadBudgetBytes = int64_t{1} << 30;
+
+// Tasks a payload-sized workload runs: `tasks`, or fewer so that tasks x `payload` bytes stay
+// within kPayloadBudgetBytes (at least 1,024 tasks).
+int64_t payload_tasks(int64_t tasks, int64_t payload);
 
 // One child's result: task accounting plus named values.
 struct Measurement {
@@ -43,15 +57,23 @@ struct MetricDef {
   double scale = 1;       // value shown = raw value * scale
 };
 
-// A table section: a workload, maybe a variant of one (fixed pools of 64).
+// A table section: a workload, maybe a variant of one (fixed pools of 64). The parent runs a
+// payload-sized workload once per --payload size, as copies with `payload` set.
 struct WorkloadDef {
-  std::string id;     // what --only matches (W1 .. W9, M1, M2; W4w and W5w follow W4 / W5)
+  std::string id;     // what --only matches (W1 .. W10, M1, M2; W4w and W5w follow W4 / W5)
   std::string kind;   // what the child runs (W4w runs W4 with the wide pool)
   std::string title;  // shown in the table
   std::vector<MetricDef> metrics;
   std::vector<std::string> systems;  // which systems this workload applies to
   bool wide_pool = false;            // fixed pools get --wide-pool threads instead of --pool
   bool single_pool = false;          // fixed pools get one thread (queue memory)
+  bool carries_payload = false;      // tasks carry --payload bytes: one run per size
+  int64_t payload = -1;              // in the parent's copy for one size: the bytes; else -1
+
+  // What results are filed and reported under: `id`, with the payload size if there is one.
+  [[nodiscard]] std::string key() const {
+    return payload < 0 ? id : id + " " + std::to_string(payload) + " B";
+  }
 };
 
 // The workloads in table order.
