@@ -105,9 +105,9 @@ inline void delete_if_unused(const FunctionVersion* version, bool last_use) {
 }
 
 // Everything the host keeps for one function name, for the host's lifetime. Slots are never
-// freed while the host lives (a removed name keeps its slot, ~1.5 KiB with its counters, for
-// re-registration and for the invocations still queued), which is what lets the hot path use
-// raw slot pointers.
+// freed while the host lives (a removed name keeps its slot, ~1 KiB with its counters, plus its
+// histograms' buckets once it has run, for re-registration and for the invocations still
+// queued), which is what lets the hot path use raw slot pointers.
 struct FunctionSlot {
   std::string name;
   int index = 0;
