@@ -214,19 +214,12 @@ void HostCore::settle_unstarted(Invocation& invocation, const absl::Status& erro
     if (lineage.owns_key) slot.idempotency_table().fail(key_of(invocation), error);
     return;
   }
-  // This attempt never ran.
-  if (invocation.batch != nullptr) {
-    for (const std::shared_ptr<const Event>& item : *invocation.batch) {
-      dead_letter(slot, {}, item, lineage, lineage.attempt - 1, error, /*last_attempt_ns=*/0,
-                  invocation_id(invocation));
-    }
-    return;
-  }
   std::string data;
   std::shared_ptr<const Event> event;
   take_event(invocation, data, event);
-  dead_letter(slot, std::move(data), std::move(event), lineage, lineage.attempt - 1, error,
-              /*last_attempt_ns=*/0, invocation_id(invocation));
+  // This attempt never ran.
+  dead_letter_each(slot, std::move(data), std::move(event), invocation.batch.get(), lineage,
+                   lineage.attempt - 1, error, /*last_attempt_ns=*/0, invocation_id(invocation));
 }
 
 void HostCore::wait_to_retry(std::unique_ptr<WaitingDelivery> waiting, int64_t delay_ns,
@@ -254,17 +247,26 @@ void HostCore::wait_to_retry(std::unique_ptr<WaitingDelivery> waiting, int64_t d
 }
 
 void HostCore::end_waiting(std::unique_ptr<WaitingDelivery> waiting, const absl::Status& error) {
-  FunctionSlot& slot = *waiting->slot;
-  const int attempts = waiting->lineage.attempt - 1;  // the attempt it waited for never ran
-  if (waiting->batch != nullptr) {
-    for (const std::shared_ptr<const Event>& item : *waiting->batch) {
-      dead_letter(slot, {}, item, waiting->lineage, attempts, error, waiting->last_attempt_ns);
-    }
-  } else {
-    dead_letter(slot, std::move(waiting->data), std::move(waiting->event), waiting->lineage,
-                attempts, error, waiting->last_attempt_ns);
-  }
+  // The attempt it waited for never ran.
+  dead_letter_each(*waiting->slot, std::move(waiting->data), std::move(waiting->event),
+                   waiting->batch.get(), waiting->lineage, waiting->lineage.attempt - 1, error,
+                   waiting->last_attempt_ns, {});
   if (waiting->on_end != nullptr) waiting->on_end(waiting->on_end_context);
+}
+
+void HostCore::dead_letter_each(FunctionSlot& slot, std::string data,
+                                std::shared_ptr<const Event> event,
+                                const detail::BatchItems* batch, const Lineage& lineage,
+                                int attempts, const absl::Status& error, int64_t last_attempt_ns,
+                                std::string_view invocation) {
+  if (batch == nullptr) {
+    dead_letter(slot, std::move(data), std::move(event), lineage, attempts, error,
+                last_attempt_ns, invocation);
+    return;
+  }
+  for (const std::shared_ptr<const Event>& item : *batch) {
+    dead_letter(slot, {}, item, lineage, attempts, error, last_attempt_ns, invocation);
+  }
 }
 
 void HostCore::requeue_throttled(FunctionSlot& slot, std::string data,

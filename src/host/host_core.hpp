@@ -307,6 +307,11 @@ struct HostCore {
   void dead_letter(detail::FunctionSlot& slot, std::string data, std::shared_ptr<const Event> event,
                    const detail::Lineage& lineage, int attempts, const absl::Status& error,
                    int64_t last_attempt_ns, std::string_view invocation = {});
+  // dead_letter() for an event, or for each item of `batch` when it is not null.
+  void dead_letter_each(detail::FunctionSlot& slot, std::string data,
+                        std::shared_ptr<const Event> event, const detail::BatchItems* batch,
+                        const detail::Lineage& lineage, int attempts, const absl::Status& error,
+                        int64_t last_attempt_ns, std::string_view invocation);
   // Sends an outcome to a destination; a refusal is counted on `slot` and logged.
   void send_to_destination(detail::FunctionSlot& slot, const Destination& destination,
                            Event outcome, const detail::Lineage& lineage);

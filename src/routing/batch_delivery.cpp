@@ -49,9 +49,7 @@ void HostCore::flush_batch(Batcher& batcher, std::shared_ptr<BatchItems> items) 
   batcher.batches.fetch_add(1, std::memory_order_relaxed);
   if (admitted.ok()) return;
   // Its function was removed, or shutdown closed it: every item ends here.
-  for (const std::shared_ptr<const Event>& item : *kept) {
-    dead_letter(slot, {}, item, lineage, 0, admitted, /*last_attempt_ns=*/0);
-  }
+  dead_letter_each(slot, {}, nullptr, kept.get(), lineage, 0, admitted, /*last_attempt_ns=*/0, {});
 }
 
 void HostCore::on_batch_window(detail::TimerNode* node) {
