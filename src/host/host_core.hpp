@@ -375,7 +375,7 @@ struct HostCore {
   // Runners between the stop check and making their claimed records visible to shutdown
   // (claim_turn): after the deadline shutdown waits for none to be left, then drops exactly
   // what the runners left for it.
-  std::atomic<int64_t> claims_in_flight_{0};
+  alignas(detail::kCacheLine) std::atomic<int64_t> claims_in_flight_{0};
   // Tasks of this host in the executor (runners, deferred callbacks) submitted and not yet
   // returned: the host's destructor waits for them.
   std::atomic<int64_t> live_tasks_{0};
@@ -385,8 +385,10 @@ struct HostCore {
   // invocation. Elsewhere it keeps going for up to kRunnerBudgetNs.
   const bool one_invocation_per_runner_;
 
-  // Inserts and iteration hold registration_mu_; find() is lock-free by design.
-  detail::FunctionTable table_;
+  // Inserts and iteration hold registration_mu_; find() is lock-free by design. Read by every
+  // admission: on its own line, not with the counters above that runners write all the time
+  // (sharing one made every invoke_async miss the cache).
+  alignas(detail::kCacheLine) detail::FunctionTable table_;
 
   detail::Mutex drain_mu_;
   detail::CondVar drain_cv_;
