@@ -350,6 +350,8 @@ struct HostCore {
   static void on_schedule_taken(detail::TimerNode* node);
   static void on_schedule_due(detail::TimerNode* node);
   void fire_schedule(detail::Schedule& schedule);
+  // A fire's run (claimed in `running` already): queues its invocation, counts it.
+  void queue_run(detail::Schedule& schedule, absl::Time fire_time, int64_t number);
   // Links and arms `schedule`'s timer for its next_fire (unless that is never).
   void arm_schedule(detail::Schedule& schedule) ABSL_EXCLUSIVE_LOCKS_REQUIRED(schedules_mu_);
   // Removes schedule `id`; false if there is none.

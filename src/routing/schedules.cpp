@@ -83,6 +83,7 @@ absl::StatusOr<TriggerId> HostCore::schedule(ScheduleSpec spec) {
   created->on_due = &HostCore::on_schedule_due;
   created->on_taken = &HostCore::on_schedule_taken;
   created->next_fire = created->expression.next_fire(start, start);
+  created->shown_next_fire = created->next_fire;
   const TriggerId id = created->id;
   MutexLock lock(schedules_mu_);
   if (schedules_stopped_) return detail::unavailable_after_shutdown("schedule");
@@ -126,7 +127,6 @@ void HostCore::on_schedule_due(detail::TimerNode* node) {
 }
 
 void HostCore::fire_schedule(Schedule& schedule) {
-  // Only one fire of a schedule is ever in progress: its timer is linked again only below.
   absl::Time fire_time;
   int64_t number = 0;
   {
@@ -139,44 +139,57 @@ void HostCore::fire_schedule(Schedule& schedule) {
   const absl::Time next = schedule.expression.next_fire(std::max(fire_time, now), schedule.start);
   const int64_t missed = count_missed(schedule.expression, schedule.start, fire_time, now);
   if (missed > 0) schedule.missed.fetch_add(missed, std::memory_order_relaxed);
-
-  if (schedule.overlap == OverlapPolicy::kSkip && schedule.running.load() > 0) {
-    schedule.skipped.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    Event event = schedule.event_template;
-    event.time = fire_time;
-    if (event.id.empty()) event.id = fmt::format("{}-{}", schedule.id, number);
-    if (event.type.empty()) event.type = "fnhost.schedule";
-    if (event.source.empty()) event.source = fmt::format("fnhost/schedule/{}", schedule.id);
+  // The run is claimed before the next fire is armed, so a next fire that comes at once (a
+  // manual clock advanced again) sees it running; the next fire is armed before this one's
+  // counters move, so whoever sees them move can advance a manual clock to the next fire time;
+  // and ScheduleInfo::next_fire moves after them, so whoever sees it move sees them.
+  const bool skip = schedule.overlap == OverlapPolicy::kSkip && schedule.running.load() > 0;
+  if (!skip) {
     // The run's reference, dropped by Schedule::run_ended when the invocation ends.
     schedule.running.fetch_add(1);
     schedule.add_reference();
-    FunctionSlot& slot = *schedule.slot;
-    Admission admission{
-        .owned = &event, .on_end = &Schedule::run_ended, .on_end_context = &schedule};
-    absl::Status admitted = admit_to(slot, admission);
-    if (admitted.ok()) {
-      schedule.fired.fetch_add(1, std::memory_order_relaxed);
-      // A duplicate of the template's idempotency key queued nothing: its run is over.
-      if (admission.duplicate) Schedule::run_ended(&schedule);
-    } else {
-      // Never the last reference: the fire's pin holds one.
-      schedule.running.fetch_sub(1);
-      schedule.release();
-      schedule.refused.fetch_add(1, std::memory_order_relaxed);
-      if (has_observers()) notify_refused(slot.name, admitted, /*is_async=*/true);
-      if (options.log_sink != nullptr) {
-        log(LogLevel::kWarning, slot.name, "",
-            fmt::format("schedule {} ({}): fire refused: {}", schedule.id,
-                        schedule.expression.text(), admitted.ToString()));
-      }
+  }
+  {
+    MutexLock lock(schedules_mu_);
+    if (!schedule.removed && !schedules_stopped_) {
+      schedule.next_fire = next;
+      arm_schedule(schedule);
     }
   }
-
+  if (skip) {
+    schedule.skipped.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    queue_run(schedule, fire_time, number);
+  }
   MutexLock lock(schedules_mu_);
-  if (schedule.removed || schedules_stopped_) return;
-  schedule.next_fire = next;
-  arm_schedule(schedule);
+  if (!schedule.removed && !schedules_stopped_) schedule.shown_next_fire = schedule.next_fire;
+}
+
+void HostCore::queue_run(Schedule& schedule, absl::Time fire_time, int64_t number) {
+  Event event = schedule.event_template;
+  event.time = fire_time;
+  if (event.id.empty()) event.id = fmt::format("{}-{}", schedule.id, number);
+  if (event.type.empty()) event.type = "fnhost.schedule";
+  if (event.source.empty()) event.source = fmt::format("fnhost/schedule/{}", schedule.id);
+  FunctionSlot& slot = *schedule.slot;
+  Admission admission{
+      .owned = &event, .on_end = &Schedule::run_ended, .on_end_context = &schedule};
+  absl::Status admitted = admit_to(slot, admission);
+  if (admitted.ok()) {
+    schedule.fired.fetch_add(1, std::memory_order_relaxed);
+    // A duplicate of the template's idempotency key queued nothing: its run is over.
+    if (admission.duplicate) Schedule::run_ended(&schedule);
+    return;
+  }
+  // Never the last reference: the fire's pin holds one.
+  Schedule::run_ended(&schedule);
+  schedule.refused.fetch_add(1, std::memory_order_relaxed);
+  if (has_observers()) notify_refused(slot.name, admitted, /*is_async=*/true);
+  if (options.log_sink != nullptr) {
+    log(LogLevel::kWarning, slot.name, "",
+        fmt::format("schedule {} ({}): fire refused: {}", schedule.id, schedule.expression.text(),
+                    admitted.ToString()));
+  }
 }
 
 bool HostCore::remove_schedule(TriggerId id) {
@@ -203,6 +216,7 @@ void HostCore::stop_schedules() {
     for (const auto& [id, schedule] : schedules_) {
       timers_.unlink(schedule);
       schedule->next_fire = absl::InfiniteFuture();
+      schedule->shown_next_fire = absl::InfiniteFuture();
     }
   }
   // A timer taken out to fire just before is moments from handing its fire to the executor
@@ -220,7 +234,7 @@ std::vector<ScheduleInfo> HostCore::schedules() const {
       infos.push_back({.id = id,
                        .expression = schedule->expression.text(),
                        .function = schedule->function_name,
-                       .next_fire = schedule->next_fire,
+                       .next_fire = schedule->shown_next_fire,
                        .fired = schedule->fired.load(std::memory_order_relaxed),
                        .skipped = schedule->skipped.load(std::memory_order_relaxed),
                        .missed = schedule->missed.load(std::memory_order_relaxed),

@@ -52,6 +52,9 @@ struct Schedule : TimerNode {
 
   // Guarded by the host's schedules_mu_.
   absl::Time next_fire = absl::InfiniteFuture();  // what the timer is armed for
+  // What ScheduleInfo::next_fire shows: next_fire, updated once a fire's counters moved, so a
+  // reader who sees it move sees that fire counted.
+  absl::Time shown_next_fire = absl::InfiniteFuture();
   int64_t fire_number = 0;                        // fires so far, skipped ones included
   bool removed = false;                           // unsubscribed, or stopped by shutdown
 
