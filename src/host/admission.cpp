@@ -199,7 +199,8 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   invocation->on_end_context = admission.on_end_context;
   if (lineage.fresh) {
     lineage.fresh = false;
-    lineage.accepted_ns = coarse_now_ns();
+    // A publish stamps its time once for all its deliveries.
+    if (lineage.accepted_ns == 0) lineage.accepted_ns = coarse_now_ns();
     if (!invocation->is_async) slot.sync_invocations.fetch_add(1, std::memory_order_relaxed);
   } else {
     slot.readmissions.fetch_add(1, std::memory_order_relaxed);

@@ -101,6 +101,9 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
   detail::Matches matches;
   router_.match(event, matches);
   bool throttled = false;
+  // Accepted now, for every subscriber: one clock read, not one per delivery.
+  detail::Lineage accepted = lineage;
+  if (accepted.fresh) accepted.accepted_ns = coarse_now_ns();
   if (matches.empty()) {
     publish_counters_.published.fetch_add(1, std::memory_order_relaxed);
     publish_counters_.unrouted.fetch_add(1, std::memory_order_relaxed);
@@ -124,10 +127,10 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
   for (const std::shared_ptr<detail::Trigger>& trigger : matches) {
     throttled = false;
     absl::Status admitted = trigger->ordering != nullptr
-                                ? deliver_ordered(*trigger, shared, lineage, &throttled)
+                                ? deliver_ordered(*trigger, shared, accepted, &throttled)
                             : trigger->batcher != nullptr
                                 ? deliver_batched(*trigger, shared)
-                                : admit_shared(*trigger->slot, shared, lineage, &throttled);
+                                : admit_shared(*trigger->slot, shared, accepted, &throttled);
     if (admitted.ok()) {
       trigger->delivered.fetch_add(1, std::memory_order_relaxed);
       ++delivered;
