@@ -65,8 +65,8 @@ struct HostOptions {
   // How deep handlers may chain calls (Context::invoke, invoke_async, publish, and
   // destinations): a call at a greater depth is refused with FailedPrecondition. 1..1000.
   int max_chain_depth = 16;
-  // Events waiting for a retry or a throttle re-queue, host-wide, at most (each ~200 bytes
-  // plus its event). One more is dead-lettered with ResourceExhausted. >= 1.
+  // Events waiting for a retry or a throttle re-queue, host-wide, at most (each ~240 bytes
+  // plus a payload over 15 bytes). One more is dead-lettered with ResourceExhausted. >= 1.
   int64_t max_pending_retries = 1'000'000;
 };
 
