@@ -29,8 +29,10 @@ absl::Status HostCore::deliver_batched(detail::Trigger& trigger,
   std::shared_ptr<BatchItems> full;
   if (!batcher.add(event, &full)) {
     slot.accepted_waiting.fetch_sub(1, std::memory_order_relaxed);
-    return detail::unavailable_after_shutdown(
-        fmt::format("batch of trigger {} for function {}", trigger.id, detail::quoted(slot.name)));
+    // Closed by unsubscribe (a publish that matched it just before) or by shutdown.
+    return absl::UnavailableError(
+        fmt::format("batch trigger {} of function {} was unsubscribed or stopped: event not taken",
+                    trigger.id, detail::quoted(slot.name)));
   }
   if (full != nullptr) flush_batch(batcher, std::move(full));
   return absl::OkStatus();
