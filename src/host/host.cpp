@@ -35,7 +35,10 @@ HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_exec
       manual_clock_adapter_(manual_clock_),
       one_invocation_per_runner_(executor->traits().pumped),
       timers_(detail::TimerService::Options{
-          .manual_clock = manual_clock_ != nullptr ? &manual_clock_adapter_ : nullptr}),
+          .manual_clock = manual_clock_ != nullptr ? &manual_clock_adapter_ : nullptr,
+          // The host has had no deadline pending for a while: a burst is over, give its
+          // surplus invocation records back to the allocator.
+          .on_idle = &detail::InvocationPool::trim_excess}),
       retries_(timers_, &HostCore::on_retries_due, this) {
   if (manual_clock_ != nullptr) detail::ManualClockAccess::attach(*manual_clock_, &timers_);
 }

@@ -6,6 +6,7 @@
 
 #include "common/sync.hpp"
 #include "host/host_internal.hpp"
+#include "platform/platform.hpp"
 
 namespace fnhost::detail {
 
@@ -126,6 +127,15 @@ void InvocationPool::recycle(Invocation* invocation) {
   cache.filling = nullptr;
   cache.filling_count = 0;
   depot().put(batch);
+}
+
+void InvocationPool::trim_excess_now_and_then() {
+  static std::atomic<int64_t> last_trim_ns{0};
+  const int64_t now = platform::now_ns();
+  int64_t last = last_trim_ns.load(std::memory_order_relaxed);
+  if (now - last < kTrimIntervalNs) return;
+  if (!last_trim_ns.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
+  trim_excess();
 }
 
 void InvocationPool::trim_excess() {

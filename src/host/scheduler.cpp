@@ -120,8 +120,10 @@ void HostCore::run_runner(FunctionSlot* origin) {
   for (;;) {
     const Turn turn = claim_turn(max_batch, batch);
     if (turn.slot == nullptr) {
-      // Out of work: the moment to give a burst's surplus records back to the allocator.
-      detail::InvocationPool::trim_excess();
+      // Out of work: a moment to give a burst's surplus records back to the allocator — but
+      // not at every such moment (see trim_excess_now_and_then); the timer thread's idle exit
+      // trims once the host is really quiet.
+      detail::InvocationPool::trim_excess_now_and_then();
       break;
     }
     FunctionSlot& slot = *turn.slot;

@@ -172,6 +172,7 @@ void TimerService::run() {
     {
       MutexLock lock(mu_);
       int64_t idle_since = 0;
+      bool idle_hook_ran = false;
       for (;;) {
         if (stop_) return;
         const int64_t wake = next_wake_ns_.load();
@@ -181,6 +182,15 @@ void TimerService::run() {
           // Nothing pending: linger a while (a busy host arms timers constantly), then leave.
           if (idle_since == 0) idle_since = now;
           if (now - idle_since >= linger_ns) {
+            if (options_.on_idle != nullptr && !idle_hook_ran) {
+              // Unlocked: the hook may take a while, and arm() must not wait for it. Something
+              // armed meanwhile is seen when the loop looks again.
+              idle_hook_ran = true;
+              mu_.unlock();
+              options_.on_idle();
+              mu_.lock();
+              continue;
+            }
             thread_running_ = false;
             return;
           }
@@ -188,6 +198,7 @@ void TimerService::run() {
                                   std::chrono::nanoseconds(idle_since + linger_ns)));
         } else {
           idle_since = 0;
+          idle_hook_ran = false;
           // Timers are usually unlinked long before they are due (the invocation ended), and
           // nobody tells this thread: so it looks again at least every `linger`, and leaves
           // once it finds nothing pending, rather than sleep until a deadline that is gone.

@@ -76,6 +76,9 @@ class TimerService {
     const Clock* manual_clock = nullptr;
     // How long the thread stays with nothing pending before it exits.
     absl::Duration linger = absl::Milliseconds(100);
+    // Called by the thread (outside every lock) once it has lingered with nothing pending,
+    // just before it leaves: the owner's moment for idle housekeeping. Must run no user code.
+    void (*on_idle)() = nullptr;
   };
 
   TimerService() : TimerService(Options{}) {}
