@@ -19,6 +19,10 @@ libs=($(pkg-config --libs absl_status absl_flat_hash_map absl_hash fmt))
 # cgroup_parsers: the pure parsers of src/platform/platform.cpp, with the file they live in.
 clang++ "${flags[@]}" tests/fuzz/cgroup_parsers_fuzz.cpp src/platform/platform.cpp \
   "${libs[@]}" -lpthread -o "${out}/cgroup_parsers_fuzz"
+# destination_record: read_destination_record against any attributes, and its round trip with
+# make_destination_event (src/delivery/destination_record.cpp).
+clang++ "${flags[@]}" tests/fuzz/destination_record_fuzz.cpp src/delivery/destination_record.cpp \
+  $(pkg-config --libs absl_statusor absl_time absl_cord fmt) -lpthread -o "${out}/destination_record_fuzz"
 # filter: Filter::parse, to_string and matches (src/routing/filter.cpp).
 clang++ "${flags[@]}" tests/fuzz/filter_fuzz.cpp src/routing/filter.cpp \
   "${libs[@]}" $(pkg-config --libs absl_statusor absl_time) -lpthread -o "${out}/filter_fuzz"
