@@ -266,6 +266,31 @@ TEST_CASE("with OverlapPolicy::kQueue every fire queues a run, even while one is
   REQUIRE(wait_until([&] { return stats_of(rig.host, "slow").successes == 3; }));
 }
 
+TEST_CASE("a test that sees a fire counted can advance the manual clock at once",
+          "[schedule_trigger][regression]") {
+  // A fire used to count itself before it armed the next one: an advance() right after seeing
+  // `fired` move could find nothing armed, and that fire never came.
+  ThreadedRig rig;
+  REQUIRE(rig.host
+              .register_function({.name = "tick",
+                                  .handler = [](const Event&, Context&) -> Result { return ""; }})
+              .ok());
+  const TriggerId id = schedule(
+      rig.host,
+      {.expression = "rate(1 minute)", .function = "tick", .overlap = OverlapPolicy::kQueue});
+  for (int k = 1; k <= 50; ++k) {
+    rig.clock->advance(absl::Minutes(1));
+    REQUIRE(wait_until([&] { return info_of(rig.host, id).fired == k; }));
+  }
+  // And whoever sees next_fire move sees the fire that moved it counted.
+  for (int k = 51; k <= 80; ++k) {
+    rig.clock->advance(absl::Minutes(1));
+    REQUIRE(wait_until(
+        [&] { return info_of(rig.host, id).next_fire == kStart + absl::Minutes(k + 1); }));
+    CHECK(info_of(rig.host, id).fired == k);
+  }
+}
+
 TEST_CASE("unsubscribe stops a schedule", "[schedule_trigger]") {
   ManualRig rig;
   Fires fires;
