@@ -22,6 +22,7 @@ using fnhost::Event;
 using fnhost::Host;
 using fnhost::HostOptions;
 using fnhost::Result;
+using fnhost::testing::ClockedHost;
 using fnhost::testing::make_host;
 using fnhost::testing::stats_of;
 using fnhost::testing::wait_until;
@@ -40,16 +41,6 @@ struct Batches {
   std::vector<std::vector<std::string>> snapshot() {
     std::lock_guard lock(mu);
     return seen;
-  }
-};
-
-struct ClockedHost {
-  std::shared_ptr<fnhost::ManualClock> clock = fnhost::ManualClock::create();
-  Host host = make(clock);
-  static Host make(const std::shared_ptr<fnhost::ManualClock>& clock) {
-    HostOptions options = fnhost::testing::quiet_options();
-    options.clock = clock;
-    return make_host(std::move(options));
   }
 };
 

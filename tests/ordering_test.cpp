@@ -101,10 +101,9 @@ TEST_CASE("events of one key run one at a time in publish order; keys run in par
 }
 
 TEST_CASE("the next event of a key waits for the previous one's retries", "[ordering]") {
-  auto clock = fnhost::ManualClock::create();
-  HostOptions options = fnhost::testing::quiet_options();
-  options.clock = clock;
-  Host host = make_host(std::move(options));
+  fnhost::testing::ClockedHost clocked;
+  Host& host = clocked.host;
+  const std::shared_ptr<fnhost::ManualClock>& clock = clocked.clock;
   std::mutex mu;
   std::vector<std::string> seen;
   std::atomic<int> calls{0};

@@ -296,10 +296,9 @@ TEST_CASE("a removed function's triggers refuse visibly and work again once it i
 
 TEST_CASE("a delivery that finds a full queue waits and is re-queued, counted as throttled",
           "[publish]") {
-  auto clock = fnhost::ManualClock::create();
-  fnhost::HostOptions options = fnhost::testing::quiet_options();
-  options.clock = clock;
-  Host host = make_host(std::move(options));
+  fnhost::testing::ClockedHost clocked;
+  Host& host = clocked.host;
+  const std::shared_ptr<fnhost::ManualClock>& clock = clocked.clock;
   auto gate = std::make_shared<Gate>();
   std::atomic<int> started{0};
   fnhost::testing::GateOpener opener(gate);

@@ -28,23 +28,10 @@ using fnhost::Host;
 using fnhost::HostOptions;
 using fnhost::Result;
 using fnhost::RetryPolicy;
+using fnhost::testing::ClockedHost;
 using fnhost::testing::make_host;
 using fnhost::testing::stats_of;
 using fnhost::testing::wait_until;
-
-// A host on a manual clock (backoffs and event ages follow it) with real worker threads.
-struct ClockedHost {
-  std::shared_ptr<fnhost::ManualClock> clock = fnhost::ManualClock::create();
-  Host host;
-
-  explicit ClockedHost(HostOptions options = fnhost::testing::quiet_options())
-      : host(make(clock, std::move(options))) {}
-
-  static Host make(const std::shared_ptr<fnhost::ManualClock>& clock, HostOptions options) {
-    options.clock = clock;
-    return make_host(std::move(options));
-  }
-};
 
 // Counts the attempts a handler saw, by Context::attempt(); fails them as `fail` says.
 struct Attempts {
@@ -245,10 +232,9 @@ TEST_CASE("no retry is made after max_event_age; an event older than it in the q
   }
   SECTION("queued past max_event_age: dead-lettered without running") {
     auto executor = std::make_shared<fnhost::ManualExecutor>();
-    auto clock = fnhost::ManualClock::create();
-    HostOptions options = fnhost::testing::manual_options(executor);
-    options.clock = clock;
-    Host host = make_host(std::move(options));
+    fnhost::testing::ClockedHost clocked(fnhost::testing::manual_options(executor));
+    Host& host = clocked.host;
+    const std::shared_ptr<fnhost::ManualClock>& clock = clocked.clock;
     std::atomic<int> calls{0};
     REQUIRE(host.register_function({.name = "late",
                                     .handler = [&calls](const Event&, Context&) -> Result {

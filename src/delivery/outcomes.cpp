@@ -41,6 +41,13 @@ uint64_t random_bits() {
 
 const std::string& key_of(const Invocation& invocation) { return invocation.event->idempotency_key; }
 
+// Why an event that waited for a retry ends at shutdown.
+absl::Status shut_down_while_waiting(const WaitingDelivery& waiting) {
+  return absl::UnavailableError(
+      fmt::format("host shut down while the event waited for attempt {}; last error: {}",
+                  waiting.lineage.attempt, waiting.last_error.ToString()));
+}
+
 }  // namespace
 
 void HostCore::take_event(Invocation& invocation, std::string& data,
@@ -238,11 +245,7 @@ void HostCore::wait_to_retry(std::unique_ptr<WaitingDelivery> waiting, int64_t d
           options.max_pending_retries, waiting->last_error.ToString()));
     }
   }
-  if (refusal.ok()) {
-    refusal = absl::UnavailableError(fmt::format(
-        "host shut down while the event waited for attempt {}; last error: {}",
-        waiting->lineage.attempt, waiting->last_error.ToString()));
-  }
+  if (refusal.ok()) refusal = shut_down_while_waiting(*waiting);
   end_waiting(std::move(waiting), refusal);
 }
 
@@ -283,7 +286,7 @@ void HostCore::requeue_throttled(FunctionSlot& slot, std::string data,
   if (waiting->lineage.fresh) {
     // Accepted here, though no queue took it yet.
     waiting->lineage.fresh = false;
-    waiting->lineage.accepted_ns = coarse_now_ns();
+    if (waiting->lineage.accepted_ns == 0) waiting->lineage.accepted_ns = coarse_now_ns();
     slot.accepted_waiting.fetch_add(1, std::memory_order_relaxed);
   }
   ++waiting->lineage.throttles;
@@ -403,9 +406,7 @@ void HostCore::send_to_destination(FunctionSlot& slot, const Destination& destin
 int64_t HostCore::stop_retries() {
   detail::RetryQueue::Batch waiting = retries_.stop();
   for (std::unique_ptr<WaitingDelivery>& ended : waiting) {
-    const absl::Status refusal = absl::UnavailableError(fmt::format(
-        "host shut down while the event waited for attempt {}; last error: {}",
-        ended->lineage.attempt, ended->last_error.ToString()));
+    const absl::Status refusal = shut_down_while_waiting(*ended);
     end_waiting(std::move(ended), refusal);
   }
   // A hand-off the timer made before the queue stopped is counted once the timer is done

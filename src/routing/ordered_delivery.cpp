@@ -35,7 +35,7 @@ absl::Status HostCore::deliver_ordered(detail::Trigger& trigger,
   }
   Lineage waiting = accepted;
   waiting.fresh = false;
-  waiting.accepted_ns = coarse_now_ns();
+  if (waiting.accepted_ns == 0) waiting.accepted_ns = coarse_now_ns();  // publish stamps it
   // Counted before it can be taken out and admitted (which counts it as a re-admission).
   slot.accepted_waiting.fetch_add(1, std::memory_order_relaxed);
   bool first = false;

@@ -109,7 +109,7 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
     publish_counters_.unrouted.fetch_add(1, std::memory_order_relaxed);
     FunctionSlot* catch_all = unrouted_slot_.load();
     if (catch_all == nullptr) return absl::OkStatus();
-    if (admit_shared(*catch_all, std::make_shared<const Event>(std::move(event)), lineage,
+    if (admit_shared(*catch_all, std::make_shared<const Event>(std::move(event)), accepted,
                      &throttled)
             .ok()) {
       publish_counters_.catch_all.fetch_add(1, std::memory_order_relaxed);

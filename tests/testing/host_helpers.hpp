@@ -55,6 +55,23 @@ inline Host make_host(HostOptions options = quiet_options()) {
   return std::move(host).value();
 }
 
+// A host on a manual clock — deadlines, schedules, retry backoffs, batch windows and event
+// ages follow `clock` — with `options` otherwise (real worker threads unless they name an
+// executor).
+struct ClockedHost {
+  std::shared_ptr<ManualClock> clock = ManualClock::create();
+  Host host;
+
+  explicit ClockedHost(HostOptions options = quiet_options())
+      : host(with_clock(std::move(options), clock)) {}
+
+ private:
+  static Host with_clock(HostOptions options, const std::shared_ptr<ManualClock>& clock) {
+    options.clock = clock;
+    return make_host(std::move(options));
+  }
+};
+
 // A handler that counts itself in `started`, waits at `gate` and returns `output`: holds
 // invocations running while a test looks at queues, limits and gauges.
 inline Handler gated_handler(std::shared_ptr<Gate> gate, std::atomic<int>& started,
