@@ -232,20 +232,21 @@ void HostCore::settle_unstarted(Invocation& invocation, const absl::Status& erro
 void HostCore::wait_to_retry(std::unique_ptr<WaitingDelivery> waiting, int64_t delay_ns,
                              bool throttle) {
   FunctionSlot& slot = *waiting->slot;
-  (throttle ? slot.throttle_requeues : slot.retries).fetch_add(1, std::memory_order_relaxed);
+  std::atomic<int64_t>& counter = throttle ? slot.throttle_requeues : slot.retries;
+  // Due from now, and counted only once queued: whoever sees the count and then advances a
+  // manual clock past the backoff finds the event due.
   waiting->due_ns = now_ns() + delay_ns;
-  absl::Status refusal;
-  if (accepting_.load()) {
-    waiting = retries_.push(std::move(waiting), options.max_pending_retries);
-    if (waiting == nullptr) return;
-    if (accepting_.load()) {
-      refusal = absl::ResourceExhaustedError(fmt::format(
-          "not retried: {} events already wait for a retry, the host's max_pending_retries; "
-          "last error: {}",
-          options.max_pending_retries, waiting->last_error.ToString()));
-    }
-  }
-  if (refusal.ok()) refusal = shut_down_while_waiting(*waiting);
+  const bool accepting = accepting_.load();
+  if (accepting) waiting = retries_.push(std::move(waiting), options.max_pending_retries);
+  counter.fetch_add(1, std::memory_order_relaxed);
+  if (waiting == nullptr) return;
+  const absl::Status refusal =
+      accepting && accepting_.load()
+          ? absl::ResourceExhaustedError(fmt::format(
+                "not retried: {} events already wait for a retry, the host's "
+                "max_pending_retries; last error: {}",
+                options.max_pending_retries, waiting->last_error.ToString()))
+          : shut_down_while_waiting(*waiting);
   end_waiting(std::move(waiting), refusal);
 }
 
