@@ -112,7 +112,9 @@ TEST_CASE("an exception from an async handler is counted and the workers survive
                                     runs.fetch_add(1);
                                     if (event.data == "int") throw 42;
                                     throw std::logic_error("async kaboom");
-                                  }})
+                                  },
+                                  // Counts one attempt per event: no retries.
+                                  .retry = {.max_attempts = 1}})
               .ok());
   for (int i = 0; i < 20; ++i) {
     REQUIRE(host.invoke_async("throws", Event::with_data(i % 2 == 0 ? "int" : "std")).ok());
@@ -628,7 +630,9 @@ TEST_CASE("a failing async invocation is counted and logged with its id", "[invo
               .register_function({.name = "async-fail",
                                   .handler = [](const Event&, Context&) -> Result {
                                     return absl::InternalError("quota file corrupt");
-                                  }})
+                                  },
+                                  // Counts one attempt per event: no retries.
+                                  .retry = {.max_attempts = 1}})
               .ok());
   REQUIRE(host.invoke_async("async-fail", {}).ok());
   CHECK(wait_until([&] { return stats_of(host, "async-fail").errors == 1; }));

@@ -259,7 +259,9 @@ TEST_CASE("a failing async invocation writes an error record with its function a
                                       throw std::runtime_error("thrown: printer on fire");
                                     }
                                     return absl::InternalError("returned: paper jam");
-                                  }})
+                                  },
+                                  // Counts one attempt per event: no retries.
+                                  .retry = {.max_attempts = 1}})
               .ok());
   auto record_for = [&sink](std::string_view text) {
     return sink->any([text](const CapturedLogRecord& record) {
@@ -324,7 +326,9 @@ TEST_CASE("a log sink that throws does not break the host", "[observability]") {
               .register_function({.name = "fails",
                                   .handler = [](const Event&, Context&) -> Result {
                                     return absl::InternalError("logged into a broken sink");
-                                  }})
+                                  },
+                                  // Counts one attempt per event: no retries.
+                                  .retry = {.max_attempts = 1}})
               .ok());
   for (int i = 0; i < 5; ++i) REQUIRE(host.invoke_async("fails", {}).ok());
   CHECK(wait_until([&] { return stats_of(host, "fails").errors == 5; }));
@@ -344,7 +348,9 @@ TEST_CASE("FunctionStats counts each outcome", "[observability]") {
                                     if (event.data == "throw") throw std::runtime_error("boom");
                                     if (event.data == "throw42") throw 42;
                                     return "ok";
-                                  }})
+                                  },
+                                  // Counts one attempt per event: no retries.
+                                  .retry = {.max_attempts = 1}})
               .ok());
   fnhost::FunctionStats fresh = stats_of(host, "mixed");
   CHECK(fresh.name == "mixed");
