@@ -301,6 +301,9 @@ TEST_CASE("a scheduled run that waits for a retry is still running for OverlapPo
                                     if (runs.fetch_add(1) == 0) return absl::InternalError("once");
                                     return "";
                                   },
+                                  // The test advances the clock a minute at a time, maybe
+                                  // while the retry runs: the default 3 s would time it out.
+                                  .timeout = absl::Hours(1),
                                   .retry = {.initial_backoff = absl::Minutes(10),
                                             .max_backoff = absl::Minutes(10)}})
               .ok());
