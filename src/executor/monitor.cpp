@@ -163,9 +163,14 @@ int AutoscalingExecutor::Impl::tick(int64_t now, int64_t interval_ns, uint64_t& 
       const int64_t wall = now - slot.seen_wall_ns;
       const int64_t busy = cpu_ns - slot.seen_cpu_ns;
       // Little CPU over the tick and not runnable now: looks blocked. Little CPU but
-      // runnable: preempted by other work, and another thread would not help.
+      // runnable: preempted by other work, and another thread would not help. Asleep on a
+      // contended mutex (most often the allocator's arena lock, whose holder a loaded or
+      // oversubscribed machine preempted): waiting its turn, and another thread would only
+      // queue for the same lock (on a VM whose vCPUs were being stolen, W7 grew the pool to
+      // its 256 threads this way).
       const bool looks_blocked = !short_tasks && busy * detail::kBlockedShareDivisor < wall &&
-                                 (judged_seq & 1) != 0 && !slot.probe.is_runnable();
+                                 (judged_seq & 1) != 0 && !slot.probe.is_runnable() &&
+                                 !slot.probe.waits_for_lock();
       // A worker can be caught asleep after a tick of little CPU on a short wait other
       // threads would share: a contended lock (the allocator's, a spin lock's yield), or the
       // address-space lock while a new thread's first allocation maps its malloc arena (that

@@ -77,7 +77,7 @@ absl::Status HostCore::admit_or_wait(FunctionSlot& slot, Admission& admission, b
   } else if (admission.owned->carries_only_data()) {
     data = std::move(admission.owned->data);
   } else {
-    event = std::make_shared<const Event>(std::move(*admission.owned));
+    event = detail::make_shared_event(std::move(*admission.owned));
   }
   requeue_throttled(slot, std::move(data), std::move(event), std::move(admission.batch),
                     admission.lineage, std::move(admitted), admission.on_end,
@@ -190,7 +190,7 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   } else if (attributes == nullptr) {
     invocation->data = std::move(admission.owned->data);
   } else {
-    invocation->event = std::make_shared<const Event>(std::move(*admission.owned));
+    invocation->event = detail::make_shared_event(std::move(*admission.owned));
   }
   invocation->batch = std::move(admission.batch);
   invocation->is_async = admission.completion == nullptr;

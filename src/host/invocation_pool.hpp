@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// Recycles invocation records. A record is taken by the thread that admits an invocation and
-// freed by the worker that runs it, so malloc/free would pay glibc's cross-thread path, and a
-// shared lock-free queue costs a contended dequeue per admission. Instead each thread keeps a
-// small list of free records and trades whole batches of them with a shared depot, so the
-// shared state is touched once per kBatch records.
+// Recycles invocation records and the events a publish shares among its subscribers: both are
+// taken by the thread that admits work and freed by the worker that runs it (see
+// common/recycling_pool.hpp for why that is not left to malloc and free).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
+
+#include "common/recycling_pool.hpp"
+#include "fnhost/event.hpp"
 
 namespace fnhost::detail {
 
@@ -15,27 +18,66 @@ struct Invocation;
 
 class InvocationPool {
  public:
-  // A record (its payload released; see Invocation::begin_admission): from this thread's
-  // list, else a batch from the depot, else new.
+  // A record (its payload released; see Invocation::begin_admission): recycled, else new.
   static Invocation* acquire();
   // Takes back a record whose last reference was dropped; releases its payload.
   static void recycle(Invocation* invocation);
 
-  // Frees the depot's records beyond kMaxDepotBatches batches: called when a host runs out of
-  // work, never on the path of an invocation, so a burst's records go back to the allocator
-  // once the burst is over (bounding what it pins) without workers contending on allocator
-  // locks while it runs.
+  // Give what a burst left in the pools (records and shared events) back to the allocator;
+  // see RecyclingPool::trim_excess and trim_excess_now_and_then.
   static void trim_excess();
-  // trim_excess(), at most once per kTrimIntervalNs across the process: a flood that keeps
-  // running out of work for a moment (a fan-out whose producer is a little slower than its
-  // workers) would otherwise free records at each such moment and allocate them again at once
-  // (a tenth of W7's time went to malloc and free).
   static void trim_excess_now_and_then();
-  static constexpr int64_t kTrimIntervalNs = 50'000'000;
-
-  static constexpr int kBatch = 32;
-  // Batches the depot keeps after trim_excess().
-  static constexpr size_t kMaxDepotBatches = 128;
 };
+
+// Memory for one shared Event with its shared_ptr control block, from a recycling pool.
+struct EventBlock {
+  static constexpr size_t kBytes = 384;
+  EventBlock* next = nullptr;  // free-list link, overwritten while the block holds an event
+};
+
+struct EventBlockRecycling {
+  using Node = EventBlock;
+  static EventBlock*& next(EventBlock* block) { return block->next; }
+  static void destroy(EventBlock* block) { ::operator delete(block, EventBlock::kBytes); }
+};
+using EventBlockPool = RecyclingPool<EventBlockRecycling>;
+
+// The allocator std::allocate_shared uses for shared events: one pooled block for an object
+// that fits (the event with its control block), the default allocator for anything else.
+template <class T>
+struct EventBlockAllocator {
+  using value_type = T;
+  EventBlockAllocator() = default;
+  template <class U>
+  explicit EventBlockAllocator(const EventBlockAllocator<U>&) noexcept {}
+
+  static constexpr bool kPooled =
+      sizeof(T) <= EventBlock::kBytes && alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+
+  T* allocate(size_t n) {
+    if (!kPooled || n != 1) return std::allocator<T>().allocate(n);
+    if (EventBlock* block = EventBlockPool::take()) {
+      block->~EventBlock();
+      return reinterpret_cast<T*>(block);
+    }
+    return static_cast<T*>(::operator new(EventBlock::kBytes));
+  }
+  void deallocate(T* object, size_t n) noexcept {
+    if (!kPooled || n != 1) {
+      std::allocator<T>().deallocate(object, n);
+      return;
+    }
+    EventBlockPool::put(new (static_cast<void*>(object)) EventBlock());
+  }
+  template <class U>
+  bool operator==(const EventBlockAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+// The one immutable copy of an event that its deliveries share.
+inline std::shared_ptr<const Event> make_shared_event(Event&& event) {
+  return std::allocate_shared<const Event>(EventBlockAllocator<Event>(), std::move(event));
+}
 
 }  // namespace fnhost::detail

@@ -267,6 +267,7 @@ bool ThreadProbe::open(int64_t tid, int64_t cpu_clock) {
   if (tid <= 0 || cpu_clock == 0) return false;
   const std::string path = fmt::format("/proc/self/task/{}/stat", tid);
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  tid_ = tid;
   cpu_clock_ = cpu_clock;
   int64_t probe = 0;
   if (fd_ >= 0 && !cpu_time_ns(probe)) close();
@@ -310,6 +311,56 @@ bool ThreadProbe::is_runnable() const {
   if (close_paren == nullptr || close_paren[1] != ' ') return false;
   return close_paren[2] == 'R';
 #else
+  return false;
+#endif
+}
+
+bool ThreadProbe::waits_for_lock() const {
+#if defined(__linux__)
+  if (fd_ < 0) return false;
+  // Opened only when asked (a worker that looks blocked, rarely): for a sleeping thread the
+  // kernel answers at once, and for one that started running it answers "running".
+  const std::string path = fmt::format("/proc/self/task/{}/syscall", tid_);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buffer[256];
+  const ssize_t length = ::read(fd, buffer, sizeof(buffer));
+  ::close(fd);
+  if (length <= 0) return false;
+  return syscall_waits_for_lock(std::string_view(buffer, static_cast<size_t>(length)));
+#else
+  return false;
+#endif
+}
+
+bool syscall_waits_for_lock(std::string_view syscall_line) {
+#if defined(__linux__) && defined(SYS_futex)
+  // Fields: the syscall number in decimal, then its arguments in hex ("0x...").
+  uint64_t fields[4] = {};
+  std::string_view rest = syscall_line;
+  for (int i = 0; i < 4; ++i) {
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    int base = 10;
+    if (i > 0) {
+      if (rest.substr(0, 2) != "0x") return false;
+      rest.remove_prefix(2);
+      base = 16;
+    }
+    const auto [end, error] =
+        std::from_chars(rest.data(), rest.data() + rest.size(), fields[i], base);
+    if (error != std::errc() || (end != rest.data() + rest.size() && *end != ' ' &&
+                                 *end != '\n')) {
+      return false;
+    }
+    rest.remove_prefix(static_cast<size_t>(end - rest.data()));
+  }
+  constexpr uint64_t kFutexWait = 0;            // FUTEX_WAIT
+  constexpr uint64_t kFutexOpMask = 0x7f;       // without FUTEX_PRIVATE_FLAG, CLOCK_REALTIME
+  constexpr uint64_t kLockedWithWaiters = 2;    // glibc's lll_lock state that sleeps
+  return fields[0] == static_cast<uint64_t>(SYS_futex) &&
+         (fields[2] & kFutexOpMask) == kFutexWait && fields[3] == kLockedWithWaiters;
+#else
+  (void)syscall_line;
   return false;
 #endif
 }

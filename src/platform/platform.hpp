@@ -103,10 +103,21 @@ class ThreadProbe {
   bool cpu_time_ns(int64_t& cpu_ns) const;
   // True if the thread is running or runnable; false if it sleeps, waits, or is unreadable.
   [[nodiscard]] bool is_runnable() const;
+  // True if the thread sleeps waiting for a contended glibc lock (a pthread or std::mutex,
+  // the allocator's arena lock): waiting its turn on a lock other threads take too, not
+  // blocked in I/O or on a condition. False if it is not, or if that cannot be read.
+  [[nodiscard]] bool waits_for_lock() const;
 
  private:
   int fd_ = -1;
+  int64_t tid_ = 0;
   int64_t cpu_clock_ = 0;
 };
+
+// The parser behind ThreadProbe::waits_for_lock, separate so tests can feed it strings: the
+// contents of /proc/<pid>/task/<tid>/syscall ("<number> <arg1> <arg2> <arg3> ..." in hex, or
+// "running"). True for a futex wait on a glibc low-level lock in its "locked, with waiters"
+// state (FUTEX_WAIT with the value 2).
+bool syscall_waits_for_lock(std::string_view syscall_line);
 
 }  // namespace fnhost::detail::platform

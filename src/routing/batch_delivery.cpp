@@ -9,6 +9,7 @@
 
 #include "fmt/format.h"
 #include "host/host_core.hpp"
+#include "host/invocation_pool.hpp"
 #include "host/messages.hpp"
 #include "routing/batcher.hpp"
 
@@ -40,7 +41,7 @@ absl::Status HostCore::deliver_batched(detail::Trigger& trigger,
 
 void HostCore::flush_batch(Batcher& batcher, std::shared_ptr<BatchItems> items) {
   FunctionSlot& slot = batcher.slot();
-  const std::shared_ptr<const Event> summary = std::make_shared<const Event>(
+  const std::shared_ptr<const Event> summary = detail::make_shared_event(
       Event{.type = "fnhost.batch", .topic = items->front()->topic,
             .data = std::to_string(items->size())});
   // Accepted already (each item when it was collected): admitted as a re-admission.

@@ -7,6 +7,7 @@
 
 #include "fmt/format.h"
 #include "host/host_core.hpp"
+#include "host/invocation_pool.hpp"
 #include "host/messages.hpp"
 #include "platform/deadline.hpp"
 #include "routing/topic.hpp"
@@ -109,7 +110,7 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
     publish_counters_.unrouted.fetch_add(1, std::memory_order_relaxed);
     FunctionSlot* catch_all = unrouted_slot_.load();
     if (catch_all == nullptr) return absl::OkStatus();
-    if (admit_shared(*catch_all, std::make_shared<const Event>(std::move(event)), accepted,
+    if (admit_shared(*catch_all, detail::make_shared_event(std::move(event)), accepted,
                      &throttled)
             .ok()) {
       publish_counters_.catch_all.fetch_add(1, std::memory_order_relaxed);
@@ -119,7 +120,7 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
     }
     return absl::OkStatus();
   }
-  const auto shared = std::make_shared<const Event>(std::move(event));
+  const auto shared = detail::make_shared_event(std::move(event));
   int64_t delivered = 0;
   int64_t refused = 0;
   int64_t waited = 0;
