@@ -100,7 +100,8 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
         quoted(event.topic), lineage.chain_depth, options.max_chain_depth));
   }
   detail::Matches matches;
-  router_.match(event, matches);
+  // Unsubscribe waits for this publish's deliveries, so the triggers need no references.
+  const std::shared_lock<std::shared_mutex> triggers_held = router_.match(event, matches);
   bool throttled = false;
   // Accepted now, for every subscriber: one clock read, not one per delivery.
   detail::Lineage accepted = lineage;
@@ -125,7 +126,7 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
   int64_t refused = 0;
   int64_t waited = 0;
   absl::Status shut_down;
-  for (const std::shared_ptr<detail::Trigger>& trigger : matches) {
+  for (detail::Trigger* trigger : matches) {
     throttled = false;
     absl::Status admitted = trigger->ordering != nullptr
                                 ? deliver_ordered(*trigger, shared, accepted, &throttled)

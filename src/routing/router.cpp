@@ -99,7 +99,7 @@ std::vector<TriggerInfo> Router::list() const {
   return infos;
 }
 
-void Router::match(const Event& event, Matches& out) const {
+std::shared_lock<std::shared_mutex> Router::match(const Event& event, Matches& out) const {
   // No user code runs in here, so one buffer per thread serves every call.
   thread_local std::vector<uint64_t> found;
   found.clear();
@@ -111,10 +111,9 @@ void Router::match(const Event& event, Matches& out) const {
       trigger->filtered_out.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    // The map holds the owning reference; share it so the trigger outlives an unsubscribe
-    // that races with this delivery.
-    out.push_back(triggers_.find(trigger->id)->second);
+    out.push_back(trigger);
   }
+  return lock;
 }
 
 int64_t Router::size() const {

@@ -46,8 +46,9 @@ struct Trigger {
   Batcher* batcher = nullptr;
 };
 
-// Matching triggers of one event; inline up to a fan-out of 8.
-using Matches = absl::InlinedVector<std::shared_ptr<Trigger>, 8>;
+// Matching triggers of one event; inline up to a fan-out of 8. Valid while the lock
+// Router::match returned is held.
+using Matches = absl::InlinedVector<Trigger*, 8>;
 
 class Router {
  public:
@@ -65,8 +66,10 @@ class Router {
   std::vector<TriggerInfo> list() const;
 
   // Appends the triggers whose pattern matches `event.topic` (a valid topic) and whose filter
-  // passes it; counts the ones a filter refused.
-  void match(const Event& event, Matches& out) const;
+  // passes it; counts the ones a filter refused. They stay valid (an unsubscribe waits) while
+  // the returned lock is held: a publish delivers under it, and pays no reference count per
+  // subscriber. Nothing that waits may run under it.
+  [[nodiscard]] std::shared_lock<std::shared_mutex> match(const Event& event, Matches& out) const;
 
   int64_t size() const;
 
