@@ -395,6 +395,38 @@ TEST_CASE("thousands of triggers route each event only to its own", "[publish]")
 
 // Publishers, subscription churn and a shutdown racing each other: every delivery the router
 // counted ends as a success of its function or as a drop in the shutdown report.
+TEST_CASE("no publish delivers to a trigger after unsubscribe returned", "[publish][stress]") {
+  const int rounds = fnhost::testing::scaled(20, 4);
+  for (int round = 0; round < rounds; ++round) {
+    INFO("round " << round);
+    Host host = make_host(fnhost::testing::quiet_options(4));
+    const auto noop = [](const Event&, Context&) -> Result { return ""; };
+    REQUIRE(host.register_function({.name = "kept", .handler = noop}).ok());
+    REQUIRE(host.register_function({.name = "removed", .handler = noop}).ok());
+    subscribe(host, "load/#", "kept");
+    const TriggerId doomed = subscribe(host, "load/+", "removed");
+    std::atomic<bool> stop{false};
+    std::atomic<int64_t> published{0};
+    std::vector<std::thread> publishers;
+    for (int p = 0; p < 3; ++p) {
+      publishers.emplace_back([&] {
+        while (!stop.load()) {
+          if (host.publish(on_topic("load/x")).ok()) published.fetch_add(1);
+        }
+      });
+    }
+    REQUIRE(wait_until([&] { return stats_of(host, "removed").invocations >= 50; }));
+    REQUIRE(host.unsubscribe(doomed).ok());
+    // Every delivery to the removed trigger was admitted before unsubscribe returned.
+    const int64_t at_removal = stats_of(host, "removed").invocations;
+    const int64_t published_then = published.load();
+    REQUIRE(wait_until([&] { return published.load() >= published_then + 200; }));
+    stop.store(true);
+    for (std::thread& publisher : publishers) publisher.join();
+    CHECK(stats_of(host, "removed").invocations == at_removal);
+  }
+}
+
 TEST_CASE("publishing races subscribe, unsubscribe and shutdown without losing a delivery",
           "[publish][stress]") {
   const int rounds = fnhost::testing::scaled(20, 4);
