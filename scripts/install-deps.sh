@@ -22,6 +22,7 @@ packages=(
   libfmt-dev
   catch2
   libconcurrentqueue-dev
+  prometheus
 )
 
 for arg in "$@"; do

@@ -11,6 +11,7 @@
 #include "fnhost/filter.hpp"
 #include "fnhost/function.hpp"
 #include "fnhost/host.hpp"
+#include "fnhost/metrics.hpp"
 #include "fnhost/observability.hpp"
 #include "fnhost/router.hpp"
 #include "fnhost/schedule.hpp"

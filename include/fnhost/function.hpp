@@ -18,6 +18,7 @@
 //   };
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -247,7 +248,26 @@ struct DurationSummary {
   absl::Duration p90 = absl::ZeroDuration();
   absl::Duration p99 = absl::ZeroDuration();
   absl::Duration max = absl::ZeroDuration();
+  absl::Duration sum = absl::ZeroDuration();  // of every duration counted (exact)
+  // Cumulative counts, as a Prometheus histogram's `le` buckets: buckets[i] counts the
+  // durations at most kDurationBucketBounds[i] (within 1/128 of the bound: the histogram's
+  // bucket around the bound counts in full when its midpoint is at most the bound), and the
+  // last element, one past the bounds, counts them all (`+Inf`, equal to count).
+  std::vector<int64_t> buckets;
 };
+
+// The upper bounds of DurationSummary::buckets: 1-2.5-5 steps from 1 us to 10 s, then 30 s,
+// 1 min, 5 min, 15 min and 1 h.
+inline constexpr std::array<absl::Duration, 27> kDurationBucketBounds = {
+    absl::Microseconds(1),   absl::Nanoseconds(2500),  absl::Microseconds(5),
+    absl::Microseconds(10),  absl::Microseconds(25),   absl::Microseconds(50),
+    absl::Microseconds(100), absl::Microseconds(250),  absl::Microseconds(500),
+    absl::Milliseconds(1),   absl::Microseconds(2500), absl::Milliseconds(5),
+    absl::Milliseconds(10),  absl::Milliseconds(25),   absl::Milliseconds(50),
+    absl::Milliseconds(100), absl::Milliseconds(250),  absl::Milliseconds(500),
+    absl::Seconds(1),        absl::Milliseconds(2500), absl::Seconds(5),
+    absl::Seconds(10),       absl::Seconds(30),        absl::Minutes(1),
+    absl::Minutes(5),        absl::Minutes(15),        absl::Hours(1)};
 
 // Per-function counters (cumulative since registration, across versions) and gauges (now).
 struct FunctionStats {

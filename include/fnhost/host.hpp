@@ -33,6 +33,7 @@
 #include "fnhost/event.hpp"
 #include "fnhost/executor.hpp"
 #include "fnhost/function.hpp"
+#include "fnhost/metrics.hpp"
 #include "fnhost/observability.hpp"
 #include "fnhost/router.hpp"
 
@@ -201,6 +202,9 @@ class Host {
   [[nodiscard]] absl::StatusOr<FunctionStats> function_stats(std::string_view name) const;
   // The executor's counters.
   [[nodiscard]] ExecutorStats executor_stats() const;
+  // Every function's, the executor's, the router's, each trigger's and each schedule's counters
+  // at once (each part exact at some moment of the call); prometheus_text() formats it.
+  [[nodiscard]] HostMetrics metrics() const;
   // The executor invocations run on.
   [[nodiscard]] Executor& executor() const;
 

@@ -208,6 +208,7 @@ absl::StatusOr<FunctionStats> Host::function_stats(std::string_view name) const 
   return impl_->function_stats(name);
 }
 ExecutorStats Host::executor_stats() const { return impl_->executor->stats(); }
+HostMetrics Host::metrics() const { return impl_->metrics(); }
 Executor& Host::executor() const { return *impl_->executor; }
 ShutdownReport Host::shutdown(absl::Duration timeout) { return impl_->shutdown(timeout); }
 bool Host::is_accepting() const { return impl_->is_accepting(); }

@@ -52,6 +52,7 @@ struct HostCore {
   bool has_function(std::string_view name) const;
   std::vector<std::string> function_names() const;
   absl::StatusOr<FunctionStats> function_stats(std::string_view name) const;
+  HostMetrics metrics() const;
 
   // Admission: queues an invocation; with `completion` it is synchronous. `lineage` says where
   // it comes from (a handler's call passes its chain depth and remaining budget).

@@ -186,12 +186,23 @@ absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) co
     return counter.load(std::memory_order_relaxed);
   };
   const auto summary = [](const detail::DurationHistogram& histogram) {
-    const detail::DurationHistogram::Summary raw = histogram.summarize();
+    static const std::vector<int64_t> bounds_ns = [] {
+      std::vector<int64_t> bounds;
+      for (const absl::Duration bound : kDurationBucketBounds) {
+        bounds.push_back(absl::ToInt64Nanoseconds(bound));
+      }
+      bounds.push_back(detail::HistogramSnapshot::kNoUpperBound);
+      return bounds;
+    }();
+    const detail::HistogramSnapshot snapshot = histogram.snapshot();
+    const detail::HistogramSummary raw = snapshot.summary();
     return DurationSummary{.count = raw.count,
                            .p50 = absl::Nanoseconds(raw.p50),
                            .p90 = absl::Nanoseconds(raw.p90),
                            .p99 = absl::Nanoseconds(raw.p99),
-                           .max = absl::Nanoseconds(raw.max)};
+                           .max = absl::Nanoseconds(raw.max),
+                           .sum = absl::Nanoseconds(snapshot.sum()),
+                           .buckets = snapshot.cumulative_at(bounds_ns)};
   };
   FunctionStats stats;
   stats.name = slot->name;
@@ -225,6 +236,23 @@ absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) co
   stats.duration = summary(slot->duration);
   stats.init_duration = summary(slot->init_duration);
   return stats;
+}
+
+HostMetrics HostCore::metrics() const {
+  HostMetrics metrics;
+  metrics.time = wall_now();
+  std::vector<std::string> names = function_names();
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    // Removed since the names were read: it is simply not in this snapshot.
+    absl::StatusOr<FunctionStats> stats = function_stats(name);
+    if (stats.ok()) metrics.functions.push_back(*std::move(stats));
+  }
+  metrics.executor = executor->stats();
+  metrics.router = router_stats();
+  metrics.triggers = triggers();
+  metrics.schedules = schedules();
+  return metrics;
 }
 
 }  // namespace fnhost

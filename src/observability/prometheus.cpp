@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Prometheus text exposition (format 0.0.4) of a HostMetrics snapshot. Names follow
+// Prometheus' conventions (base units, `_total` on counters) and, per function, the names users
+// know from Lambda's CloudWatch metrics.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "fmt/format.h"
+#include "fnhost/metrics.hpp"
+
+namespace fnhost {
+
+namespace {
+
+// The length of the valid UTF-8 sequence `text` starts with, or 0 if it does not start with
+// one (a stray continuation byte, a truncated, overlong or surrogate sequence).
+size_t utf8_sequence_length(std::string_view text) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  if (lead < 0x80) return 1;
+  size_t length = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;   // overlong
+    if (lead == 0xED) high = 0x9F;  // surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;   // overlong
+    if (lead == 0xF4) high = 0x8F;  // past U+10FFFF
+  } else {
+    return 0;
+  }
+  if (text.size() < length) return 0;
+  if (byte(1) < low || byte(1) > high) return 0;
+  for (size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return length;
+}
+
+// A label value as the text format wants it: backslash, double quote and newline escaped, and
+// valid UTF-8 (a topic pattern may hold any bytes: each invalid one becomes U+FFFD).
+void append_escaped(std::string& out, std::string_view value) {
+  while (!value.empty()) {
+    const size_t length = utf8_sequence_length(value);
+    if (length == 0) {
+      out += "\xEF\xBF\xBD";
+      value.remove_prefix(1);
+      continue;
+    }
+    if (length > 1) {
+      out += value.substr(0, length);
+      value.remove_prefix(length);
+      continue;
+    }
+    const char c = value.front();
+    value.remove_prefix(1);
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
+    }
+  }
+}
+
+using Labels = std::vector<std::pair<std::string_view, std::string_view>>;
+
+// Writes the families one at a time: HELP and TYPE once, then every sample of the family.
+class Exposition {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                   type);
+  }
+  void sample(std::string_view name, const Labels& labels, int64_t value) {
+    begin_sample(name, labels);
+    fmt::format_to(std::back_inserter(out_), " {}\n", value);
+  }
+  void sample(std::string_view name, const Labels& labels, double value) {
+    begin_sample(name, labels);
+    fmt::format_to(std::back_inserter(out_), " {}\n", value);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  void begin_sample(std::string_view name, const Labels& labels) {
+    out_ += name;
+    if (labels.empty()) return;
+    out_ += '{';
+    for (size_t i = 0; i < labels.size(); ++i) {
+      if (i != 0) out_ += ',';
+      out_ += labels[i].first;
+      out_ += "=\"";
+      append_escaped(out_, labels[i].second);
+      out_ += '"';
+    }
+    out_ += '}';
+  }
+
+  std::string out_;
+};
+
+// One counter or gauge family with a sample per item of `items`.
+template <class Item, class LabelsOf, class ValueOf>
+void family_of(Exposition& out, std::string_view name, std::string_view type,
+               std::string_view help, const std::vector<Item>& items, LabelsOf labels_of,
+               ValueOf value_of) {
+  out.family(name, type, help);
+  for (const Item& item : items) out.sample(name, labels_of(item), value_of(item));
+}
+
+void duration_histogram(Exposition& out, std::string_view name, std::string_view help,
+                        const std::vector<FunctionStats>& functions,
+                        const DurationSummary FunctionStats::*member) {
+  out.family(name, "histogram", help);
+  const std::string bucket = fmt::format("{}_bucket", name);
+  const std::string sum = fmt::format("{}_sum", name);
+  const std::string count = fmt::format("{}_count", name);
+  std::vector<std::string> bounds;
+  for (const absl::Duration bound : kDurationBucketBounds) {
+    bounds.push_back(fmt::format("{}", absl::ToDoubleSeconds(bound)));
+  }
+  bounds.emplace_back("+Inf");
+  for (const FunctionStats& function : functions) {
+    const DurationSummary& summary = function.*member;
+    for (size_t i = 0; i < bounds.size(); ++i) {
+      // A snapshot taken elsewhere may lack buckets: then every bound counts all.
+      const int64_t at = i < summary.buckets.size() ? summary.buckets[i] : summary.count;
+      out.sample(bucket, {{"function", function.name}, {"le", bounds[i]}}, at);
+    }
+    out.sample(sum, {{"function", function.name}}, absl::ToDoubleSeconds(summary.sum));
+    out.sample(count, {{"function", function.name}}, summary.count);
+  }
+}
+
+void function_families(Exposition& out, const std::vector<FunctionStats>& functions) {
+  const auto by_function = [](const FunctionStats& f) { return Labels{{"function", f.name}}; };
+  struct Family {
+    std::string_view name;
+    std::string_view type;
+    std::string_view help;
+    int64_t FunctionStats::*value;
+  };
+  static constexpr Family kFamilies[] = {
+      {"fnhost_invocations_total", "counter", "Invocations accepted, synchronous and asynchronous.",
+       &FunctionStats::invocations},
+      {"fnhost_successes_total", "counter", "Invocations whose handler returned a value.",
+       &FunctionStats::successes},
+      {"fnhost_errors_total", "counter",
+       "Invocations whose handler or init returned an error or threw.", &FunctionStats::errors},
+      {"fnhost_throttles_total", "counter",
+       "Invocations refused with ResourceExhausted (queue full).", &FunctionStats::throttles},
+      {"fnhost_timeouts_total", "counter", "Invocations answered DeadlineExceeded at their deadline.",
+       &FunctionStats::timeouts},
+      {"fnhost_cold_starts_total", "counter", "Instances created on demand for an invocation.",
+       &FunctionStats::cold_starts},
+      {"fnhost_late_results_total", "counter", "Results that arrived after the deadline, dropped.",
+       &FunctionStats::late_results},
+      {"fnhost_dropped_total", "counter", "Queued invocations shutdown dropped unrun.",
+       &FunctionStats::dropped},
+      {"fnhost_concurrent_executions", "gauge", "Invocations running now.",
+       &FunctionStats::in_flight},
+      {"fnhost_queue_depth", "gauge", "Invocations accepted and waiting to start.",
+       &FunctionStats::queued},
+      {"fnhost_instances", "gauge", "Instances alive, idle and busy.", &FunctionStats::instances},
+      {"fnhost_events_accepted_total", "counter", "Asynchronous events accepted.",
+       &FunctionStats::events_accepted},
+      {"fnhost_events_succeeded_total", "counter", "Asynchronous events that ended in a success.",
+       &FunctionStats::events_succeeded},
+      {"fnhost_events_dead_lettered_total", "counter",
+       "Asynchronous events that ended as a dead letter.", &FunctionStats::events_dead_lettered},
+      {"fnhost_events_pending", "gauge",
+       "Asynchronous events queued, running or waiting for a retry.",
+       &FunctionStats::events_pending},
+      {"fnhost_retries_total", "counter", "Attempts scheduled after a failed attempt.",
+       &FunctionStats::retries},
+      {"fnhost_throttle_requeues_total", "counter",
+       "Events re-queued after a capacity refusal, no attempt used.",
+       &FunctionStats::throttle_requeues},
+      {"fnhost_duplicates_total", "counter",
+       "Events answered from an idempotency record instead of running.",
+       &FunctionStats::duplicates},
+      {"fnhost_dead_letters_lost_total", "counter",
+       "Dead letters the store refused or no store kept.", &FunctionStats::dead_letters_lost},
+      {"fnhost_destination_errors_total", "counter", "Outcomes a destination refused.",
+       &FunctionStats::destination_errors},
+      {"fnhost_redriven_total", "counter", "Dead letters redriven.", &FunctionStats::redriven},
+  };
+  for (const Family& family : kFamilies) {
+    family_of(out, family.name, family.type, family.help, functions, by_function,
+              [&](const FunctionStats& f) { return f.*family.value; });
+  }
+  duration_histogram(out, "fnhost_duration_seconds",
+                     "Handler run time of finished invocations, init included.", functions,
+                     &FunctionStats::duration);
+  duration_histogram(out, "fnhost_init_duration_seconds", "Init run time of cold starts.",
+                     functions, &FunctionStats::init_duration);
+}
+
+void executor_families(Exposition& out, const ExecutorStats& executor) {
+  struct Family {
+    std::string_view name;
+    std::string_view type;
+    std::string_view help;
+    int64_t value;
+  };
+  const Family families[] = {
+      {"fnhost_executor_threads", "gauge", "Worker threads alive.", executor.threads},
+      {"fnhost_executor_busy", "gauge", "Workers running a task.", executor.busy},
+      {"fnhost_executor_blocked", "gauge", "Busy workers seen blocked.", executor.blocked},
+      {"fnhost_executor_stuck", "gauge", "Busy workers whose task overran its deadline.",
+       executor.stuck},
+      {"fnhost_executor_idle", "gauge", "Workers parked waiting for work.", executor.idle},
+      {"fnhost_executor_queued", "gauge", "Tasks submitted and not yet started.", executor.queued},
+      {"fnhost_executor_peak_threads", "gauge", "Most worker threads alive at once.",
+       executor.peak_threads},
+      {"fnhost_executor_peak_running", "gauge", "Most workers computing at once.",
+       executor.peak_running},
+      {"fnhost_executor_spawned_total", "counter", "Worker threads created.", executor.spawned},
+      {"fnhost_executor_reclaimed_total", "counter", "Worker threads that exited when idle.",
+       executor.reclaimed},
+      {"fnhost_executor_completed_total", "counter", "Tasks that returned normally.",
+       executor.completed},
+      {"fnhost_executor_failed_total", "counter", "Tasks that ended by throwing.",
+       executor.failed},
+      {"fnhost_executor_discarded_total", "counter", "Queued tasks destroyed unrun by stop().",
+       executor.discarded},
+  };
+  for (const Family& family : families) {
+    out.family(family.name, family.type, family.help);
+    out.sample(family.name, {}, family.value);
+  }
+}
+
+void router_families(Exposition& out, const HostMetrics& metrics) {
+  const RouterStats& router = metrics.router;
+  struct Family {
+    std::string_view name;
+    std::string_view type;
+    std::string_view help;
+    int64_t value;
+  };
+  const Family families[] = {
+      {"fnhost_router_published_total", "counter", "Events publish() accepted.", router.published},
+      {"fnhost_router_routed_total", "counter", "Published events at least one trigger matched.",
+       router.routed},
+      {"fnhost_router_unrouted_total", "counter", "Published events no trigger matched.",
+       router.unrouted},
+      {"fnhost_router_catch_all_total", "counter",
+       "Unrouted events queued for the unrouted function.", router.catch_all},
+      {"fnhost_router_deliveries_total", "counter", "Events handed to functions by triggers.",
+       router.deliveries},
+      {"fnhost_router_refused_total", "counter", "Deliveries a function refused.", router.refused},
+      {"fnhost_router_throttled_total", "counter",
+       "Deliveries that found a full queue and waited to be re-queued.", router.throttled},
+      {"fnhost_router_triggers", "gauge", "Triggers subscribed now.", router.triggers},
+  };
+  for (const Family& family : families) {
+    out.family(family.name, family.type, family.help);
+    out.sample(family.name, {}, family.value);
+  }
+
+  std::vector<std::string> trigger_ids;
+  for (const TriggerInfo& trigger : metrics.triggers) {
+    trigger_ids.push_back(fmt::format("{}", trigger.id));
+  }
+  struct TriggerFamily {
+    std::string_view name;
+    std::string_view type;
+    std::string_view help;
+    int64_t TriggerInfo::*value;
+  };
+  static constexpr TriggerFamily kTriggerFamilies[] = {
+      {"fnhost_trigger_delivered_total", "counter", "Events the trigger handed to its function.",
+       &TriggerInfo::delivered},
+      {"fnhost_trigger_filtered_out_total", "counter",
+       "Events the trigger's pattern matched and its filter refused.",
+       &TriggerInfo::filtered_out},
+      {"fnhost_trigger_refused_total", "counter", "Events the trigger's function refused.",
+       &TriggerInfo::refused},
+      {"fnhost_trigger_throttled_total", "counter",
+       "Delivered events that waited for a full queue.", &TriggerInfo::throttled},
+      {"fnhost_trigger_batches_total", "counter", "Batch invocations the trigger queued.",
+       &TriggerInfo::batches},
+      {"fnhost_trigger_ordered_waiting", "gauge",
+       "Events waiting behind an earlier one of their ordering key.",
+       &TriggerInfo::ordered_waiting},
+      {"fnhost_trigger_batched_waiting", "gauge", "Events collected for the next batch.",
+       &TriggerInfo::batched_waiting},
+  };
+  for (const TriggerFamily& family : kTriggerFamilies) {
+    out.family(family.name, family.type, family.help);
+    for (size_t i = 0; i < metrics.triggers.size(); ++i) {
+      const TriggerInfo& trigger = metrics.triggers[i];
+      out.sample(family.name,
+                 {{"trigger", trigger_ids[i]},
+                  {"function", trigger.function},
+                  {"pattern", trigger.pattern}},
+                 trigger.*family.value);
+    }
+  }
+
+  std::vector<std::string> schedule_ids;
+  for (const ScheduleInfo& schedule : metrics.schedules) {
+    schedule_ids.push_back(fmt::format("{}", schedule.id));
+  }
+  struct ScheduleFamily {
+    std::string_view name;
+    std::string_view help;
+    int64_t ScheduleInfo::*value;
+  };
+  static constexpr ScheduleFamily kScheduleFamilies[] = {
+      {"fnhost_schedule_fired_total", "Invocations the schedule queued.", &ScheduleInfo::fired},
+      {"fnhost_schedule_skipped_total", "Fires skipped while the previous run had not ended.",
+       &ScheduleInfo::skipped},
+      {"fnhost_schedule_missed_total", "Fire times passed over after a stall.",
+       &ScheduleInfo::missed},
+      {"fnhost_schedule_refused_total", "Fires the schedule's function refused.",
+       &ScheduleInfo::refused},
+  };
+  for (const ScheduleFamily& family : kScheduleFamilies) {
+    out.family(family.name, "counter", family.help);
+    for (size_t i = 0; i < metrics.schedules.size(); ++i) {
+      const ScheduleInfo& schedule = metrics.schedules[i];
+      out.sample(family.name,
+                 {{"schedule", schedule_ids[i]},
+                  {"function", schedule.function},
+                  {"expression", schedule.expression}},
+                 schedule.*family.value);
+    }
+  }
+}
+
+}  // namespace
+
+std::string prometheus_text(const HostMetrics& metrics) {
+  Exposition out;
+  function_families(out, metrics.functions);
+  executor_families(out, metrics.executor);
+  router_families(out, metrics);
+  return out.take();
+}
+
+}  // namespace fnhost
