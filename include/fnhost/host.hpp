@@ -142,8 +142,9 @@ class Host {
   // NotFound if the function is not registered, ResourceExhausted past 1,000,000 triggers,
   // Unavailable after shutdown. Takes effect for publishes that start after it returns.
   [[nodiscard]] absl::StatusOr<TriggerId> subscribe(TriggerSpec spec);
-  // Removes a trigger or a schedule. A trigger: publishes that start after this returns do not
-  // match it (one that matched it already may still deliver). A schedule: it does not fire
+  // Removes a trigger or a schedule. A trigger: it waits for publishes delivering to it (a few
+  // microseconds: admission never waits), and none delivers to it after this returns. A
+  // schedule: it does not fire
   // again, but a fire already handed to the executor may still queue one invocation. NotFound
   // if no trigger or schedule has that id.
   [[nodiscard]] absl::Status unsubscribe(TriggerId id);

@@ -101,7 +101,9 @@ struct FinishedInvocation {
 // on the caller's thread, start and finish on the worker that ran the invocation (after the
 // handler returned, also when the caller was already answered by a timeout or shutdown),
 // drops on the thread that calls Host::shutdown(). Never on the host's timer thread. Keep them
-// short and thread-safe; an exception they throw is caught and dropped. With no observer
+// short and thread-safe; an exception they throw is caught and dropped. They (and log sinks)
+// must not call the host's subscribe() or unsubscribe(): a publish notifies them while it holds
+// the router's read lock, which those wait for. With no observer
 // installed, the host does none of this work.
 class InvocationObserver {
  public:
