@@ -27,14 +27,17 @@
 #include <string_view>
 #include <type_traits>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "fmt/format.h"
 #include "fnhost/delivery.hpp"
 #include "fnhost/event.hpp"
+#include "fnhost/observability.hpp"
 
 namespace fnhost {
 
@@ -131,6 +134,13 @@ struct FunctionSpec {
   // answered with the first result instead of running (a failure is forgotten at once, so the
   // event may be sent again). 0 turns idempotency off for this function. 0..7 days.
   absl::Duration idempotency_window = absl::Hours(1);
+  // Records the handler writes through Context::log() below this level are dropped (their
+  // arguments are then not even formatted).
+  LogLevel log_level = LogLevel::kInfo;
+  // Keys of `env` whose values are secrets: every log record of this function (Context::log()
+  // messages and the host's own records, such as a failed attempt's error) shows
+  // "[redacted]" where such a value would appear. Each key must be set in `env`.
+  std::vector<std::string> secret_env;
 };
 
 // Checks `spec` without registering it: InvalidArgument naming the field and what to fix.
@@ -165,6 +175,46 @@ class EventBatch {
   const std::vector<std::shared_ptr<const Event>>* events_;
 };
 
+// A handler's log (Context::log()): fmt-style records at four levels, each carrying the
+// function's name and the invocation's id, written to HostOptions::log_sink. Records below
+// FunctionSpec::log_level are dropped before formatting; secret env values are redacted.
+//
+//   ctx.log().info("resized {} to {}x{}", key, width, height);
+class FunctionLog {
+ public:
+  template <class... Args>
+  void debug(fmt::format_string<Args...> format, Args&&... args) const {
+    log(LogLevel::kDebug, format, std::forward<Args>(args)...);
+  }
+  template <class... Args>
+  void info(fmt::format_string<Args...> format, Args&&... args) const {
+    log(LogLevel::kInfo, format, std::forward<Args>(args)...);
+  }
+  template <class... Args>
+  void warning(fmt::format_string<Args...> format, Args&&... args) const {
+    log(LogLevel::kWarning, format, std::forward<Args>(args)...);
+  }
+  template <class... Args>
+  void error(fmt::format_string<Args...> format, Args&&... args) const {
+    log(LogLevel::kError, format, std::forward<Args>(args)...);
+  }
+  // Whether a record at `level` would be written (the function's log_level, and a sink).
+  [[nodiscard]] bool enabled(LogLevel level) const;
+  // Writes `message` as it is (no formatting) if `level` is enabled.
+  void write(LogLevel level, std::string_view message) const;
+
+ private:
+  friend class Context;
+  explicit FunctionLog(const detail::Invocation* invocation) : invocation_(invocation) {}
+  template <class... Args>
+  void log(LogLevel level, fmt::format_string<Args...> format, Args&&... args) const {
+    if (!enabled(level)) return;
+    write(level, fmt::format(format, std::forward<Args>(args)...));
+  }
+
+  const detail::Invocation* invocation_;
+};
+
 // What one invocation sees. Created by the host for each handler call; valid until the handler
 // returns; not thread-safe (use it from the handler's thread).
 class Context {
@@ -187,6 +237,8 @@ class Context {
   bool sleep_for(absl::Duration duration) const { return !cancellation().wait_for(duration); }
   // The value of environment variable `key`, if the spec set it.
   [[nodiscard]] std::optional<std::string_view> env(std::string_view key) const;
+  // This invocation's log (see FunctionLog).
+  [[nodiscard]] FunctionLog log() const { return FunctionLog(invocation_); }
   // Whether this invocation created its instance (a cold start).
   [[nodiscard]] bool is_cold_start() const;
   // The state `init` returned for this invocation's instance; nullptr without init, and

@@ -36,6 +36,17 @@ std::optional<std::string_view> Context::env(std::string_view key) const {
 
 bool Context::is_cold_start() const { return invocation_->cold_start; }
 
+bool FunctionLog::enabled(LogLevel level) const {
+  return static_cast<int>(level) >= static_cast<int>(invocation_->version->spec.log_level) &&
+         invocation_->slot->host->options.log_sink != nullptr;
+}
+
+void FunctionLog::write(LogLevel level, std::string_view message) const {
+  if (!enabled(level)) return;
+  const HostCore& host = *invocation_->slot->host;
+  host.log(level, invocation_->slot->name, host.invocation_id(*invocation_), message);
+}
+
 const InstanceState* Context::instance_state_holder() const {
   return invocation_->instance != nullptr ? &invocation_->instance->state : nullptr;
 }

@@ -99,6 +99,17 @@ absl::Status validate_function_spec(const FunctionSpec& spec) {
       }
     }
   }
+  if (static_cast<int>(spec.log_level) < static_cast<int>(LogLevel::kDebug) ||
+      static_cast<int>(spec.log_level) > static_cast<int>(LogLevel::kError)) {
+    return invalid(fmt::format("log_level must be one of LogLevel's values, got {}",
+                               static_cast<int>(spec.log_level)));
+  }
+  for (const std::string& key : spec.secret_env) {
+    if (!spec.env.contains(key)) {
+      return invalid(fmt::format("secret_env names {}, which env does not set",
+                                 detail::quoted(key)));
+    }
+  }
   if (spec.idempotency_window < absl::ZeroDuration() ||
       spec.idempotency_window > absl::Hours(24 * 7)) {
     return invalid(fmt::format("idempotency_window must be in 0..7 days (0 = off), got {}",

@@ -12,6 +12,7 @@
 #include "fmt/format.h"
 #include "host/host_core.hpp"
 #include "host/invocation_pool.hpp"
+#include "observability/redaction.hpp"
 
 namespace fnhost {
 
@@ -109,6 +110,16 @@ std::string HostCore::invocation_id(const Invocation& invocation) const {
 void HostCore::log(LogLevel level, std::string_view function, std::string_view invocation_id,
                    std::string_view message) const {
   if (options.log_sink == nullptr) return;
+  // A function's secret env values never reach the sink, whoever wrote the record.
+  std::string redacted;
+  if (!function.empty()) {
+    if (const detail::FunctionSlot* slot = table_.find(function)) {
+      if (const auto secrets = slot->secrets()) {
+        redacted = detail::redact(message, *secrets);
+        message = redacted;
+      }
+    }
+  }
   const LogRecord record{.time = wall_now(),
                          .level = level,
                          .function = function,

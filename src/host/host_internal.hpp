@@ -207,10 +207,21 @@ struct FunctionSlot {
   // Created by the first event with an idempotency key; owned.
   std::atomic<IdempotencyTable*> idempotency{nullptr};
   IdempotencyTable& idempotency_table();
+  // The current version's secret env values (FunctionSpec::secret_env), longest first, for
+  // redacting this function's log records; null when it has none.
+  std::shared_ptr<const std::vector<std::string>> secrets() const {
+    SpinLockHolder lock(policy_mu);
+    return secrets_;
+  }
+  void set_secrets(std::shared_ptr<const std::vector<std::string>> secrets) {
+    SpinLockHolder lock(policy_mu);
+    secrets_ = std::move(secrets);
+  }
 
  private:
   mutable SpinLock policy_mu;
   RetryPolicy retry_policy_ ABSL_GUARDED_BY(policy_mu);
+  std::shared_ptr<const std::vector<std::string>> secrets_ ABSL_GUARDED_BY(policy_mu);
 };
 
 // Cancellation of one invocation: a flag for polling, and a mutex and condition variable for

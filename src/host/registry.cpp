@@ -11,6 +11,7 @@
 #include "fmt/format.h"
 #include "host/host_core.hpp"
 #include "host/messages.hpp"
+#include "observability/redaction.hpp"
 #include "platform/deadline.hpp"
 
 namespace fnhost {
@@ -27,6 +28,7 @@ const FunctionVersion* HostCore::publish(FunctionSlot& slot,
   slot.max_concurrency.store(version->spec.max_concurrency);
   slot.max_queued.store(version->spec.max_queued);
   slot.set_retry_policy(version->spec.retry);
+  slot.set_secrets(detail::secret_values(version->spec));
   slot.idempotency_window_ns.store(detail::saturated_ns(version->spec.idempotency_window));
   version->max_event_age_ns = detail::saturated_ns(version->spec.retry.max_event_age);
   version->has_destination = !version->spec.on_success.empty() || !version->spec.on_failure.empty();
