@@ -69,6 +69,10 @@ struct HostOptions {
   // Events waiting for a retry or a throttle re-queue, host-wide, at most (each ~240 bytes
   // plus a payload over 15 bytes). One more is dead-lettered with ResourceExhausted. >= 1.
   int64_t max_pending_retries = 1'000'000;
+  // Writes START, END and REPORT records (Lambda's, with duration, billed duration, memory
+  // size, init duration on a cold start, CPU time and outcome) to log_sink for every
+  // invocation that starts. Off by default: it costs an observer's work per invocation.
+  bool invocation_logs = false;
 };
 
 // What shutdown() found. Every invocation accepted before shutdown is in exactly one of the

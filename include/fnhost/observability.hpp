@@ -82,7 +82,8 @@ struct StartedInvocation {
   std::string_view function;
   int64_t version = 0;
   uint64_t number = 0;
-  absl::Duration queue_wait;  // from admission to start
+  absl::Duration queue_wait;      // from admission to start
+  std::string_view invocation_id;  // as Context::invocation_id() gives it
 };
 
 struct FinishedInvocation {
@@ -94,6 +95,9 @@ struct FinishedInvocation {
   absl::Duration queue_wait;     // from admission to start (or to the drop)
   bool cold_start = false;       // it created its instance
   absl::Duration init_duration;  // the init it ran, when cold_start
+  std::string_view invocation_id;  // as Context::invocation_id() gives it
+  absl::Duration cpu_time;         // CPU time of the thread that ran it, init included
+  int memory_mb = 0;               // FunctionSpec::memory_mb of the version it ran (0: dropped)
 };
 
 // Subscribes to every invocation of a host (HostOptions::observers). The defaults do nothing;

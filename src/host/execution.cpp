@@ -57,13 +57,17 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   invocation.begin_run(start, deadline);
   invocation.worker = executor->current_task();
   timers_.arm(&invocation, invocation.deadline_ns);
+  int64_t cpu_start_ns = 0;
   if (has_observers()) {
+    const std::string id = invocation_id(invocation);
     detail::notify_observers(
         options.observers, &InvocationObserver::on_started,
         StartedInvocation{.function = slot.name,
                           .version = invocation.version->number,
                           .number = invocation.sequence,
-                          .queue_wait = absl::Nanoseconds(start - invocation.admitted_ns)});
+                          .queue_wait = absl::Nanoseconds(start - invocation.admitted_ns),
+                          .invocation_id = id});
+    cpu_start_ns = detail::platform::current_thread_cpu_ns();
   }
 
   // Always overwritten (by the handler, or by acquire_instance's failure); an empty message
@@ -96,6 +100,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
     }
   }
   const int64_t end_ns = now_ns();
+  if (has_observers()) invocation.cpu_ns = detail::platform::current_thread_cpu_ns() - cpu_start_ns;
   const bool runs_short = end_ns - invocation.start_ns < kShortInvocationNs;
   if (slot.runs_short.load(std::memory_order_relaxed) != runs_short) {
     slot.runs_short.store(runs_short, std::memory_order_relaxed);
@@ -139,6 +144,7 @@ void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int
     default:
       break;
   }
+  const std::string id = invocation_id(invocation);
   detail::notify_observers(
       options.observers, &InvocationObserver::on_finished,
       FinishedInvocation{
@@ -149,7 +155,10 @@ void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int
           .duration = absl::Nanoseconds(end_ns - invocation.start_ns),
           .queue_wait = absl::Nanoseconds(invocation.start_ns - invocation.admitted_ns),
           .cold_start = invocation.cold_start,
-          .init_duration = absl::Nanoseconds(invocation.init_ns)});
+          .init_duration = absl::Nanoseconds(invocation.init_ns),
+          .invocation_id = id,
+          .cpu_time = absl::Nanoseconds(invocation.cpu_ns),
+          .memory_mb = invocation.version->spec.memory_mb});
 }
 
 void HostCore::notify_dropped(const Invocation& invocation) const {
@@ -158,7 +167,8 @@ void HostCore::notify_dropped(const Invocation& invocation) const {
       FinishedInvocation{.function = invocation.slot->name,
                          .number = invocation.sequence,
                          .outcome = InvocationOutcome::kDropped,
-                         .queue_wait = absl::Nanoseconds(now_ns() - invocation.admitted_ns)});
+                         .queue_wait = absl::Nanoseconds(now_ns() - invocation.admitted_ns),
+                         .invocation_id = invocation_id(invocation)});
 }
 
 void HostCore::repin_if_swapped(Invocation& invocation) {

@@ -12,6 +12,7 @@
 #include "fmt/format.h"
 #include "host/host_core.hpp"
 #include "host/invocation_pool.hpp"
+#include "observability/invocation_reports.hpp"
 #include "observability/redaction.hpp"
 
 namespace fnhost {
@@ -27,8 +28,21 @@ uint32_t random_id_prefix() {
 
 }  // namespace
 
+namespace {
+// The options as the host keeps them: with invocation_logs, the observer that writes START,
+// END and REPORT records comes last, after the program's own.
+HostOptions with_invocation_reports(HostOptions options, const HostCore* host) {
+  if (options.invocation_logs && options.log_sink != nullptr) {
+    options.observers.push_back(std::make_shared<detail::InvocationReports>(
+        [host](LogLevel level, std::string_view function, std::string_view id,
+               std::string_view message) { host->log(level, function, id, message); }));
+  }
+  return options;
+}
+}  // namespace
+
 HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_executor, bool owns)
-    : options(std::move(host_options)),
+    : options(with_invocation_reports(std::move(host_options), this)),
       executor(std::move(host_executor)),
       owns_executor(owns),
       id_prefix_(random_id_prefix()),

@@ -259,6 +259,12 @@ int64_t current_thread_cpu_clock() {
 #endif
 }
 
+int64_t current_thread_cpu_ns() {
+  timespec now{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now) != 0) return 0;
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
 ThreadProbe::~ThreadProbe() { close(); }
 
 bool ThreadProbe::open(int64_t tid, int64_t cpu_clock) {

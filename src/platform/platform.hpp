@@ -81,6 +81,8 @@ class Thread {
 // A handle on the calling thread's CPU-time clock, for ThreadProbe::open; 0 where there is
 // none.
 int64_t current_thread_cpu_clock();
+// The calling thread's CPU time so far, in nanoseconds; 0 where it cannot be read.
+int64_t current_thread_cpu_ns();
 
 // Observes another thread of this process: its CPU time (exact, also while it runs) and
 // whether it is runnable now (running or waiting for a CPU) rather than sleeping or blocked.
