@@ -87,6 +87,12 @@ TEST_CASE("invocation_logs writes START, END and REPORT for every invocation tha
   REQUIRE(host.invoke("work", {}).get().ok());
   REQUIRE_FALSE(host.invoke("work", Event::with_data("fail")).get().ok());
   REQUIRE(ids.size() == 2);
+  // END and REPORT come after the caller was answered.
+  const auto reports = [&] {
+    return sink->count_if(
+        [](const CapturedLogRecord& record) { return starts_with(record.message, "REPORT "); });
+  };
+  REQUIRE(fnhost::testing::wait_until([&] { return reports() == 2; }));
 
   const std::vector<CapturedLogRecord> records = sink->records();
   for (size_t n = 0; n < ids.size(); ++n) {
@@ -129,10 +135,13 @@ TEST_CASE("a cold start's REPORT carries its init duration; without invocation_l
                        -> absl::StatusOr<fnhost::InstanceState> { return fnhost::InstanceState(); }})
               .ok());
   REQUIRE(host.invoke("cold", {}).get().ok());
-  CHECK(sink->count_if([](const CapturedLogRecord& record) {
-    return starts_with(record.message, "REPORT ") &&
-           record.message.find(" Init Duration: ") != std::string::npos;
-  }) == 1);
+  // END and REPORT come after the caller was answered.
+  CHECK(fnhost::testing::wait_until([&] {
+    return sink->count_if([](const CapturedLogRecord& record) {
+             return starts_with(record.message, "REPORT ") &&
+                    record.message.find(" Init Duration: ") != std::string::npos;
+           }) == 1;
+  }));
 
   auto quiet_sink = std::make_shared<CaptureLogSink>();
   fnhost::Host quiet = fnhost::testing::make_host(fnhost::testing::quiet_options(4, quiet_sink));
