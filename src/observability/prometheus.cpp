@@ -212,14 +212,24 @@ void function_families(Exposition& out, const std::vector<FunctionStats>& functi
                      functions, &FunctionStats::init_duration);
 }
 
+// A family of one unlabelled sample (the executor's and the router's counters).
+struct ScalarFamily {
+  std::string_view name;
+  std::string_view type;
+  std::string_view help;
+  int64_t value;
+};
+
+template <size_t N>
+void scalar_families(Exposition& out, const ScalarFamily (&families)[N]) {
+  for (const ScalarFamily& family : families) {
+    out.family(family.name, family.type, family.help);
+    out.sample(family.name, {}, family.value);
+  }
+}
+
 void executor_families(Exposition& out, const ExecutorStats& executor) {
-  struct Family {
-    std::string_view name;
-    std::string_view type;
-    std::string_view help;
-    int64_t value;
-  };
-  const Family families[] = {
+  const ScalarFamily families[] = {
       {"fnhost_executor_threads", "gauge", "Worker threads alive.", executor.threads},
       {"fnhost_executor_busy", "gauge", "Workers running a task.", executor.busy},
       {"fnhost_executor_blocked", "gauge", "Busy workers seen blocked.", executor.blocked},
@@ -241,21 +251,12 @@ void executor_families(Exposition& out, const ExecutorStats& executor) {
       {"fnhost_executor_discarded_total", "counter", "Queued tasks destroyed unrun by stop().",
        executor.discarded},
   };
-  for (const Family& family : families) {
-    out.family(family.name, family.type, family.help);
-    out.sample(family.name, {}, family.value);
-  }
+  scalar_families(out, families);
 }
 
 void router_families(Exposition& out, const HostMetrics& metrics) {
   const RouterStats& router = metrics.router;
-  struct Family {
-    std::string_view name;
-    std::string_view type;
-    std::string_view help;
-    int64_t value;
-  };
-  const Family families[] = {
+  const ScalarFamily families[] = {
       {"fnhost_router_published_total", "counter", "Events publish() accepted.", router.published},
       {"fnhost_router_routed_total", "counter", "Published events at least one trigger matched.",
        router.routed},
@@ -270,10 +271,7 @@ void router_families(Exposition& out, const HostMetrics& metrics) {
        "Deliveries that found a full queue and waited to be re-queued.", router.throttled},
       {"fnhost_router_triggers", "gauge", "Triggers subscribed now.", router.triggers},
   };
-  for (const Family& family : families) {
-    out.family(family.name, family.type, family.help);
-    out.sample(family.name, {}, family.value);
-  }
+  scalar_families(out, families);
 
   std::vector<std::string> trigger_ids;
   for (const TriggerInfo& trigger : metrics.triggers) {
