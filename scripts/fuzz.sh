@@ -16,7 +16,7 @@ mkdir -p "${out}"
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Isrc -Iinclude)
 libs=($(pkg-config --libs absl_status absl_flat_hash_map absl_hash fmt))
 
-# cgroup_parsers: the pure parsers of src/platform/platform.cpp, with the file they live in.
+# cgroup_parsers: the pure /proc parsers of src/platform/platform.cpp (cgroup files, syscall line).
 clang++ "${flags[@]}" tests/fuzz/cgroup_parsers_fuzz.cpp src/platform/platform.cpp \
   "${libs[@]}" -lpthread -o "${out}/cgroup_parsers_fuzz"
 # destination_record: read_destination_record against any attributes, and its round trip with
@@ -26,6 +26,11 @@ clang++ "${flags[@]}" tests/fuzz/destination_record_fuzz.cpp src/delivery/destin
 # filter: Filter::parse, to_string and matches (src/routing/filter.cpp).
 clang++ "${flags[@]}" tests/fuzz/filter_fuzz.cpp src/routing/filter.cpp \
   "${libs[@]}" $(pkg-config --libs absl_statusor absl_time) -lpthread -o "${out}/filter_fuzz"
+
+# prometheus_labels: prometheus_text's escaping of label values made of any bytes
+# (src/observability/prometheus.cpp).
+clang++ "${flags[@]}" tests/fuzz/prometheus_labels_fuzz.cpp src/observability/prometheus.cpp \
+  $(pkg-config --libs absl_time fmt) -lpthread -o "${out}/prometheus_labels_fuzz"
 
 # schedule: the schedule expression parser and next_fire of src/routing/schedule_expression.cpp.
 clang++ "${flags[@]}" tests/fuzz/schedule_fuzz.cpp src/routing/schedule_expression.cpp \

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// libFuzzer target for the cgroup parsers behind the executor's CPU count: any bytes read from
-// /proc/self/cgroup or cpu.max must parse without crashing, and a parsed CPU count is >= 1.
+// libFuzzer target for the /proc parsers of src/platform/platform.cpp: the cgroup parsers behind
+// the executor's CPU count (any bytes read from /proc/self/cgroup or cpu.max must parse without
+// crashing, and a parsed CPU count is >= 1) and the syscall-line reader behind the monitor's
+// lock-wait check (any bytes; a "yes" needs at least four fields).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -16,5 +18,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (const auto path = fnhost::detail::platform::cgroup_v2_path(text)) {
     if (path->size() > size) std::abort();
   }
+  if (fnhost::detail::platform::syscall_waits_for_lock(text) && size < 7) std::abort();
   return 0;
 }
