@@ -57,9 +57,11 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   invocation.begin_run(start, deadline);
   invocation.worker = executor->current_task();
   timers_.arm(&invocation, invocation.deadline_ns);
+  // For observers only: the id both notifications carry, and the thread's CPU clock at start.
+  std::string id;
   int64_t cpu_start_ns = 0;
   if (has_observers()) {
-    const std::string id = invocation_id(invocation);
+    id = invocation_id(invocation);
     detail::notify_observers(
         options.observers, &InvocationObserver::on_started,
         StartedInvocation{.function = slot.name,
@@ -100,7 +102,8 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
     }
   }
   const int64_t end_ns = now_ns();
-  if (has_observers()) invocation.cpu_ns = detail::platform::current_thread_cpu_ns() - cpu_start_ns;
+  const int64_t cpu_ns =
+      has_observers() ? detail::platform::current_thread_cpu_ns() - cpu_start_ns : 0;
   const bool runs_short = end_ns - invocation.start_ns < kShortInvocationNs;
   if (slot.runs_short.load(std::memory_order_relaxed) != runs_short) {
     slot.runs_short.store(runs_short, std::memory_order_relaxed);
@@ -125,14 +128,15 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   // Unlinked only now: until its answer is delivered, shutdown must see it (and wait for it).
   // False: the deadline fired; the thread was marked stuck.
   const bool fired = !timers_.unlink(&invocation);
-  if (has_observers()) notify_finished(invocation, result_ok, end_ns);
+  if (has_observers()) notify_finished(invocation, result_ok, end_ns, id, cpu_ns);
   const FunctionVersion* version = invocation.version;
   invocation.release();
   detail::delete_if_unused(version, version->unpin(1));
   return {.timed_out = fired, .end_ns = end_ns};
 }
 
-void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int64_t end_ns) const {
+void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int64_t end_ns,
+                               std::string_view id, int64_t cpu_ns) const {
   InvocationOutcome outcome = InvocationOutcome::kCancelled;
   switch (invocation.answered.load(std::memory_order_acquire)) {
     case Invocation::kByResult:
@@ -144,7 +148,6 @@ void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int
     default:
       break;
   }
-  const std::string id = invocation_id(invocation);
   detail::notify_observers(
       options.observers, &InvocationObserver::on_finished,
       FinishedInvocation{
@@ -157,7 +160,7 @@ void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int
           .cold_start = invocation.cold_start,
           .init_duration = absl::Nanoseconds(invocation.init_ns),
           .invocation_id = id,
-          .cpu_time = absl::Nanoseconds(invocation.cpu_ns),
+          .cpu_time = absl::Nanoseconds(cpu_ns),
           .memory_mb = invocation.version->spec.memory_mb});
 }
 

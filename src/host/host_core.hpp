@@ -341,7 +341,9 @@ struct HostCore {
   bool has_observers() const { return !options.observers.empty(); }
   void notify_refused(std::string_view name, const absl::Status& status, bool is_async) const;
   // Tells observers how a started invocation ended (`result_ok`: what its handler returned).
-  void notify_finished(const detail::Invocation& invocation, bool result_ok, int64_t end_ns) const;
+  // `id` and `cpu_ns`: the invocation's id and its thread's CPU time while it ran.
+  void notify_finished(const detail::Invocation& invocation, bool result_ok, int64_t end_ns,
+                       std::string_view id, int64_t cpu_ns) const;
   void notify_dropped(const detail::Invocation& invocation) const;
   // Runs `task` (host code that calls user code: callbacks, log sinks) on the executor, or
   // here if the executor refuses it.

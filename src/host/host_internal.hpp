@@ -352,7 +352,6 @@ struct Invocation : TimerNode {
   // Only with observers installed: when it was admitted, and the init it ran (cold start).
   int64_t admitted_ns = 0;
   int64_t init_ns = 0;              // the init it ran (a cold start)
-  int64_t cpu_ns = 0;               // its thread's CPU time while it ran
   Invocation* pool_next = nullptr;  // InvocationPool's free lists
   // Called once with `on_end_context` as the last reference goes, however the invocation ended
   // (result, timeout, refusal to run, drop at shutdown): how a schedule knows its previous run
