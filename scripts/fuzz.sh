@@ -40,6 +40,11 @@ clang++ "${flags[@]}" tests/fuzz/schedule_fuzz.cpp src/routing/schedule_expressi
 clang++ "${flags[@]}" tests/fuzz/topic_fuzz.cpp src/routing/topic.cpp \
   "${libs[@]}" -lpthread -o "${out}/topic_fuzz"
 
+# trace_context: the W3C traceparent / tracestate parsers and format_traceparent, with their
+# round trip (src/observability/trace_context.cpp).
+clang++ "${flags[@]}" tests/fuzz/trace_context_fuzz.cpp src/observability/trace_context.cpp \
+  $(pkg-config --libs absl_statusor fmt) -lpthread -o "${out}/trace_context_fuzz"
+
 for target in "${out}"/*_fuzz; do
   name="$(basename "${target}")"
   corpus=()

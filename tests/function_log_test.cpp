@@ -59,6 +59,7 @@ TEST_CASE("ctx.log() formats a record with the function and the invocation id", 
                                   }})
               .ok());
   REQUIRE(host.invoke("resize", Event::with_data("cat.png")).get().ok());
+  REQUIRE(host.flush_telemetry());
   const std::vector<CapturedLogRecord> records = sink->records();
   REQUIRE(records.size() == 2);
   CHECK(records[0].level == LogLevel::kInfo);
@@ -89,6 +90,7 @@ TEST_CASE("log_level drops lower records before formatting them", "[logs]") {
   REQUIRE(host.invoke("quiet", {}).get().ok());
   CHECK(enabled_debug.load() == 0);
   CHECK(formatted.load() == 2);
+  REQUIRE(host.flush_telemetry());
   const std::vector<CapturedLogRecord> records = sink->records();
   REQUIRE(records.size() == 2);
   CHECK(records[0].level == LogLevel::kWarning);
@@ -105,6 +107,7 @@ TEST_CASE("log_level drops lower records before formatting them", "[logs]") {
                                   .log_level = LogLevel::kDebug})
               .ok());
   REQUIRE(host.invoke("chatty", {}).get().ok());
+  REQUIRE(host.flush_telemetry());
   CHECK(sink->count_if([](const CapturedLogRecord& r) { return r.function == "chatty"; }) == 2);
 }
 
@@ -132,6 +135,7 @@ TEST_CASE("secret env values are redacted from the function's records, the host'
   }));
   REQUIRE(wait_until(
       [&] { return fnhost::testing::stats_of(host, "billing").events_dead_lettered == 1; }));
+  REQUIRE(host.flush_telemetry());
   bool saw_handler_record = false;
   bool saw_failure_record = false;
   for (const CapturedLogRecord& record : sink->records()) {

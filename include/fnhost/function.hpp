@@ -176,12 +176,23 @@ class EventBatch {
 };
 
 // A handler's log (Context::log()): fmt-style records at four levels, each carrying the
-// function's name and the invocation's id, written to HostOptions::log_sink. Records below
-// FunctionSpec::log_level are dropped before formatting; secret env values are redacted.
+// function's name, the invocation's id and (when traced) its trace and span ids, queued for
+// HostOptions::log_sink. Records below FunctionSpec::log_level are dropped before formatting;
+// secret env values are redacted from the message and the fields.
 //
 //   ctx.log().info("resized {} to {}x{}", key, width, height);
+//   ctx.log().with("key", key).with("bytes", size).warning("slow read");
 class FunctionLog {
  public:
+  // The same log with one more field on every record it writes; `value` is formatted with fmt
+  // ("{}").
+  template <class T>
+  [[nodiscard]] FunctionLog with(std::string_view key, const T& value) const {
+    FunctionLog copy = *this;
+    copy.fields_.emplace_back(std::string(key), fmt::format("{}", value));
+    return copy;
+  }
+
   template <class... Args>
   void debug(fmt::format_string<Args...> format, Args&&... args) const {
     log(LogLevel::kDebug, format, std::forward<Args>(args)...);
@@ -213,6 +224,7 @@ class FunctionLog {
   }
 
   const detail::Invocation* invocation_;
+  std::vector<std::pair<std::string, std::string>> fields_;
 };
 
 // What one invocation sees. Created by the host for each handler call; valid until the handler

@@ -73,6 +73,10 @@ struct HostOptions {
   // size, init duration on a cold start, CPU time and outcome) to log_sink for every
   // invocation that starts. Off by default: it costs an observer's work per invocation.
   bool invocation_logs = false;
+  // Log records (and spans, see `tracing`) wait for their sink in a queue of this many at most;
+  // one more is dropped and counted (HostMetrics::telemetry), so a slow sink never stalls an
+  // invocation. >= 1.
+  int64_t telemetry_queue_capacity = 16'384;
 };
 
 // What shutdown() found. Every invocation accepted before shutdown is in exactly one of the
@@ -210,6 +214,12 @@ class Host {
   // Every function's, the executor's, the router's, each trigger's and each schedule's counters
   // at once (each part exact at some moment of the call); prometheus_text() formats it.
   [[nodiscard]] HostMetrics metrics() const;
+  // Waits until every log record and span queued before the call has been handed to its sink
+  // (records reach sinks on the host's "fnhost-export" thread, not on the caller's), or
+  // `timeout` passed; returns whether they all were. shutdown() does this before it returns
+  // (for its time left, at least a second), and the destructor for drain_timeout. From a sink
+  // (on that thread) it returns false at once.
+  bool flush_telemetry(absl::Duration timeout = absl::Seconds(10)) const;
   // The executor invocations run on.
   [[nodiscard]] Executor& executor() const;
 

@@ -8,6 +8,7 @@
 //   std::string text = fnhost::prometheus_text(metrics);  // serve it at /metrics
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,17 @@
 
 namespace fnhost {
 
+// The host's log records and spans on their way to the sinks (HostOptions::log_sink,
+// TracingOptions::span_sink).
+struct TelemetryStats {
+  int64_t log_records = 0;          // handed to the log sink
+  int64_t log_records_dropped = 0;  // dropped: the queue was full
+  int64_t spans = 0;                // handed to the span sink
+  int64_t spans_dropped = 0;        // dropped: the queue was full
+  int64_t queued = 0;               // gauge: waiting for their sink now
+  int64_t invalid_traceparents = 0;  // events whose traceparent was ignored as invalid
+};
+
 struct HostMetrics {
   absl::Time time;                       // when the snapshot was taken (the host's clock)
   std::vector<FunctionStats> functions;  // every registered function, by name
@@ -25,6 +37,7 @@ struct HostMetrics {
   RouterStats router;
   std::vector<TriggerInfo> triggers;    // by id
   std::vector<ScheduleInfo> schedules;  // by id
+  TelemetryStats telemetry;
 };
 
 // The Prometheus text exposition format (version 0.0.4) of `metrics`: every family with its

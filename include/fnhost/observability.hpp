@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -28,17 +29,31 @@ enum class LogLevel { kDebug, kInfo, kWarning, kError };
 // "debug", "info", "warning", "error".
 [[nodiscard]] std::string_view to_string(LogLevel level);
 
+// A key/value pair a record carries beside its message (FunctionLog::with).
+struct LogField {
+  std::string_view key;
+  std::string_view value;
+};
+
 // One log record. The views are valid only during LogSink::write.
 struct LogRecord {
-  absl::Time time;
+  absl::Time time;  // when it was written (by the handler or the host), not when the sink got it
   LogLevel level = LogLevel::kInfo;
   std::string_view function;       // function name; empty for host-level records
   std::string_view invocation_id;  // empty for host-level records
   std::string_view message;
+  // The invocation's span (HostOptions::tracing), as 32 and 16 lowercase hex digits; empty
+  // when the record belongs to no traced invocation.
+  std::string_view trace_id;
+  std::string_view span_id;
+  std::span<const LogField> fields;
 };
 
-// Receives log records. write() may be called from several threads at once; it must be
-// thread-safe and should not block for long. An exception it throws is caught and dropped.
+// Receives log records. The host queues records (HostOptions::telemetry_queue_capacity) and one
+// host thread, "fnhost-export", calls write() in the order they were queued; a slow sink
+// delays that thread only (when the queue is full, new records are dropped and counted in
+// HostMetrics::telemetry). A sink shared by several hosts is called from each host's thread: it
+// must be thread-safe. An exception it throws is caught and the record dropped.
 class LogSink {
  public:
   virtual ~LogSink() = default;
@@ -50,7 +65,14 @@ enum class LogFormat { kLogfmt, kJson };
 // A sink that writes each record as one line to stderr, whole lines never interleaved.
 [[nodiscard]] std::shared_ptr<LogSink> make_stderr_log_sink(LogFormat format = LogFormat::kLogfmt);
 
-// Formats `record` as one line (no trailing newline) in `format`.
+// Formats `record` as one line (no trailing newline) in `format`:
+//   logfmt: time=... level=... function=... invocation_id=... [trace_id=... span_id=...]
+//           msg=... [key=value ...]
+//   JSON:   {"time":...,"level":...,"function":...,"invocation_id":...,["trace_id":...,
+//           "span_id":...,]"msg":...[,"key":"value"...]}
+// trace_id and span_id appear when set. A field's key is written with every byte outside
+// [A-Za-z0-9_.-] as '_' (empty: "_"), and prefixed "field." when it is one of the names above.
+// logfmt values are quoted (JSON escapes) when they hold a space, '=', '"' or a control byte.
 [[nodiscard]] std::string format_log_record(const LogRecord& record, LogFormat format);
 
 // How an invocation ended, as InvocationObserver::on_finished reports it.

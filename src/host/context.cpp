@@ -44,7 +44,11 @@ bool FunctionLog::enabled(LogLevel level) const {
 void FunctionLog::write(LogLevel level, std::string_view message) const {
   if (!enabled(level)) return;
   const HostCore& host = *invocation_->slot->host;
-  host.log(level, invocation_->slot->name, host.invocation_id(*invocation_), message);
+  std::vector<LogField> fields;
+  fields.reserve(fields_.size());
+  for (const auto& [key, value] : fields_) fields.push_back({key, value});
+  host.log(level, invocation_->slot->name, host.invocation_id(*invocation_), message,
+           HostCore::LogExtras{.fields = fields});
 }
 
 const InstanceState* Context::instance_state_holder() const {

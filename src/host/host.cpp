@@ -44,6 +44,8 @@ HostOptions with_invocation_reports(HostOptions options, const HostCore* host) {
 HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_executor, bool owns)
     : options(with_invocation_reports(std::move(host_options), this)),
       executor(std::move(host_executor)),
+      telemetry_(std::make_unique<detail::TelemetryQueue>(
+          static_cast<size_t>(options.telemetry_queue_capacity))),
       owns_executor(owns),
       id_prefix_(random_id_prefix()),
       manual_clock_(options.clock.get()),
@@ -79,6 +81,8 @@ HostCore::~HostCore() {
   for (detail::Schedule* schedule : schedules) schedule->release();
   // After this no advance() fires this host's timers (it waits for one in progress).
   if (manual_clock_ != nullptr) detail::ManualClockAccess::detach(*manual_clock_, &timers_);
+  // Nothing queues records any more; what a slow sink has not taken by now is dropped.
+  (void)telemetry_->flush(options.drain_timeout);
 }
 
 std::chrono::steady_clock::time_point HostCore::wake_for(int64_t deadline_ns) const {
@@ -121,29 +125,68 @@ std::string HostCore::invocation_id(const Invocation& invocation) const {
                      invocation.sequence & 0xffffffffffffULL);
 }
 
+namespace {
+// A log record as it waits in the telemetry queue: owned copies of what LogRecord views.
+struct QueuedLogRecord {
+  absl::Time time;
+  LogLevel level = LogLevel::kInfo;
+  std::string function;
+  std::string invocation_id;
+  std::string message;
+  std::string trace_id;
+  std::string span_id;
+  std::vector<std::pair<std::string, std::string>> fields;
+};
+}  // namespace
+
 void HostCore::log(LogLevel level, std::string_view function, std::string_view invocation_id,
-                   std::string_view message) const {
+                   std::string_view message, const LogExtras& extras) const {
   if (options.log_sink == nullptr) return;
+  QueuedLogRecord queued{.time = wall_now(),
+                         .level = level,
+                         .function = std::string(function),
+                         .invocation_id = std::string(invocation_id),
+                         .message = std::string(message),
+                         .trace_id = std::string(extras.trace_id),
+                         .span_id = std::string(extras.span_id)};
+  queued.fields.reserve(extras.fields.size());
+  for (const LogField& field : extras.fields) queued.fields.emplace_back(field.key, field.value);
   // A function's secret env values never reach the sink, whoever wrote the record.
-  std::string redacted;
   if (!function.empty()) {
     if (const detail::FunctionSlot* slot = table_.find(function)) {
       if (const auto secrets = slot->secrets()) {
-        redacted = detail::redact(message, *secrets);
-        message = redacted;
+        queued.message = detail::redact(queued.message, *secrets);
+        for (auto& [key, value] : queued.fields) value = detail::redact(value, *secrets);
       }
     }
   }
-  const LogRecord record{.time = wall_now(),
-                         .level = level,
-                         .function = function,
-                         .invocation_id = invocation_id,
-                         .message = message};
-  try {
-    options.log_sink->write(record);
-  } catch (...) {
-    // A failing sink must not take the invocation path down with it.
-  }
+  const bool pushed =
+      telemetry_->push([this, record = std::move(queued)]() mutable {
+        std::vector<LogField> fields;
+        fields.reserve(record.fields.size());
+        for (const auto& [key, value] : record.fields) fields.push_back({key, value});
+        options.log_sink->write(LogRecord{.time = record.time,
+                                          .level = record.level,
+                                          .function = record.function,
+                                          .invocation_id = record.invocation_id,
+                                          .message = record.message,
+                                          .trace_id = record.trace_id,
+                                          .span_id = record.span_id,
+                                          .fields = fields});
+        telemetry_counters_.log_records.fetch_add(1, std::memory_order_relaxed);
+      });
+  if (!pushed) telemetry_counters_.log_records_dropped.fetch_add(1, std::memory_order_relaxed);
+}
+
+TelemetryStats HostCore::telemetry_stats() const {
+  return TelemetryStats{
+      .log_records = telemetry_counters_.log_records.load(std::memory_order_relaxed),
+      .log_records_dropped = telemetry_counters_.log_records_dropped.load(std::memory_order_relaxed),
+      .spans = telemetry_counters_.spans.load(std::memory_order_relaxed),
+      .spans_dropped = telemetry_counters_.spans_dropped.load(std::memory_order_relaxed),
+      .queued = telemetry_->queued(),
+      .invalid_traceparents =
+          telemetry_counters_.invalid_traceparents.load(std::memory_order_relaxed)};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -161,6 +204,11 @@ absl::StatusOr<Host> Host::create(HostOptions options) {
   if (options.max_chain_depth < 1 || options.max_chain_depth > 1000) {
     return absl::InvalidArgumentError(fmt::format(
         "HostOptions: max_chain_depth must be in 1..1000, got {}", options.max_chain_depth));
+  }
+  if (options.telemetry_queue_capacity < 1) {
+    return absl::InvalidArgumentError(
+        fmt::format("HostOptions: telemetry_queue_capacity must be >= 1, got {}",
+                    options.telemetry_queue_capacity));
   }
   if (options.max_pending_retries < 1) {
     return absl::InvalidArgumentError(fmt::format(
@@ -234,6 +282,9 @@ absl::StatusOr<FunctionStats> Host::function_stats(std::string_view name) const 
 }
 ExecutorStats Host::executor_stats() const { return impl_->executor->stats(); }
 HostMetrics Host::metrics() const { return impl_->metrics(); }
+bool Host::flush_telemetry(absl::Duration timeout) const {
+  return impl_->flush_telemetry(timeout);
+}
 Executor& Host::executor() const { return *impl_->executor; }
 ShutdownReport Host::shutdown(absl::Duration timeout) { return impl_->shutdown(timeout); }
 bool Host::is_accepting() const { return impl_->is_accepting(); }

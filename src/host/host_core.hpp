@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,7 @@
 #include "host/observers.hpp"
 #include "host/ring.hpp"
 #include "host/timer_service.hpp"
+#include "observability/telemetry_queue.hpp"
 #include "platform/platform.hpp"
 #include "routing/batcher.hpp"
 #include "routing/ordering.hpp"
@@ -110,8 +112,23 @@ struct HostCore {
 
   // Formats the id of an invocation.
   std::string invocation_id(const detail::Invocation& invocation) const;
+  // What a record carries beside its message: the invocation's span, and fields.
+  struct LogExtras {
+    std::string_view trace_id;
+    std::string_view span_id;
+    std::span<const LogField> fields;
+  };
+  // Queues a record for the log sink (with the function's secrets redacted); counts it dropped
+  // when the telemetry queue is full.
   void log(LogLevel level, std::string_view function, std::string_view invocation_id,
-           std::string_view message) const;
+           std::string_view message, const LogExtras& extras) const;
+  void log(LogLevel level, std::string_view function, std::string_view invocation_id,
+           std::string_view message) const {
+    log(level, function, invocation_id, message, LogExtras{});
+  }
+  // Waits until the log records and spans queued so far reached their sinks.
+  bool flush_telemetry(absl::Duration timeout) const { return telemetry_->flush(timeout); }
+  TelemetryStats telemetry_stats() const;
 
   // Runners a function keeps waiting in the executor at most. The executor adds at most this
   // many threads per tick for one function's blocked backlog; the rest of a backlog is run by
@@ -127,6 +144,17 @@ struct HostCore {
 
   const HostOptions options;
   const std::shared_ptr<Executor> executor;
+  // Log records and spans on their way to the sinks. Declared early: it is destroyed after
+  // everything that may still queue into it.
+  const std::unique_ptr<detail::TelemetryQueue> telemetry_;
+  struct TelemetryCounters {
+    std::atomic<int64_t> log_records{0};
+    std::atomic<int64_t> log_records_dropped{0};
+    std::atomic<int64_t> spans{0};
+    std::atomic<int64_t> spans_dropped{0};
+    std::atomic<int64_t> invalid_traceparents{0};
+  };
+  mutable TelemetryCounters telemetry_counters_;
   const bool owns_executor;
 
  private:

@@ -254,6 +254,7 @@ HostMetrics HostCore::metrics() const {
   metrics.router = router_stats();
   metrics.triggers = triggers();
   metrics.schedules = schedules();
+  metrics.telemetry = telemetry_stats();
   return metrics;
 }
 

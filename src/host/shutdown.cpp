@@ -137,6 +137,9 @@ ShutdownReport HostCore::shutdown(absl::Duration timeout) {
   while (timers_.is_firing()) firing.pause();
   report.completed = finished_total() - finished_before;
   detail::InvocationPool::trim_excess();
+  // What the shutdown logged (drops, dead letters) is in the sink when it returns.
+  const auto left = deadline - std::chrono::steady_clock::now();
+  (void)flush_telemetry(std::max(absl::FromChrono(left), absl::Seconds(1)));
   return report;
 }
 

@@ -108,35 +108,66 @@ class StderrLogSink final : public LogSink {
 
 }  // namespace
 
+namespace {
+
+// A field key as a logfmt/JSON key: bytes outside [A-Za-z0-9_.-] become '_', and a key that
+// would shadow one of the record's own names is prefixed "field.".
+std::string field_key(std::string_view key) {
+  static constexpr std::string_view kReserved[] = {"time",     "level",   "function", "invocation_id",
+                                                   "trace_id", "span_id", "msg"};
+  std::string out;
+  for (std::string_view reserved : kReserved) {
+    if (key == reserved) out = "field.";
+  }
+  if (key.empty()) return "_";
+  for (char c : key) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                       (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    out += plain ? c : '_';
+  }
+  return out;
+}
+
+void append_json_member(std::string& out, std::string_view key, std::string_view value) {
+  out += ",\"";
+  out += key;
+  out += "\":\"";
+  append_json_escaped(out, value);
+  out += '"';
+}
+
+void append_logfmt_member(std::string& out, std::string_view key, std::string_view value) {
+  out += ' ';
+  out += key;
+  out += '=';
+  append_logfmt_value(out, value);
+}
+
+}  // namespace
+
 std::string format_log_record(const LogRecord& record, LogFormat format) {
   const std::string time =
       absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", record.time, absl::UTCTimeZone());
   std::string out;
-  out.reserve(96 + record.message.size());
-  if (format == LogFormat::kJson) {
+  out.reserve(128 + record.message.size());
+  const bool json = format == LogFormat::kJson;
+  const auto member = json ? &append_json_member : &append_logfmt_member;
+  if (json) {
     out += "{\"time\":\"";
     out += time;
-    out += "\",\"level\":\"";
-    out += to_string(record.level);
-    out += "\",\"function\":\"";
-    append_json_escaped(out, record.function);
-    out += "\",\"invocation_id\":\"";
-    append_json_escaped(out, record.invocation_id);
-    out += "\",\"msg\":\"";
-    append_json_escaped(out, record.message);
-    out += "\"}";
-    return out;
+    out += '"';
+  } else {
+    out += "time=";
+    out += time;
   }
-  out += "time=";
-  out += time;
-  out += " level=";
-  out += to_string(record.level);
-  out += " function=";
-  append_logfmt_value(out, record.function);
-  out += " invocation_id=";
-  append_logfmt_value(out, record.invocation_id);
-  out += " msg=";
-  append_logfmt_value(out, record.message);
+  member(out, "level", to_string(record.level));
+  member(out, "function", record.function);
+  member(out, "invocation_id", record.invocation_id);
+  if (!record.trace_id.empty()) member(out, "trace_id", record.trace_id);
+  if (!record.span_id.empty()) member(out, "span_id", record.span_id);
+  member(out, "msg", record.message);
+  for (const LogField& field : record.fields) member(out, field_key(field.key), field.value);
+  if (json) out += '}';
   return out;
 }
 

@@ -344,6 +344,23 @@ void router_families(Exposition& out, const HostMetrics& metrics) {
   }
 }
 
+void telemetry_families(Exposition& out, const TelemetryStats& telemetry) {
+  const ScalarFamily families[] = {
+      {"fnhost_log_records_total", "counter", "Log records handed to the log sink.",
+       telemetry.log_records},
+      {"fnhost_log_records_dropped_total", "counter",
+       "Log records dropped because the telemetry queue was full.", telemetry.log_records_dropped},
+      {"fnhost_spans_total", "counter", "Spans handed to the span sink.", telemetry.spans},
+      {"fnhost_spans_dropped_total", "counter",
+       "Spans dropped because the telemetry queue was full.", telemetry.spans_dropped},
+      {"fnhost_telemetry_queued", "gauge", "Log records and spans waiting for their sink.",
+       telemetry.queued},
+      {"fnhost_invalid_traceparents_total", "counter",
+       "Events whose traceparent was ignored as invalid.", telemetry.invalid_traceparents},
+  };
+  scalar_families(out, families);
+}
+
 }  // namespace
 
 std::string prometheus_text(const HostMetrics& metrics) {
@@ -351,6 +368,7 @@ std::string prometheus_text(const HostMetrics& metrics) {
   function_families(out, metrics.functions);
   executor_families(out, metrics.executor);
   router_families(out, metrics);
+  telemetry_families(out, metrics.telemetry);
   return out.take();
 }
 

@@ -23,15 +23,25 @@ struct CapturedLogRecord {
   std::string invocation_id;
   std::string message;
   std::string thread_name;  // the thread write() was called on
+  std::string trace_id;
+  std::string span_id;
+  std::vector<std::pair<std::string, std::string>> fields;
 };
 
 // Thread-safe capturing sink.
 class CaptureLogSink final : public LogSink {
  public:
   void write(const LogRecord& record) override {
-    CapturedLogRecord copy{record.time, record.level, std::string(record.function),
-                           std::string(record.invocation_id), std::string(record.message),
-                           current_thread_name()};
+    CapturedLogRecord copy{record.time,
+                           record.level,
+                           std::string(record.function),
+                           std::string(record.invocation_id),
+                           std::string(record.message),
+                           current_thread_name(),
+                           std::string(record.trace_id),
+                           std::string(record.span_id),
+                           {}};
+    for (const LogField& field : record.fields) copy.fields.emplace_back(field.key, field.value);
     std::lock_guard<std::mutex> lock(mu_);
     records_.push_back(std::move(copy));
   }

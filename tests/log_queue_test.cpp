@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: Apache-2.0
+// Log records reach the sink through the host's bounded telemetry queue: a slow or stuck sink
+// never stalls an invocation, overflow is dropped and counted, order is kept, flush_telemetry
+// waits for what was queued; records carry fields and format them in logfmt and JSON.
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "fnhost/fnhost.hpp"
+#include "observability/telemetry_queue.hpp"
+#include "testing/capture_log_sink.hpp"
+#include "testing/host_helpers.hpp"
+#include "testing/thread_names.hpp"
+#include "testing/wait.hpp"
+
+namespace {
+
+using fnhost::Context;
+using fnhost::Event;
+using fnhost::LogField;
+using fnhost::LogFormat;
+using fnhost::LogLevel;
+using fnhost::LogRecord;
+using fnhost::Result;
+using fnhost::testing::CaptureLogSink;
+using fnhost::testing::CapturedLogRecord;
+using fnhost::testing::wait_until;
+
+// A sink whose write() waits until the test opens it: the slowest sink there is.
+class GatedLogSink final : public fnhost::LogSink {
+ public:
+  void write(const LogRecord& record) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++entered_;
+    entered_cv_.notify_all();
+    open_cv_.wait(lock, [this] { return open_; });
+    messages_.emplace_back(record.message);
+  }
+  void open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    open_cv_.notify_all();
+  }
+  bool wait_entered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return entered_cv_.wait_for(lock, std::chrono::seconds(60), [this] { return entered_ > 0; });
+  }
+  std::vector<std::string> messages() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return messages_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable open_cv_;
+  std::condition_variable entered_cv_;
+  bool open_ = false;
+  int entered_ = 0;
+  std::vector<std::string> messages_;
+};
+
+TEST_CASE("a stuck log sink stalls no invocation: the queue fills, the rest is dropped and counted",
+          "[logs]") {
+  auto sink = std::make_shared<GatedLogSink>();
+  fnhost::HostOptions options = fnhost::testing::quiet_options(4);
+  options.log_sink = sink;
+  options.telemetry_queue_capacity = 8;
+  fnhost::Host host = fnhost::testing::make_host(std::move(options));
+  REQUIRE(host.register_function({.name = "chatty",
+                                  .handler = [](const Event& event, Context& ctx) -> Result {
+                                    ctx.log().info("record {}", event.data);
+                                    return "";
+                                  }})
+              .ok());
+  // The first record goes to the writer and sticks in the sink; the next 8 fill the queue.
+  REQUIRE(host.invoke("chatty", Event::with_data("0")).get().ok());
+  REQUIRE(sink->wait_entered());
+  constexpr int kInvocations = 200;
+  for (int i = 1; i < kInvocations; ++i) {
+    REQUIRE(host.invoke("chatty", Event::with_data(std::to_string(i))).get().ok());
+  }
+  fnhost::TelemetryStats stats = host.metrics().telemetry;
+  CHECK(stats.queued == 8);
+  CHECK(stats.log_records_dropped == kInvocations - 1 - 8);
+  CHECK(stats.log_records == 0);
+  sink->open();
+  REQUIRE(host.flush_telemetry(absl::Seconds(60)));
+  stats = host.metrics().telemetry;
+  CHECK(stats.log_records == 9);
+  CHECK(stats.queued == 0);
+  // What was queued is written, in order: the first record, then the 8 that found room.
+  const std::vector<std::string> expected = {"record 0", "record 1", "record 2",
+                                             "record 3", "record 4", "record 5",
+                                             "record 6", "record 7", "record 8"};
+  CHECK(sink->messages() == expected);
+  const std::string exposition = fnhost::prometheus_text(host.metrics());
+  CHECK(exposition.find(fmt::format("fnhost_log_records_dropped_total {}", kInvocations - 9)) !=
+        std::string::npos);
+}
+
+TEST_CASE("records from one thread reach the sink in order, on the telemetry thread", "[logs]") {
+  auto sink = std::make_shared<CaptureLogSink>();
+  fnhost::Host host = fnhost::testing::make_host(fnhost::testing::quiet_options(4, sink));
+  constexpr int kRecords = 500;
+  REQUIRE(host.register_function({.name = "counter",
+                                  .handler = [](const Event&, Context& ctx) -> Result {
+                                    for (int i = 0; i < kRecords; ++i) ctx.log().info("{}", i);
+                                    return "";
+                                  }})
+              .ok());
+  REQUIRE(host.invoke("counter", {}).get().ok());
+  REQUIRE(host.flush_telemetry());
+  const std::vector<CapturedLogRecord> records = sink->records();
+  REQUIRE(records.size() == kRecords);
+  for (int i = 0; i < kRecords; ++i) {
+    CHECK(records[i].message == std::to_string(i));
+    CHECK(records[i].thread_name == "fnhost-export");
+  }
+}
+
+TEST_CASE("log fields travel with the record, redacted like the message", "[logs]") {
+  auto sink = std::make_shared<CaptureLogSink>();
+  fnhost::Host host = fnhost::testing::make_host(fnhost::testing::quiet_options(4, sink));
+  REQUIRE(host.register_function({.name = "upload",
+                                  .handler = [](const Event&, Context& ctx) -> Result {
+                                    const auto log = ctx.log().with("key", "cat.png");
+                                    log.with("bytes", 1024).info("stored");
+                                    log.with("token", *ctx.env("TOKEN")).warning("auth");
+                                    return "";
+                                  },
+                                  .env = {{"TOKEN", "tok-secret"}},
+                                  .secret_env = {"TOKEN"}})
+              .ok());
+  REQUIRE(host.invoke("upload", {}).get().ok());
+  REQUIRE(host.flush_telemetry());
+  const std::vector<CapturedLogRecord> records = sink->records();
+  REQUIRE(records.size() == 2);
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  CHECK(records[0].fields == Fields{{"key", "cat.png"}, {"bytes", "1024"}});
+  CHECK(records[1].fields == Fields{{"key", "cat.png"}, {"token", "[redacted]"}});
+  CHECK(records[0].trace_id.empty());  // no tracing configured
+}
+
+TEST_CASE("format_log_record writes trace ids and fields in logfmt and JSON", "[logs]") {
+  const LogField fields[] = {{"user", "alice smith"}, {"msg", "shadow"}, {"a b=c", "1"}, {"", "e"}};
+  const LogRecord record{.time = absl::FromUnixSeconds(1'700'000'000),
+                         .level = LogLevel::kWarning,
+                         .function = "resize",
+                         .invocation_id = "0a-1",
+                         .message = "slow \"read\"",
+                         .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+                         .span_id = "00f067aa0ba902b7",
+                         .fields = fields};
+  CHECK(fnhost::format_log_record(record, LogFormat::kLogfmt) ==
+        "time=2023-11-14T22:13:20.000000Z level=warning function=resize invocation_id=0a-1 "
+        "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7 "
+        "msg=\"slow \\\"read\\\"\" user=\"alice smith\" field.msg=shadow a_b_c=1 _=e");
+  CHECK(fnhost::format_log_record(record, LogFormat::kJson) ==
+        "{\"time\":\"2023-11-14T22:13:20.000000Z\",\"level\":\"warning\",\"function\":\"resize\","
+        "\"invocation_id\":\"0a-1\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
+        "\"span_id\":\"00f067aa0ba902b7\",\"msg\":\"slow \\\"read\\\"\",\"user\":\"alice smith\","
+        "\"field.msg\":\"shadow\",\"a_b_c\":\"1\",\"_\":\"e\"}");
+  // Without trace ids or fields the line is as before.
+  const LogRecord plain{.time = absl::FromUnixSeconds(0), .message = "hi"};
+  CHECK(fnhost::format_log_record(plain, LogFormat::kLogfmt) ==
+        "time=1970-01-01T00:00:00.000000Z level=info function=\"\" invocation_id=\"\" msg=hi");
+}
+
+TEST_CASE("telemetry_queue_capacity below 1 is refused", "[logs]") {
+  fnhost::HostOptions options;
+  options.telemetry_queue_capacity = 0;
+  const absl::StatusOr<fnhost::Host> host = fnhost::Host::create(std::move(options));
+  REQUIRE(host.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(host.status().message().find("telemetry_queue_capacity") != std::string::npos);
+}
+
+TEST_CASE("TelemetryQueue: many producers, a bounded queue, every item written or refused",
+          "[logs][stress]") {
+  std::atomic<int64_t> ran{0};
+  std::atomic<int64_t> refused{0};
+  {
+    fnhost::detail::TelemetryQueue queue(64);
+    std::vector<std::thread> producers;
+    for (int t = 0; t < 8; ++t) {
+      producers.emplace_back([&] {
+        for (int i = 0; i < 5000; ++i) {
+          if (!queue.push([&ran] { ran.fetch_add(1); })) refused.fetch_add(1);
+          if (i % 1000 == 0) (void)queue.flush(absl::Seconds(60));
+        }
+      });
+    }
+    for (std::thread& producer : producers) producer.join();
+    REQUIRE(queue.flush(absl::Seconds(60)));
+    CHECK(queue.written() == ran.load());
+  }
+  CHECK(ran.load() + refused.load() == 8 * 5000);
+  CHECK(ran.load() > 0);
+}
+
+TEST_CASE("the telemetry writer leaves when idle and comes back for the next record", "[logs]") {
+  std::atomic<int> ran{0};
+  fnhost::detail::TelemetryQueue queue(4);
+  REQUIRE(queue.push([&ran] { ran.fetch_add(1); }));
+  REQUIRE(queue.flush(absl::Seconds(60)));
+  // The writer lingers a second, then leaves; a push after that starts another.
+  REQUIRE(wait_until([&] {
+    return fnhost::testing::count_threads_named("fnhost-export") == 0;
+  }));
+  REQUIRE(queue.push([&ran] { ran.fetch_add(1); }));
+  REQUIRE(queue.flush(absl::Seconds(60)));
+  CHECK(ran.load() == 2);
+}
+
+}  // namespace
