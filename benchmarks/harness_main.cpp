@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // File: benchmarks/harness_main.cpp
-// fnhost_harness: the scenario benchmark of issue 3. Runs workloads W1..W10 and the memory rows
+// fnhost_harness: the scenario benchmark of issue 3. Runs workloads W1..W11 and the memory rows
 // (see workloads.cpp for what each measures and its target) on fnhost's AutoscalingExecutor,
 // on Host::invoke_async, and on the peers (oneTBB arena/task_group, Boost.Asio thread_pool, a
 // mutex + condition-variable pool, thread-per-task), with a raw moodycamel queue as the floor.
@@ -16,7 +16,8 @@
 // machine hits all alike. The parent prints the machine (CPU, online and usable CPUs, caches,
 // kernel, cgroup CPU quota, fnhost's cpu_count), then a markdown table: per system the median
 // [min–max] over repetitions, and the ratio of fnhost (and of the host path) to the best peer;
-// payload-sized workloads (W1, W2, W7, W10) get one block of rows per --payload size.
+// payload-sized workloads (W1, W2, W7, W10, W11) get one block of rows per --payload size. W11
+// (the host with observability off and on, in one process) follows in a table of its own.
 // --smoke shrinks every workload about 100x and runs one repetition: it checks that every
 // path works (every task ran, exactly once) and never judges a time. Exit code: 0 unless a
 // measurement failed (lost or duplicated tasks, a hang, a crash, a refused submit).
@@ -96,12 +97,13 @@ void usage(std::FILE* out) {
                "  --pool N              threads of fixed pools, default the CPU count\n"
                "  --wide-pool N         threads of fixed pools in W4w/W5w, default 64\n"
                "  --cores N             run on the first N CPUs only (children inherit it)\n"
-               "  --only LIST           workloads: W1..W10, W4w, W5w, M1, M2\n"
+               "  --only LIST           workloads: W1..W11, W4w, W5w, M1, M2 (W11: the host's\n"
+               "                        invocations/s with observability off and on)\n"
                "  --systems LIST        fnhost, host, tbb_arena, tbb_group, asio, mutex_pool,\n"
                "                        thread_per_task, raw_queue\n"
-               "  --payload LIST        bytes of data each task carries in W1, W2, W7, W10\n"
-               "                        (0..1048576, e.g. 0,16,256,4096), one block of rows per\n"
-               "                        size; default 16\n"
+               "  --payload LIST        bytes of data each task carries in W1, W2, W7, W10 and\n"
+               "                        W11 (0..1048576, e.g. 0,16,256,4096), one block of rows\n"
+               "                        per size; default 16\n"
                "  --fnhost-max-threads N  ExecutorOptions::max_threads for fnhost and host\n"
                "  --hint                tasks that sleep do it inside fnhost::BlockingScope\n"
                "  --timeout S           a measurement fails if its tasks take longer (default "
@@ -418,9 +420,15 @@ void print_machine(const Options& options, int cpus) {
       capped += "; at " + std::to_string(bytes) + " B, W1 and W2 run " + std::to_string(tasks) +
                 " tasks and W7 " + std::to_string(tasks / 8) + " events";
     }
+    const int64_t observed = options.params.smoke ? 20'000 : kW11Invocations;
+    if (payload_tasks(observed, bytes) < observed) {
+      capped += "; at " + std::to_string(bytes) + " B, W11 runs " +
+                std::to_string(payload_tasks(observed, bytes) / 2 * 2) +
+                " invocations per configuration";
+    }
   }
   std::printf(
-      "- payload: %s bytes per task in W1, W2, W7 and W10's W1 part (the producer builds a "
+      "- payload: %s bytes per task in W1, W2, W7, W10's W1 part and W11 (the producer builds a "
       "std::string per task, host: Event::with_data() per event; the task checks its size and "
       "first byte)%s\n",
       sizes.c_str(), capped.c_str());
@@ -559,7 +567,12 @@ int run_parent(Options options) {
     }
   }
 
-  std::printf("%s\n", render_table(workloads, results, columns, skipped).c_str());
+  if (std::any_of(workloads.begin(), workloads.end(),
+                  [](const WorkloadDef& workload) { return !workload.own_table; })) {
+    std::printf("%s\n", render_table(workloads, results, columns, skipped).c_str());
+  }
+  const std::string observability = render_observability_table(workloads, results);
+  if (!observability.empty()) std::printf("%s\n", observability.c_str());
   const std::string diagnostics = render_diagnostics(workloads, results, columns);
   if (!diagnostics.empty()) {
     std::printf(

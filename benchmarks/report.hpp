@@ -52,12 +52,20 @@ class Results {
   std::map<std::pair<std::string, std::string>, std::vector<ChildResult>> results_;
 };
 
-// The main table, one block of rows per workload and payload size (a payload column). `columns`
-// are the systems selected for this run, in order; `skipped` maps a system that was not compiled
-// in to its message. A metric a system does not report (fnhost's own counters) shows "—".
+// The main table, one block of rows per workload and payload size (a payload column), without
+// the workloads shown apart (WorkloadDef::own_table). `columns` are the systems selected for
+// this run, in order; `skipped` maps a system that was not compiled in to its message. A metric a
+// system does not report (fnhost's own counters) shows "—".
 std::string render_table(const std::vector<WorkloadDef>& workloads, const Results& results,
                          const std::vector<std::string>& columns,
                          const std::map<std::string, std::string>& skipped);
+
+// The table of the workloads shown apart (WorkloadDef::own_table: W11), one pair of rows per
+// payload size: the host's invocations/s with observability off and on, median [min–max], the
+// on ÷ off ratio of each repetition, whether its median meets kW11TargetRatio, and the
+// telemetry counters of the "on" hosts. Empty when none of them ran.
+std::string render_observability_table(const std::vector<WorkloadDef>& workloads,
+                                       const Results& results);
 
 // fnhost's own counters per workload (keys starting with x_), medians over repetitions.
 std::string render_diagnostics(const std::vector<WorkloadDef>& workloads, const Results& results,

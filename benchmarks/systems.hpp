@@ -16,8 +16,9 @@
 // captures it by move (host: the Event::with_data() given to invoke_async; raw_queue: a queue
 // item of argument and string), and the task reads it (Body with a PayloadCheck) before the body.
 //   fnhost      fnhost::AutoscalingExecutor::create() with defaults, submit()
-//   host        fnhost::Host::create({.log_sink = nullptr}), functions with default specs,
-//               invoke_async() (or invoke() when the workload asks for it)
+//   host        fnhost::Host::create({.log_sink = nullptr}) (or SystemConfig::host_options),
+//               functions with default specs, invoke_async() (or invoke() when the workload
+//               asks for it)
 //   tbb_arena   oneTBB task_arena(pool, 0 reserved) + enqueue() from outside the arena
 //   tbb_group   oneTBB task_arena(pool + 1, 1 reserved); the producer runs inside
 //               arena.execute() and calls task_group::run() (pool workers + the producer)
@@ -97,6 +98,9 @@ struct SystemConfig {
   // Tasks are posted with data (post(target, arg, data)): host handlers pass Event::data to the
   // body instead of decoding an argument from it; raw_queue queues items that hold a string.
   bool carries_payload = false;
+  // host: the options Host::create gets (executor_options.max_threads still follows
+  // fnhost_max_threads). Unset: {.log_sink = nullptr}, every observability feature off.
+  std::optional<HostOptions> host_options;
 };
 
 inline constexpr const char* kFanOutTopic = "bench/fan-out";
@@ -155,7 +159,8 @@ class HostSystem {
         pass_arg_(config.pass_arg),
         sync_invoke_(config.sync_invoke),
         carries_payload_(config.carries_payload) {
-    HostOptions options{.log_sink = nullptr};
+    HostOptions options =
+        config.host_options ? *config.host_options : HostOptions{.log_sink = nullptr};
     if (config.fnhost_max_threads > 0) {
       options.executor_options.max_threads = config.fnhost_max_threads;
     }

@@ -40,6 +40,17 @@
 //       measuring process). W1's tasks/s, W5's wall time and most tasks running at once, and
 //       for fnhost and host ExecutorStats::peak_threads and peak_running over both parts.
 //       Target: no thread growth beyond cpu_count + 2 running.
+//   W11 host only, observability overhead: W1 on the host (one producer, invoke_async of an empty
+//       handler, the --payload data) with everything off (no log sink, observers, invocation
+//       logs, tracing or metering) and with everything on (a logfmt log sink and the OTLP/JSON
+//       span sink, both writing to /dev/null, START/END/REPORT records and a span for every
+//       invocation, metering), both in one process: fresh hosts in the order off, on, on, off,
+//       500,000 invocations each (W1's 2,000,000 in all; payloads over 1,073 bytes run fewer).
+//       Invocations/s of each configuration over its two runs, and on ÷ off. After each timed "on"
+//       run (not timed): flush_telemetry(), then metrics() and prometheus_text() for the records
+//       and spans handed to the sinks or dropped by the bounded telemetry queue, and cost_report()
+//       for the metered requests. Target: on ÷ off >= 0.90 (everything on costs at most 10% of
+//       the throughput).
 //   M1  host only: heap and RSS bytes per registered function (1,000 registered), and the
 //       process RSS of an idle host with 1,000 functions. Target: <= 2 KiB per function.
 //   M2  100,000 tasks queued behind one blocked worker (pools of 1; fnhost max_threads = 1;
@@ -52,10 +63,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
 #include <type_traits>
 
+#include "fnhost/host.hpp"
 #include "harness_util.hpp"
 #include "systems.hpp"
 
@@ -150,22 +165,41 @@ SystemConfig payload_config(const Params& params) {
 void arrive_body(void* ctx, uint64_t /*arg*/) { static_cast<Counter*>(ctx)->arrive(); }
 
 // ---- W1 / W2: no-op throughput -----------------------------------------------------------------
-template <class S>
-Measurement w1_one_producer(const Params& params) {
-  const int64_t n = payload_tasks(params.smoke ? 20'000 : 2'000'000, params.payload);
+// The times of one producer's run.
+struct ProducerRun {
+  int64_t total_ns = 0;  // from the first post to the last task's end
+  int64_t post_ns = 0;   // the posts alone
+};
+
+// W1's run, which W11 repeats on differently configured hosts: a fresh S built with `config`,
+// one producer posting `n` tasks that carry params.payload bytes, and the wait for them.
+// `inspect(system)` runs after the wait, before the system stops (W11 reads the host's telemetry
+// there); the task accounting and executor counters go to `m`.
+template <class S, class Inspect>
+ProducerRun run_one_producer(const Params& params, const SystemConfig& config, int64_t n,
+                             std::string_view what, Measurement& m, Inspect&& inspect) {
   Counter counter(n);
   PayloadCheck payload(params.payload);
-  S system(payload_config(params), Body{arrive_body, &counter, &payload});
-  Measurement m;
+  S system(config, Body{arrive_body, &counter, &payload});
   const int64_t start = now_ns();
   system.produce([&](auto& poster) {
     for (int64_t i = 0; i < n; ++i) poster.post(0, 0, make_payload(params.payload));
   });
   const int64_t posted = now_ns();
-  wait_all(counter, params, "W1");
-  add(m, "rate", static_cast<double>(n) / seconds(counter.end_ns() - start));
-  add(m, "x_post_ns", static_cast<double>(posted - start) / static_cast<double>(n));
+  wait_all(counter, params, what);
+  inspect(system);
   finish(system, counter, m, &payload);
+  return {counter.end_ns() - start, posted - start};
+}
+
+template <class S>
+Measurement w1_one_producer(const Params& params) {
+  const int64_t n = payload_tasks(params.smoke ? 20'000 : 2'000'000, params.payload);
+  Measurement m;
+  const ProducerRun run =
+      run_one_producer<S>(params, payload_config(params), n, "W1", m, [](S&) {});
+  add(m, "rate", static_cast<double>(n) / seconds(run.total_ns));
+  add(m, "x_post_ns", static_cast<double>(run.post_ns) / static_cast<double>(n));
   return m;
 }
 
@@ -459,7 +493,19 @@ Measurement w9_mixed(const Params& params) {
 }
 
 // ---- W10: W1 and W5 under contention from another process --------------------------------------
-// Adds a part's values under `prefix` (x_ keys stay x_: x_post_ns becomes x_w1_post_ns).
+// Adds a part's task accounting to `m`, and its failure, named with `prefix`.
+void add_accounting(Measurement& m, const Measurement& part, const std::string& prefix) {
+  m.tasks += part.tasks;
+  m.expected += part.expected;
+  m.rejected += part.rejected;
+  if (!part.ok && m.ok) {
+    m.ok = false;
+    m.error = prefix + part.error;
+  }
+}
+
+// Adds a part's values under `prefix` (x_ keys stay x_: x_post_ns becomes x_w1_post_ns), and its
+// accounting.
 void add_part(Measurement& m, const Measurement& part, const std::string& prefix) {
   for (const auto& [key, value] : part.values) {
     if (key.rfind("x_", 0) == 0) {
@@ -468,13 +514,7 @@ void add_part(Measurement& m, const Measurement& part, const std::string& prefix
       add(m, prefix + key, value);
     }
   }
-  m.tasks += part.tasks;
-  m.expected += part.expected;
-  m.rejected += part.rejected;
-  if (!part.ok && m.ok) {
-    m.ok = false;
-    m.error = prefix + part.error;
-  }
+  add_accounting(m, part, prefix);
 }
 
 // The highest value of x_<key> over the parts (ExecutorStats peaks), if any part had one.
@@ -505,6 +545,138 @@ Measurement w10_contention(const Params& params) {
   add_peak(m, {&w1, &w5}, "peak_threads", "peak_threads");
   add_peak(m, {&w1, &w5}, "peak_running", "executor_peak_running");
   add(m, "x_burners", cpus);
+  return m;
+}
+
+// ---- W11: observability overhead (host only) ---------------------------------------------------
+// A log sink as a program would write one: each record formatted as a logfmt line and written to
+// `file` (here /dev/null, so what is measured is fnhost's work and the formatting, not a disk).
+// The host calls it on its export thread only.
+class FileLogSink final : public LogSink {
+ public:
+  explicit FileLogSink(std::FILE* file) : file_(file) {}
+  void write(const LogRecord& record) override {
+    std::string line = format_log_record(record, LogFormat::kLogfmt);
+    line.push_back('\n');
+    std::fwrite(line.data(), 1, line.size(), file_);
+  }
+
+ private:
+  std::FILE* file_;
+};
+
+// Everything off: no log sink, no observers, no invocation logs, no tracing, no metering.
+HostOptions unobserved_host_options() {
+  HostOptions options{.log_sink = nullptr};
+  options.observers.clear();
+  options.invocation_logs = false;
+  options.tracing.span_sink = nullptr;
+  options.metering.enabled = false;
+  return options;
+}
+
+// Everything on, both sinks writing to `out`: a logfmt log sink, START/END/REPORT records for
+// every invocation, a span for every invocation (every trace sampled) through the OTLP/JSON
+// sink, and metering.
+HostOptions observed_host_options(std::FILE* out) {
+  HostOptions options{.log_sink = std::make_shared<FileLogSink>(out)};
+  options.invocation_logs = true;
+  options.tracing = {.span_sink = make_json_span_sink(out), .sample_ratio = 1.0};
+  options.metering.enabled = true;
+  return options;
+}
+
+// The value of the unlabelled sample `name` in a Prometheus text exposition; -1 if absent.
+double exposition_value(const std::string& text, std::string_view name) {
+  const std::string prefix = "\n" + std::string(name) + " ";
+  const auto at = text.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::strtod(text.c_str() + at + prefix.size(), nullptr);
+}
+
+// What the observed hosts' telemetry did, summed over the hosts.
+struct TelemetryTotals {
+  TelemetryStats stats;
+  int64_t metered_requests = 0;       // CostReport::total.requests
+  int64_t exposition_mismatches = 0;  // counters prometheus_text() gave otherwise than metrics()
+  int64_t unflushed_hosts = 0;        // hosts whose flush_telemetry() timed out
+};
+
+// After the timed part: waits until the host's queued records and spans reached their sinks (so
+// each one counts as handed over or dropped), then adds the host's telemetry counters as
+// metrics() and a scrape of prometheus_text() show them, and its metered requests.
+void collect_telemetry(const Host& host, TelemetryTotals& totals) {
+  if (!host.flush_telemetry()) ++totals.unflushed_hosts;
+  const HostMetrics metrics = host.metrics();
+  const std::string exposition = prometheus_text(metrics);
+  const TelemetryStats& telemetry = metrics.telemetry;
+  const std::pair<std::string_view, int64_t> counters[] = {
+      {"fnhost_log_records_total", telemetry.log_records},
+      {"fnhost_log_records_dropped_total", telemetry.log_records_dropped},
+      {"fnhost_spans_total", telemetry.spans},
+      {"fnhost_spans_dropped_total", telemetry.spans_dropped},
+  };
+  for (const auto& [name, value] : counters) {
+    if (exposition_value(exposition, name) != static_cast<double>(value)) {
+      ++totals.exposition_mismatches;
+    }
+  }
+  totals.stats.log_records += telemetry.log_records;
+  totals.stats.log_records_dropped += telemetry.log_records_dropped;
+  totals.stats.spans += telemetry.spans;
+  totals.stats.spans_dropped += telemetry.spans_dropped;
+  totals.metered_requests += host.cost_report().total.requests;
+}
+
+Measurement w11_observability_overhead(const Params& params) {
+  const int64_t per_run =
+      payload_tasks(params.smoke ? 20'000 : kW11Invocations, params.payload) / 2;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> devnull(std::fopen("/dev/null", "w"),
+                                                          &std::fclose);
+  if (!devnull) fail_setup("cannot-open-/dev/null");
+  SystemConfig off = payload_config(params);
+  off.host_options = unobserved_host_options();
+  SystemConfig on = payload_config(params);
+  on.host_options = observed_host_options(devnull.get());
+
+  Measurement m;
+  TelemetryTotals telemetry;
+  int64_t off_ns = 0;
+  int64_t on_ns = 0;
+  // Off, on, on, off, each on a fresh host: both configurations see the process early and late,
+  // so a drift of the machine's speed (or the heap's first growth) favours neither.
+  for (const bool observed : {false, true, true, false}) {
+    Measurement part;
+    const ProducerRun run = run_one_producer<HostSystem>(
+        params, observed ? on : off, per_run, "W11", part, [&](HostSystem& system) {
+          if (observed) collect_telemetry(system.host(), telemetry);
+        });
+    (observed ? on_ns : off_ns) += run.total_ns;
+    add_accounting(m, part, observed ? "on-" : "off-");
+  }
+  const double per_configuration = 2.0 * static_cast<double>(per_run);
+  const double off_rate = per_configuration / seconds(off_ns);
+  const double on_rate = per_configuration / seconds(on_ns);
+  add(m, "off_rate", off_rate);
+  add(m, "on_rate", on_rate);
+  add(m, "on_off_ratio", on_rate / off_rate);
+  add(m, "invocations", per_configuration);
+  add(m, "queue_capacity", static_cast<double>(on.host_options->telemetry_queue_capacity));
+  add(m, "log_records", static_cast<double>(telemetry.stats.log_records));
+  add(m, "log_records_dropped", static_cast<double>(telemetry.stats.log_records_dropped));
+  add(m, "spans", static_cast<double>(telemetry.stats.spans));
+  add(m, "spans_dropped", static_cast<double>(telemetry.stats.spans_dropped));
+  add(m, "metered_requests", static_cast<double>(telemetry.metered_requests));
+  add(m, "exposition_mismatches", static_cast<double>(telemetry.exposition_mismatches));
+  if (m.ok && telemetry.unflushed_hosts != 0) {
+    m.ok = false;
+    m.error = "flush_telemetry-timed-out";
+  } else if (m.ok && (telemetry.stats.spans + telemetry.stats.spans_dropped == 0 ||
+                      telemetry.stats.log_records + telemetry.stats.log_records_dropped == 0 ||
+                      telemetry.metered_requests == 0)) {
+    m.ok = false;
+    m.error = "observability-was-not-on";
+  }
   return m;
 }
 
@@ -606,6 +778,7 @@ Measurement run_kind(std::string_view kind, const Params& params) {
   if (kind == "M2") return m2_queued_memory<S>(params);
   if constexpr (std::is_same_v<S, HostSystem>) {
     if (kind == "M1") return m1_function_memory(params);
+    if (kind == "W11") return w11_observability_overhead(params);
   }
   Measurement m;
   m.ok = false;
@@ -711,6 +884,14 @@ const std::vector<WorkloadDef>& workload_defs() {
                      info("executor_peak_running", "ExecutorStats peak_running")},
                     pools});
     list.back().carries_payload = true;
+    list.push_back({"W11",
+                    "W11",
+                    "W11 observability",
+                    {up("off_rate", "M invocations/s", 1e-6),
+                     up("on_rate", "M invocations/s", 1e-6), up("on_off_ratio", "on ÷ off")},
+                    {"host"}});
+    list.back().carries_payload = true;
+    list.back().own_table = true;
     list.push_back(
         {"M1",
          "M1",

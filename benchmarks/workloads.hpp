@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // File: benchmarks/workloads.hpp
-// The scenario harness's workloads (W1..W10, memory M1/M2) as data the parent uses to build the
+// The scenario harness's workloads (W1..W11, memory M1/M2) as data the parent uses to build the
 // table (which systems run, which metrics are reported and which way is better, which carry a
 // payload), and the entry point a child process calls to run one (system, workload) measurement.
 // See workloads.cpp for what each workload does and the target it is judged against.
@@ -34,6 +34,13 @@ inline constexpr int64_t kMaxPayloadBytes = int64_t{1} << 20;
 // payload_tasks()), since a producer that outruns the pool leaves every payload queued.
 inline constexpr int64_t kPayloadBudgetBytes = int64_t{1} << 30;
 
+// W11's invocations per configuration (W1's count over both configurations), in two runs of half
+// each; --smoke: 20,000. Payloads over 1,073 bytes shrink it as payload_tasks() says.
+inline constexpr int64_t kW11Invocations = 1'000'000;
+// W11's target (the issue's): with everything on, at least this share of the throughput with
+// everything off.
+inline constexpr double kW11TargetRatio = 0.90;
+
 // Tasks a payload-sized workload runs: `tasks`, or fewer so that tasks x `payload` bytes stay
 // within kPayloadBudgetBytes (at least 1,024 tasks).
 int64_t payload_tasks(int64_t tasks, int64_t payload);
@@ -60,7 +67,7 @@ struct MetricDef {
 // A table section: a workload, maybe a variant of one (fixed pools of 64). The parent runs a
 // payload-sized workload once per --payload size, as copies with `payload` set.
 struct WorkloadDef {
-  std::string id;     // what --only matches (W1 .. W10, M1, M2; W4w and W5w follow W4 / W5)
+  std::string id;     // what --only matches (W1 .. W11, M1, M2; W4w and W5w follow W4 / W5)
   std::string kind;   // what the child runs (W4w runs W4 with the wide pool)
   std::string title;  // shown in the table
   std::vector<MetricDef> metrics;
@@ -69,6 +76,9 @@ struct WorkloadDef {
   bool single_pool = false;          // fixed pools get one thread (queue memory)
   bool carries_payload = false;      // tasks carry --payload bytes: one run per size
   int64_t payload = -1;              // in the parent's copy for one size: the bytes; else -1
+  // Shown in a table of its own after the main one, not as rows of it (W11: the host with
+  // observability off and on; see render_observability_table()).
+  bool own_table = false;
 
   // What results are filed and reported under: `id`, with the payload size if there is one.
   [[nodiscard]] std::string key() const {

@@ -253,6 +253,10 @@ class Context {
   [[nodiscard]] FunctionLog log() const { return FunctionLog(invocation_); }
   // Whether this invocation created its instance (a cold start).
   [[nodiscard]] bool is_cold_start() const;
+  // This invocation's span with tracing on (HostOptions::tracing), else null: its trace id,
+  // span id, flags and tracestate, e.g. to send format_traceparent(span->context) on an
+  // outgoing request. Context::invoke, invoke_async and publish pass it on by themselves.
+  [[nodiscard]] const InvocationSpan* span() const;
   // The state `init` returned for this invocation's instance; nullptr without init, and
   // nullptr if init returned a std::shared_ptr of another type than T (a wrong T is never
   // undefined behaviour when init returned a typed pointer; a shared_ptr<void> is unchecked).

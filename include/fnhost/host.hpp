@@ -33,9 +33,11 @@
 #include "fnhost/event.hpp"
 #include "fnhost/executor.hpp"
 #include "fnhost/function.hpp"
+#include "fnhost/metering.hpp"
 #include "fnhost/metrics.hpp"
 #include "fnhost/observability.hpp"
 #include "fnhost/router.hpp"
+#include "fnhost/tracing.hpp"
 
 namespace fnhost {
 
@@ -77,6 +79,12 @@ struct HostOptions {
   // one more is dropped and counted (HostMetrics::telemetry), so a slow sink never stalls an
   // invocation. >= 1.
   int64_t telemetry_queue_capacity = 16'384;
+  // Spans for every invocation, W3C trace context on events (see fnhost/tracing.hpp). Off
+  // unless tracing.span_sink is set.
+  TracingOptions tracing;
+  // Billed duration, GB-seconds, CPU time and cost per function (see fnhost/metering.hpp,
+  // Host::cost_report()). Off unless metering.enabled.
+  MeteringOptions metering;
 };
 
 // What shutdown() found. Every invocation accepted before shutdown is in exactly one of the
@@ -220,6 +228,9 @@ class Host {
   // (for its time left, at least a second), and the destructor for drain_timeout. From a sink
   // (on that thread) it returns false at once.
   bool flush_telemetry(absl::Duration timeout = absl::Seconds(10)) const;
+  // What each function's invocations cost since the host was created (HostOptions::metering;
+  // empty when metering is off). Use CostReport::since() for a window.
+  [[nodiscard]] CostReport cost_report() const;
   // The executor invocations run on.
   [[nodiscard]] Executor& executor() const;
 

@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "fnhost/tracing.hpp"
 
 namespace fnhost {
 
@@ -106,6 +107,7 @@ struct StartedInvocation {
   uint64_t number = 0;
   absl::Duration queue_wait;      // from admission to start
   std::string_view invocation_id;  // as Context::invocation_id() gives it
+  const InvocationSpan* span = nullptr;  // its span with tracing on (HostOptions::tracing)
 };
 
 struct FinishedInvocation {
@@ -120,6 +122,11 @@ struct FinishedInvocation {
   std::string_view invocation_id;  // as Context::invocation_id() gives it
   absl::Duration cpu_time;         // CPU time of the thread that ran it, init included
   int memory_mb = 0;               // FunctionSpec::memory_mb of the version it ran (0: dropped)
+  bool is_async = false;
+  int attempt = 1;                 // its event's attempt (retries count up from 1)
+  absl::Time start_time;           // when it started (the host's clock); the drop for kDropped
+  std::string_view error;          // the error it answered with; empty on success
+  const InvocationSpan* span = nullptr;  // its span with tracing on; null if it never started
 };
 
 // Subscribes to every invocation of a host (HostOptions::observers). The defaults do nothing;

@@ -11,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/random.hpp"
 #include "delivery/destination_record.hpp"
 #include "delivery/idempotency.hpp"
 #include "fmt/format.h"
@@ -28,16 +29,7 @@ using detail::WaitingDelivery;
 namespace {
 
 // Jitter only has to spread retries apart: a per-thread splitmix64, seeded once.
-uint64_t random_bits() {
-  thread_local uint64_t state = [] {
-    std::random_device device;
-    return (uint64_t{device()} << 32) ^ device();
-  }();
-  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+using detail::thread_random_bits;
 
 const std::string& key_of(const Invocation& invocation) { return invocation.event->idempotency_key; }
 
@@ -80,10 +72,9 @@ void HostCore::settle_success(Invocation& invocation, const std::string& result)
                                    .first_accepted = wall_at(invocation.lineage.accepted_ns),
                                    .last_attempt = wall_now(),
                                    .result = &result};
-  send_to_destination(
-      slot, destination,
-      detail::make_destination_event(copy_event(invocation), facts, destination.topic),
-      invocation.lineage);
+  Event outcome = detail::make_destination_event(copy_event(invocation), facts, destination.topic);
+  inject_span(invocation, outcome);
+  send_to_destination(slot, destination, std::move(outcome), invocation.lineage);
 }
 
 void HostCore::settle_failure(Invocation& invocation, const absl::Status& error, int64_t end_ns) {
@@ -105,12 +96,13 @@ void HostCore::settle_failure(Invocation& invocation, const absl::Status& error,
   if (accepting_.load() &&
       (throttle || (retry == RetryClass::kRetry && lineage.attempt < policy.max_attempts))) {
     const int64_t delay_ns = detail::saturated_ns(retry_delay(
-        policy, throttle ? lineage.throttles + 1 : lineage.attempt, random_bits()));
+        policy, throttle ? lineage.throttles + 1 : lineage.attempt, thread_random_bits()));
     // A retry that would start after max_event_age is not made: this failure is the last.
     if (end_ns + delay_ns - lineage.accepted_ns <= invocation.version->max_event_age_ns) {
       auto waiting = std::make_unique<WaitingDelivery>();
       waiting->slot = &slot;
       take_event(invocation, waiting->data, waiting->event);
+      carry_span(invocation, waiting->data, waiting->event);
       waiting->lineage = lineage;
       if (throttle) {
         ++waiting->lineage.throttles;
@@ -144,6 +136,7 @@ void HostCore::settle_failure(Invocation& invocation, const absl::Status& error,
                                      .last_attempt = wall_at(end_ns),
                                      .error = &error};
     outcome = detail::make_destination_event(copy_event(invocation), facts, destination.topic);
+    inject_span(invocation, outcome);
   }
   std::string data;
   std::shared_ptr<const Event> event;
@@ -174,7 +167,7 @@ void HostCore::settle_batch(Invocation& invocation, const absl::Status* whole, i
     any_retry = any_retry || retry_class(error) == RetryClass::kRetry;
   }
   const int64_t delay_ns = detail::saturated_ns(retry_delay(
-      policy, any_retry ? lineage.attempt : lineage.throttles + 1, random_bits()));
+      policy, any_retry ? lineage.attempt : lineage.throttles + 1, thread_random_bits()));
   const bool in_time =
       end_ns + delay_ns - lineage.accepted_ns <= invocation.version->max_event_age_ns;
   auto again = std::make_shared<detail::BatchItems>();
@@ -295,7 +288,7 @@ void HostCore::requeue_throttled(FunctionSlot& slot, std::string data,
   waiting->on_end = on_end;
   waiting->on_end_context = on_end_context;
   const int64_t delay_ns = detail::saturated_ns(
-      retry_delay(slot.retry_policy(), waiting->lineage.throttles, random_bits()));
+      retry_delay(slot.retry_policy(), waiting->lineage.throttles, thread_random_bits()));
   wait_to_retry(std::move(waiting), delay_ns, /*throttle=*/true);
 }
 
@@ -333,7 +326,7 @@ void HostCore::redeliver(std::unique_ptr<WaitingDelivery> waiting) {
     ++waiting->lineage.throttles;
     waiting->last_error = std::move(admitted);
     const int64_t delay_ns = detail::saturated_ns(
-        retry_delay(slot.retry_policy(), waiting->lineage.throttles, random_bits()));
+        retry_delay(slot.retry_policy(), waiting->lineage.throttles, thread_random_bits()));
     wait_to_retry(std::move(waiting), delay_ns, /*throttle=*/true);
     return;
   }

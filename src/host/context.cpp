@@ -36,6 +36,10 @@ std::optional<std::string_view> Context::env(std::string_view key) const {
 
 bool Context::is_cold_start() const { return invocation_->cold_start; }
 
+const InvocationSpan* Context::span() const {
+  return invocation_->traced ? &invocation_->span : nullptr;
+}
+
 bool FunctionLog::enabled(LogLevel level) const {
   return static_cast<int>(level) >= static_cast<int>(invocation_->version->spec.log_level) &&
          invocation_->slot->host->options.log_sink != nullptr;
@@ -47,8 +51,14 @@ void FunctionLog::write(LogLevel level, std::string_view message) const {
   std::vector<LogField> fields;
   fields.reserve(fields_.size());
   for (const auto& [key, value] : fields_) fields.push_back({key, value});
+  std::string trace_id;
+  std::string span_id;
+  if (invocation_->traced) {
+    trace_id = trace_id_hex(invocation_->span.context.trace_id);
+    span_id = span_id_hex(invocation_->span.context.span_id);
+  }
   host.log(level, invocation_->slot->name, host.invocation_id(*invocation_), message,
-           HostCore::LogExtras{.fields = fields});
+           HostCore::LogExtras{.trace_id = trace_id, .span_id = span_id, .fields = fields});
 }
 
 const InstanceState* Context::instance_state_holder() const {
@@ -107,6 +117,7 @@ Result Context::invoke(std::string_view name, Event event) {
   HostCore& host = *invocation_->slot->host;
   absl::StatusOr<detail::Lineage> lineage = callee_lineage(*invocation_, name);
   if (!lineage.ok()) return lineage.status();
+  host.inject_span(*invocation_, event);
   auto state = std::make_shared<detail::CompletionState>();
   if (absl::Status admitted = host.admit(name, std::move(event), state, *lineage);
       !admitted.ok()) {
@@ -130,12 +141,14 @@ Result Context::invoke(std::string_view name, Event event) {
 absl::Status Context::invoke_async(std::string_view name, Event event) {
   absl::StatusOr<detail::Lineage> lineage = callee_lineage(*invocation_, name);
   if (!lineage.ok()) return lineage.status();
+  invocation_->slot->host->inject_span(*invocation_, event);
   return invocation_->slot->host->admit(name, std::move(event), nullptr, *lineage);
 }
 
 absl::Status Context::publish(Event event) {
   absl::StatusOr<detail::Lineage> lineage = callee_lineage(*invocation_, event.topic);
   if (!lineage.ok()) return lineage.status();
+  invocation_->slot->host->inject_span(*invocation_, event);
   return invocation_->slot->host->publish(std::move(event), *lineage);
 }
 

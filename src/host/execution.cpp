@@ -55,6 +55,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
     deadline = std::min(deadline, start + invocation.lineage.budget_ns);
   }
   invocation.begin_run(start, deadline);
+  if (tracing()) begin_span(invocation);
   invocation.worker = executor->current_task();
   timers_.arm(&invocation, invocation.deadline_ns);
   // For observers only: the id both notifications carry, and the thread's CPU clock at start.
@@ -68,7 +69,8 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
                           .version = invocation.version->number,
                           .number = invocation.sequence,
                           .queue_wait = absl::Nanoseconds(start - invocation.admitted_ns),
-                          .invocation_id = id});
+                          .invocation_id = id,
+                          .span = invocation.traced ? &invocation.span : nullptr});
     cpu_start_ns = detail::platform::current_thread_cpu_ns();
   }
 
@@ -124,11 +126,14 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   }
   invocation.instance = nullptr;
   const bool result_ok = result.ok();
+  // For observers only: the error, before finish() hands the result on.
+  std::string error;
+  if (!result_ok && has_observers()) error = std::string(result.status().message());
   finish(invocation, result, end_ns);
   // Unlinked only now: until its answer is delivered, shutdown must see it (and wait for it).
   // False: the deadline fired; the thread was marked stuck.
   const bool fired = !timers_.unlink(&invocation);
-  if (has_observers()) notify_finished(invocation, result_ok, end_ns, id, cpu_ns);
+  if (has_observers()) notify_finished(invocation, result_ok, end_ns, id, cpu_ns, error);
   const FunctionVersion* version = invocation.version;
   invocation.release();
   detail::delete_if_unused(version, version->unpin(1));
@@ -136,7 +141,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
 }
 
 void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int64_t end_ns,
-                               std::string_view id, int64_t cpu_ns) const {
+                               std::string_view id, int64_t cpu_ns, std::string_view error) const {
   InvocationOutcome outcome = InvocationOutcome::kCancelled;
   switch (invocation.answered.load(std::memory_order_acquire)) {
     case Invocation::kByResult:
@@ -161,7 +166,12 @@ void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int
           .init_duration = absl::Nanoseconds(invocation.init_ns),
           .invocation_id = id,
           .cpu_time = absl::Nanoseconds(cpu_ns),
-          .memory_mb = invocation.version->spec.memory_mb});
+          .memory_mb = invocation.version->spec.memory_mb,
+          .is_async = invocation.is_async,
+          .attempt = invocation.lineage.attempt,
+          .start_time = wall_at(invocation.start_ns),
+          .error = error,
+          .span = invocation.traced ? &invocation.span : nullptr});
 }
 
 void HostCore::notify_dropped(const Invocation& invocation) const {
@@ -171,7 +181,10 @@ void HostCore::notify_dropped(const Invocation& invocation) const {
                          .number = invocation.sequence,
                          .outcome = InvocationOutcome::kDropped,
                          .queue_wait = absl::Nanoseconds(now_ns() - invocation.admitted_ns),
-                         .invocation_id = invocation_id(invocation)});
+                         .invocation_id = invocation_id(invocation),
+                         .is_async = invocation.is_async,
+                         .attempt = invocation.lineage.attempt,
+                         .start_time = wall_now()});
 }
 
 void HostCore::repin_if_swapped(Invocation& invocation) {

@@ -4,6 +4,7 @@
 #include "fnhost/host.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <random>
 #include <thread>
 #include <utility>
@@ -29,23 +30,50 @@ uint32_t random_id_prefix() {
 }  // namespace
 
 namespace {
-// The options as the host keeps them: with invocation_logs, the observer that writes START,
-// END and REPORT records comes last, after the program's own.
-HostOptions with_invocation_reports(HostOptions options, const HostCore* host) {
+// The options as the host keeps them: the internal observers come last, after the program's
+// own — metering, spans (HostOptions::tracing), and START/END/REPORT records
+// (invocation_logs).
+HostOptions with_internal_observers(HostOptions options, const HostCore* host) {
+  if (options.metering.enabled) {
+    options.observers.push_back(std::make_shared<detail::Meter>(options.metering));
+  }
+  if (options.tracing.span_sink != nullptr) {
+    options.observers.push_back(
+        std::make_shared<detail::SpanExporter>([host](detail::QueuedSpan&& span) {
+          host->export_span(std::move(span));
+        }));
+  }
   if (options.invocation_logs && options.log_sink != nullptr) {
     options.observers.push_back(std::make_shared<detail::InvocationReports>(
         [host](LogLevel level, std::string_view function, std::string_view id,
-               std::string_view message) { host->log(level, function, id, message); }));
+               std::string_view message, const InvocationSpan* span) {
+          if (span == nullptr) {
+            host->log(level, function, id, message);
+            return;
+          }
+          const std::string trace_id = trace_id_hex(span->context.trace_id);
+          const std::string span_id = span_id_hex(span->context.span_id);
+          host->log(level, function, id, message,
+                    HostCore::LogExtras{.trace_id = trace_id, .span_id = span_id});
+        }));
   }
   return options;
+}
+
+std::shared_ptr<detail::Meter> meter_of(const HostOptions& options) {
+  for (const auto& observer : options.observers) {
+    if (auto meter = std::dynamic_pointer_cast<detail::Meter>(observer)) return meter;
+  }
+  return nullptr;
 }
 }  // namespace
 
 HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_executor, bool owns)
-    : options(with_invocation_reports(std::move(host_options), this)),
+    : options(with_internal_observers(std::move(host_options), this)),
       executor(std::move(host_executor)),
       telemetry_(std::make_unique<detail::TelemetryQueue>(
           static_cast<size_t>(options.telemetry_queue_capacity))),
+      meter_(meter_of(options)),
       owns_executor(owns),
       id_prefix_(random_id_prefix()),
       manual_clock_(options.clock.get()),
@@ -58,6 +86,7 @@ HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_exec
           .on_idle = &detail::InvocationPool::trim_excess}),
       retries_(timers_, &HostCore::on_retries_due, this) {
   if (manual_clock_ != nullptr) detail::ManualClockAccess::attach(*manual_clock_, &timers_);
+  created_at_ = wall_now();
 }
 
 HostCore::~HostCore() {
@@ -178,6 +207,21 @@ void HostCore::log(LogLevel level, std::string_view function, std::string_view i
   if (!pushed) telemetry_counters_.log_records_dropped.fetch_add(1, std::memory_order_relaxed);
 }
 
+void HostCore::export_span(detail::QueuedSpan&& span) const {
+  SpanSink* sink = options.tracing.span_sink.get();
+  const bool pushed = telemetry_->push([this, sink, span = std::move(span)]() {
+    span.export_to(*sink);
+    telemetry_counters_.spans.fetch_add(1, std::memory_order_relaxed);
+  });
+  if (!pushed) telemetry_counters_.spans_dropped.fetch_add(1, std::memory_order_relaxed);
+}
+
+CostReport HostCore::cost_report() const {
+  const absl::Time now = wall_now();
+  if (meter_ == nullptr) return CostReport{.start = created_at_, .end = now};
+  return meter_->report(created_at_, now);
+}
+
 TelemetryStats HostCore::telemetry_stats() const {
   return TelemetryStats{
       .log_records = telemetry_counters_.log_records.load(std::memory_order_relaxed),
@@ -209,6 +253,19 @@ absl::StatusOr<Host> Host::create(HostOptions options) {
     return absl::InvalidArgumentError(
         fmt::format("HostOptions: telemetry_queue_capacity must be >= 1, got {}",
                     options.telemetry_queue_capacity));
+  }
+  if (!(options.tracing.sample_ratio >= 0.0 && options.tracing.sample_ratio <= 1.0)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "HostOptions: tracing.sample_ratio must be in 0..1, got {}", options.tracing.sample_ratio));
+  }
+  if (!(options.metering.price_per_gb_second >= 0.0 &&
+        options.metering.price_per_gb_second < HUGE_VAL) ||
+      !(options.metering.price_per_million_requests >= 0.0 &&
+        options.metering.price_per_million_requests < HUGE_VAL)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "HostOptions: metering prices must be finite and >= 0, got {} per GB-second and {} per "
+        "million requests",
+        options.metering.price_per_gb_second, options.metering.price_per_million_requests));
   }
   if (options.max_pending_retries < 1) {
     return absl::InvalidArgumentError(fmt::format(
@@ -282,6 +339,7 @@ absl::StatusOr<FunctionStats> Host::function_stats(std::string_view name) const 
 }
 ExecutorStats Host::executor_stats() const { return impl_->executor->stats(); }
 HostMetrics Host::metrics() const { return impl_->metrics(); }
+CostReport Host::cost_report() const { return impl_->cost_report(); }
 bool Host::flush_telemetry(absl::Duration timeout) const {
   return impl_->flush_telemetry(timeout);
 }

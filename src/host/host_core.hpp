@@ -34,6 +34,8 @@
 #include "host/observers.hpp"
 #include "host/ring.hpp"
 #include "host/timer_service.hpp"
+#include "observability/metering.hpp"
+#include "observability/span_exporter.hpp"
 #include "observability/telemetry_queue.hpp"
 #include "platform/platform.hpp"
 #include "routing/batcher.hpp"
@@ -129,6 +131,18 @@ struct HostCore {
   // Waits until the log records and spans queued so far reached their sinks.
   bool flush_telemetry(absl::Duration timeout) const { return telemetry_->flush(timeout); }
   TelemetryStats telemetry_stats() const;
+  // Queues a finished span for the span sink; counts it dropped when the queue is full.
+  void export_span(detail::QueuedSpan&& span) const;
+  CostReport cost_report() const;
+  // Tracing (host/spans.cpp): whether it is on; the span of an invocation as it starts; the
+  // invocation's span written into an event it sends (as traceparent and tracestate), or into
+  // its own event as it waits for a retry (the retry's span is then a child of this attempt).
+  bool tracing() const { return options.tracing.span_sink != nullptr; }
+  bool sample_new_trace() const;
+  void begin_span(detail::Invocation& invocation) const;
+  void inject_span(const detail::Invocation& invocation, Event& event) const;
+  void carry_span(const detail::Invocation& invocation, std::string& data,
+                  std::shared_ptr<const Event>& event) const;
 
   // Runners a function keeps waiting in the executor at most. The executor adds at most this
   // many threads per tick for one function's blocked backlog; the rest of a backlog is run by
@@ -155,6 +169,9 @@ struct HostCore {
     std::atomic<int64_t> invalid_traceparents{0};
   };
   mutable TelemetryCounters telemetry_counters_;
+  // HostOptions::metering's observer (also in options.observers), or null.
+  const std::shared_ptr<detail::Meter> meter_;
+  absl::Time created_at_;  // set by the constructor, once the clock is known
   const bool owns_executor;
 
  private:
@@ -371,7 +388,7 @@ struct HostCore {
   // Tells observers how a started invocation ended (`result_ok`: what its handler returned).
   // `id` and `cpu_ns`: the invocation's id and its thread's CPU time while it ran.
   void notify_finished(const detail::Invocation& invocation, bool result_ok, int64_t end_ns,
-                       std::string_view id, int64_t cpu_ns) const;
+                       std::string_view id, int64_t cpu_ns, std::string_view error) const;
   void notify_dropped(const detail::Invocation& invocation) const;
   // Runs `task` (host code that calls user code: callbacks, log sinks) on the executor, or
   // here if the executor refuses it.

@@ -352,6 +352,9 @@ struct Invocation : TimerNode {
   // Only with observers installed: when it was admitted, and the init it ran (cold start).
   int64_t admitted_ns = 0;
   int64_t init_ns = 0;              // the init it ran (a cold start)
+  // With tracing on: its span, set as it starts (begin_span).
+  bool traced = false;
+  InvocationSpan span;
   Invocation* pool_next = nullptr;  // InvocationPool's free lists
   // Called once with `on_end_context` as the last reference goes, however the invocation ended
   // (result, timeout, refusal to run, drop at shutdown): how a schedule knows its previous run
@@ -388,6 +391,7 @@ struct Invocation : TimerNode {
     deadline_ns = deadline;
     instance = nullptr;
     cold_start = false;
+    traced = false;
   }
   // On recycling: lets go of what the record owns (payload, event, completion), keeping the
   // payload's capacity (bounded).

@@ -35,7 +35,8 @@ std::string InvocationReports::report(const FinishedInvocation& finished) {
 
 void InvocationReports::on_started(const StartedInvocation& started) {
   writer_(LogLevel::kInfo, started.function, started.invocation_id,
-          fmt::format("START RequestId: {} Version: {}", started.invocation_id, started.version));
+          fmt::format("START RequestId: {} Version: {}", started.invocation_id, started.version),
+          started.span);
 }
 
 void InvocationReports::on_finished(const FinishedInvocation& finished) {
@@ -43,10 +44,10 @@ void InvocationReports::on_finished(const FinishedInvocation& finished) {
   // drop itself).
   if (finished.outcome == InvocationOutcome::kDropped) return;
   writer_(LogLevel::kInfo, finished.function, finished.invocation_id,
-          fmt::format("END RequestId: {}", finished.invocation_id));
+          fmt::format("END RequestId: {}", finished.invocation_id), finished.span);
   const LogLevel level =
       finished.outcome == InvocationOutcome::kSuccess ? LogLevel::kInfo : LogLevel::kWarning;
-  writer_(level, finished.function, finished.invocation_id, report(finished));
+  writer_(level, finished.function, finished.invocation_id, report(finished), finished.span);
 }
 
 }  // namespace fnhost::detail

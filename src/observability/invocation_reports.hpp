@@ -15,8 +15,10 @@ namespace fnhost::detail {
 
 class InvocationReports final : public InvocationObserver {
  public:
-  // Where records go: level, function, invocation id, message.
-  using Writer = std::function<void(LogLevel, std::string_view, std::string_view, std::string_view)>;
+  // Where records go: level, function, invocation id, message, and the invocation's span
+  // (null when untraced).
+  using Writer = std::function<void(LogLevel, std::string_view, std::string_view, std::string_view,
+                                    const InvocationSpan*)>;
   explicit InvocationReports(Writer writer) : writer_(std::move(writer)) {}
 
   void on_started(const StartedInvocation& started) override;

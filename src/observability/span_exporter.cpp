@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "observability/span_exporter.hpp"
+
+#include <cstdio>
+#include <iterator>
+#include <memory>
+
+#include "common/sync.hpp"
+#include "fmt/format.h"
+#include "observability/invocation_reports.hpp"
+
+namespace fnhost {
+
+namespace detail {
+
+void QueuedSpan::export_to(SpanSink& sink) const {
+  std::vector<SpanAttribute> views;
+  views.reserve(attributes.size());
+  for (const Attribute& attribute : attributes) {
+    SpanAttribute view{.key = attribute.key};
+    if (const auto* text = std::get_if<std::string>(&attribute.value)) {
+      view.value = std::string_view(*text);
+    } else if (const auto* number = std::get_if<int64_t>(&attribute.value)) {
+      view.value = *number;
+    } else {
+      view.value = std::get<bool>(attribute.value);
+    }
+    views.push_back(view);
+  }
+  sink.export_span(SpanRecord{.name = name,
+                              .span = span,
+                              .kind = kind,
+                              .start = start,
+                              .end = end,
+                              .status = status,
+                              .status_message = status_message,
+                              .attributes = views});
+}
+
+void SpanExporter::on_finished(const FinishedInvocation& finished) {
+  if (finished.span == nullptr || !finished.span->context.sampled()) return;
+  QueuedSpan span{.name = std::string(finished.function),
+                  .span = *finished.span,
+                  .kind = finished.is_async ? SpanKind::kConsumer : SpanKind::kServer,
+                  .start = finished.start_time,
+                  .end = finished.start_time + finished.duration};
+  if (finished.outcome != InvocationOutcome::kSuccess) {
+    span.status = SpanStatusCode::kError;
+    span.status_message = finished.error.empty() ? std::string(to_string(finished.outcome))
+                                                 : std::string(finished.error);
+  }
+  span.attributes = {
+      {"faas.invocation_id", std::string(finished.invocation_id)},
+      {"faas.coldstart", finished.cold_start},
+      {"faas.version", fmt::format("{}", finished.version)},
+      {"faas.max_memory", int64_t{finished.memory_mb} * 1024 * 1024},
+      {"fnhost.outcome", std::string(to_string(finished.outcome))},
+      {"fnhost.attempt", int64_t{finished.attempt}},
+      {"fnhost.queue_wait_ns", absl::ToInt64Nanoseconds(finished.queue_wait)},
+      {"fnhost.cpu_time_ns", absl::ToInt64Nanoseconds(finished.cpu_time)},
+      {"fnhost.billed_duration_ms", InvocationReports::billed_ms(finished.duration)},
+  };
+  queue_(std::move(span));
+}
+
+namespace {
+
+void append_json_string(std::string& out, std::string_view value) {
+  out += '"';
+  for (char c : value) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          fmt::format_to(std::back_inserter(out), "\\u{:04x}",
+                         static_cast<unsigned>(static_cast<unsigned char>(c)));
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+// OTLP/JSON's AnyValue: int64 values are decimal strings.
+void append_any_value(std::string& out, const SpanAttribute& attribute) {
+  if (const auto* text = std::get_if<std::string_view>(&attribute.value)) {
+    out += "{\"stringValue\":";
+    append_json_string(out, *text);
+    out += '}';
+  } else if (const auto* number = std::get_if<int64_t>(&attribute.value)) {
+    fmt::format_to(std::back_inserter(out), "{{\"intValue\":\"{}\"}}", *number);
+  } else {
+    out += std::get<bool>(attribute.value) ? "{\"boolValue\":true}" : "{\"boolValue\":false}";
+  }
+}
+
+std::string unix_nanos(absl::Time time) { return fmt::format("{}", absl::ToUnixNanos(time)); }
+
+class JsonSpanSink final : public SpanSink {
+ public:
+  JsonSpanSink(std::FILE* out, std::string service_name)
+      : out_(out), service_name_(std::move(service_name)) {}
+  void export_span(const SpanRecord& span) override {
+    std::string line = format_span_json(span, service_name_);
+    line += '\n';
+    MutexLock lock(mu_);
+    std::fwrite(line.data(), 1, line.size(), out_);
+    std::fflush(out_);
+  }
+
+ private:
+  std::FILE* const out_;
+  const std::string service_name_;
+  Mutex mu_;
+};
+
+}  // namespace
+}  // namespace detail
+
+std::string format_span_json(const SpanRecord& span, std::string_view service_name) {
+  using detail::append_json_string;
+  std::string out;
+  out.reserve(640);
+  out += "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+         "{\"stringValue\":";
+  append_json_string(out, service_name);
+  out += "}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"fnhost\"},\"spans\":[{\"traceId\":\"";
+  out += trace_id_hex(span.span.context.trace_id);
+  out += "\",\"spanId\":\"";
+  out += span_id_hex(span.span.context.span_id);
+  out += '"';
+  if (!span.span.context.tracestate.empty()) {
+    out += ",\"traceState\":";
+    append_json_string(out, span.span.context.tracestate);
+  }
+  if (span.span.has_parent()) {
+    out += ",\"parentSpanId\":\"";
+    out += span_id_hex(span.span.parent_span_id);
+    out += '"';
+  }
+  fmt::format_to(std::back_inserter(out), ",\"flags\":{}", span.span.context.flags & 0xff);
+  out += ",\"name\":";
+  append_json_string(out, span.name);
+  fmt::format_to(std::back_inserter(out),
+                 ",\"kind\":{},\"startTimeUnixNano\":\"{}\",\"endTimeUnixNano\":\"{}\"",
+                 static_cast<int>(span.kind), detail::unix_nanos(span.start),
+                 detail::unix_nanos(span.end));
+  out += ",\"attributes\":[";
+  for (size_t i = 0; i < span.attributes.size(); ++i) {
+    if (i > 0) out += ',';
+    out += "{\"key\":";
+    append_json_string(out, span.attributes[i].key);
+    out += ",\"value\":";
+    detail::append_any_value(out, span.attributes[i]);
+    out += '}';
+  }
+  fmt::format_to(std::back_inserter(out), "],\"status\":{{\"code\":{}",
+                 static_cast<int>(span.status));
+  if (!span.status_message.empty()) {
+    out += ",\"message\":";
+    append_json_string(out, span.status_message);
+  }
+  out += "}}]}]}]}";
+  return out;
+}
+
+std::shared_ptr<SpanSink> make_json_span_sink(std::FILE* out, std::string service_name) {
+  return std::make_shared<detail::JsonSpanSink>(out, std::move(service_name));
+}
+
+}  // namespace fnhost
