@@ -423,3 +423,37 @@ TEST_CASE("function_stats of an unknown function is NotFound", "[observability]"
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("oldest_queued_age is how long the oldest queued event has waited; zero when none is",
+          "[observability][metrics]") {
+  fnhost::testing::ClockedHost clocked;
+  fnhost::Host& host = clocked.host;
+  auto gate = std::make_shared<Gate>();
+  fnhost::testing::GateOpener opener(gate);
+  std::atomic<int> started{0};
+  REQUIRE(host.register_function({.name = "slow",
+                                  .handler = fnhost::testing::gated_handler(gate, started),
+                                  .timeout = absl::Hours(1),
+                                  .max_concurrency = 1})
+              .ok());
+  CHECK(fnhost::testing::stats_of(host, "slow").oldest_queued_age == absl::ZeroDuration());
+  REQUIRE(host.invoke_async("slow", {}).ok());
+  REQUIRE(wait_until([&] { return started.load() == 1; }));
+  // One runs (held at the gate); the next three wait behind it.
+  for (int i = 0; i < 3; ++i) REQUIRE(host.invoke_async("slow", {}).ok());
+  clocked.clock->advance(absl::Seconds(5));
+  const fnhost::FunctionStats waiting = fnhost::testing::stats_of(host, "slow");
+  CHECK(waiting.queued == 3);
+  CHECK(waiting.oldest_queued_age >= absl::Seconds(5));
+  CHECK(waiting.oldest_queued_age < absl::Seconds(6));
+  const std::string exposition = fnhost::prometheus_text(host.metrics());
+  CHECK(exposition.find("fnhost_oldest_queued_age_seconds{function=\"slow\"} 5") !=
+        std::string::npos);
+  gate->open();
+  REQUIRE(wait_until([&] { return fnhost::testing::stats_of(host, "slow").queued == 0; }));
+  CHECK(fnhost::testing::stats_of(host, "slow").oldest_queued_age == absl::ZeroDuration());
+}
+
+}  // namespace

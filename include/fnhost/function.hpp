@@ -367,6 +367,12 @@ struct FunctionStats {
   int64_t redriven = 0;              // dead letters redriven
   DurationSummary duration;       // handler run time of finished invocations
   DurationSummary init_duration;  // init run time of cold starts
+  // Gauge, approximate: how long the oldest queued invocation's event has waited since it was
+  // first accepted (a retry's counts from its first attempt's acceptance, as Lambda's
+  // AsyncEventAge does); zero when none is queued. Read from the acceptance time of the
+  // invocation that was queued into an empty queue or started last, so it may overstate the
+  // age by the gap between two admissions; to about 10 ms (a coarse clock).
+  absl::Duration oldest_queued_age;
 };
 
 }  // namespace fnhost

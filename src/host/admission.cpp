@@ -144,6 +144,7 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   const int64_t queue_bound =
       max_queued > 0 ? max_queued : static_cast<int64_t>(FunctionSlot::kQueuedMask);
   uint64_t word = slot.state.load();
+  bool into_empty_queue = false;
   absl::Status refused;
   for (;;) {
     if (FunctionSlot::is_closed(word)) {
@@ -167,7 +168,10 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
                             quoted(name), ahead));
       break;
     }
-    if (slot.state.compare_exchange_weak(word, word + 1)) break;
+    if (slot.state.compare_exchange_weak(word, word + 1)) {
+      into_empty_queue = ahead == 0;
+      break;
+    }
   }
   if (!refused.ok()) {
     const bool keep_key =
@@ -206,6 +210,7 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
     slot.readmissions.fetch_add(1, std::memory_order_relaxed);
   }
   invocation->lineage = lineage;
+  if (into_empty_queue) slot.head_accepted_ns.store(lineage.accepted_ns, std::memory_order_relaxed);
   invocation->sequence =
       static_cast<uint64_t>(slot.invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   if (has_observers()) {

@@ -298,6 +298,9 @@ struct HostCore {
   // Takes the records of `count` invocations already claimed from `slot`'s count, into `out`,
   // waiting out admissions that counted them but have not enqueued them yet; returns whether
   // any had to be waited for.
+  // Remembers the acceptance time of the youngest invocation a runner took (see
+  // FunctionSlot::head_accepted_ns).
+  static void note_taken(detail::FunctionSlot& slot, const detail::Invocation* youngest);
   bool take_claimed(detail::FunctionSlot& slot, detail::Invocation** out, int count);
   // Claims and takes one queued invocation of `slot` without running it (shutdown, refusal);
   // null when none is queued.

@@ -151,6 +151,9 @@ struct FunctionSlot {
   // asynchronous events accepted from these, so invoke_async pays no counter of its own.
   std::atomic<int64_t> sync_invocations{0};
   std::atomic<int64_t> readmissions{0};
+  // Lineage::accepted_ns of the invocation queued into an empty queue or taken by a runner
+  // last: FunctionStats::oldest_queued_age reads its age while invocations are queued.
+  std::atomic<int64_t> head_accepted_ns{0};
 
   static constexpr uint64_t kQueuedMask = (uint64_t{1} << 30) - 1;
   // Set by remove_function (cleared by a new registration): admission answers NotFound, and

@@ -179,7 +179,10 @@ void HostCore::end_running(FunctionSlot& slot, int count) {
 
 bool HostCore::take_claimed(FunctionSlot& slot, Invocation** out, int count) {
   size_t taken = slot.queue.try_dequeue_bulk(out, static_cast<size_t>(count));
-  if (taken == static_cast<size_t>(count)) return false;
+  if (taken == static_cast<size_t>(count)) {
+    note_taken(slot, out[count - 1]);
+    return false;
+  }
   detail::Backoff backoff;
   // Counted by admissions that have not enqueued yet: they are moments away (an admission
   // that counted always enqueues).
@@ -187,7 +190,16 @@ bool HostCore::take_claimed(FunctionSlot& slot, Invocation** out, int count) {
     taken += slot.queue.try_dequeue_bulk(out + taken, static_cast<size_t>(count) - taken);
     if (taken < static_cast<size_t>(count)) backoff.pause();
   }
+  note_taken(slot, out[count - 1]);
   return true;
+}
+
+void HostCore::note_taken(FunctionSlot& slot, const Invocation* youngest) {
+  // Rarely changes under a steady load of one producer's events; a store only when it does.
+  const int64_t accepted = youngest->lineage.accepted_ns;
+  if (slot.head_accepted_ns.load(std::memory_order_relaxed) != accepted) {
+    slot.head_accepted_ns.store(accepted, std::memory_order_relaxed);
+  }
 }
 
 Invocation* HostCore::take_unstarted(FunctionSlot& slot) {

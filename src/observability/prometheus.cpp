@@ -205,6 +205,10 @@ void function_families(Exposition& out, const std::vector<FunctionStats>& functi
     family_of(out, family.name, family.type, family.help, functions, by_function,
               [&](const FunctionStats& f) { return f.*family.value; });
   }
+  family_of(out, "fnhost_oldest_queued_age_seconds", "gauge",
+            "Approximate time the oldest queued invocation's event has waited since accepted.",
+            functions, by_function,
+            [](const FunctionStats& f) { return absl::ToDoubleSeconds(f.oldest_queued_age); });
   duration_histogram(out, "fnhost_duration_seconds",
                      "Handler run time of finished invocations, init included.", functions,
                      &FunctionStats::duration);
