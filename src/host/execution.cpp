@@ -58,20 +58,24 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   if (tracing()) begin_span(invocation);
   invocation.worker = executor->current_task();
   timers_.arm(&invocation, invocation.deadline_ns);
-  // For observers only: the id both notifications carry, and the thread's CPU clock at start.
-  std::string id;
+  // For observers only: the id both notifications carry, and the thread's CPU clock at start —
+  // unless the function's last invocation ran short: reading a thread's CPU clock is a system
+  // call (over a microsecond on some virtual machines), dearer than such an invocation, whose
+  // CPU time is then taken as its run time (an upper bound).
+  detail::ShortText<32> id;
   int64_t cpu_start_ns = 0;
+  const bool reads_cpu_clock = has_observers() && !slot.runs_short.load(std::memory_order_relaxed);
   if (has_observers()) {
-    id = invocation_id(invocation);
+    id = invocation_id_text(invocation);
     detail::notify_observers(
         options.observers, &InvocationObserver::on_started,
         StartedInvocation{.function = slot.name,
                           .version = invocation.version->number,
                           .number = invocation.sequence,
                           .queue_wait = absl::Nanoseconds(start - invocation.admitted_ns),
-                          .invocation_id = id,
+                          .invocation_id = id.view(),
                           .span = invocation.traced ? &invocation.span : nullptr});
-    cpu_start_ns = detail::platform::current_thread_cpu_ns();
+    if (reads_cpu_clock) cpu_start_ns = detail::platform::current_thread_cpu_ns();
   }
 
   // Always overwritten (by the handler, or by acquire_instance's failure); an empty message
@@ -104,8 +108,9 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
     }
   }
   const int64_t end_ns = now_ns();
-  const int64_t cpu_ns =
-      has_observers() ? detail::platform::current_thread_cpu_ns() - cpu_start_ns : 0;
+  const int64_t cpu_ns = reads_cpu_clock
+                             ? detail::platform::current_thread_cpu_ns() - cpu_start_ns
+                             : (has_observers() ? end_ns - invocation.start_ns : 0);
   const bool runs_short = end_ns - invocation.start_ns < kShortInvocationNs;
   if (slot.runs_short.load(std::memory_order_relaxed) != runs_short) {
     slot.runs_short.store(runs_short, std::memory_order_relaxed);
@@ -133,7 +138,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   // Unlinked only now: until its answer is delivered, shutdown must see it (and wait for it).
   // False: the deadline fired; the thread was marked stuck.
   const bool fired = !timers_.unlink(&invocation);
-  if (has_observers()) notify_finished(invocation, result_ok, end_ns, id, cpu_ns, error);
+  if (has_observers()) notify_finished(invocation, result_ok, end_ns, id.view(), cpu_ns, error);
   const FunctionVersion* version = invocation.version;
   invocation.release();
   detail::delete_if_unused(version, version->unpin(1));

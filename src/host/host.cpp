@@ -45,17 +45,7 @@ HostOptions with_internal_observers(HostOptions options, const HostCore* host) {
   }
   if (options.invocation_logs && options.log_sink != nullptr) {
     options.observers.push_back(std::make_shared<detail::InvocationReports>(
-        [host](LogLevel level, std::string_view function, std::string_view id,
-               std::string_view message, const InvocationSpan* span) {
-          if (span == nullptr) {
-            host->log(level, function, id, message);
-            return;
-          }
-          const std::string trace_id = trace_id_hex(span->context.trace_id);
-          const std::string span_id = span_id_hex(span->context.span_id);
-          host->log(level, function, id, message,
-                    HostCore::LogExtras{.trace_id = trace_id, .span_id = span_id});
-        }));
+        [host](detail::PendingReport&& report) { host->queue_report(std::move(report)); }));
   }
   return options;
 }
@@ -110,8 +100,10 @@ HostCore::~HostCore() {
   for (detail::Schedule* schedule : schedules) schedule->release();
   // After this no advance() fires this host's timers (it waits for one in progress).
   if (manual_clock_ != nullptr) detail::ManualClockAccess::detach(*manual_clock_, &timers_);
-  // Nothing queues records any more; what a slow sink has not taken by now is dropped.
+  // Nothing queues records any more; what a slow sink has not taken by now is dropped (before
+  // the counters its items update go).
   (void)telemetry_->flush(options.drain_timeout);
+  (void)telemetry_->stop();
 }
 
 std::chrono::steady_clock::time_point HostCore::wake_for(int64_t deadline_ns) const {
@@ -149,9 +141,23 @@ void Invocation::release_payload() {
 
 }  // namespace detail
 
+detail::ShortText<32> HostCore::invocation_id_text(const Invocation& invocation) const {
+  // "{:08x}-{:04x}{:012x}" of the host prefix, the slot index and the sequence, by hand: it is
+  // made for every observed invocation.
+  static constexpr char kHex[] = "0123456789abcdef";
+  char text[25];
+  const auto put = [&text](int at, uint64_t value, int digits) {
+    for (int i = digits - 1; i >= 0; --i, value >>= 4) text[at + i] = kHex[value & 0xf];
+  };
+  put(0, id_prefix_, 8);
+  text[8] = '-';
+  put(9, invocation.slot->index & 0xffff, 4);
+  put(13, invocation.sequence & 0xffffffffffffULL, 12);
+  return detail::ShortText<32>(std::string_view(text, sizeof(text)));
+}
+
 std::string HostCore::invocation_id(const Invocation& invocation) const {
-  return fmt::format("{:08x}-{:04x}{:012x}", id_prefix_, invocation.slot->index & 0xffff,
-                     invocation.sequence & 0xffffffffffffULL);
+  return std::string(invocation_id_text(invocation).view());
 }
 
 namespace {
@@ -220,6 +226,32 @@ CostReport HostCore::cost_report() const {
   const absl::Time now = wall_now();
   if (meter_ == nullptr) return CostReport{.start = created_at_, .end = now};
   return meter_->report(created_at_, now);
+}
+
+void HostCore::queue_report(detail::PendingReport&& report) const {
+  const int64_t records = report.finished ? 2 : 1;
+  const bool pushed =
+      telemetry_->push([this, time = wall_now(), report = std::move(report)]() {
+        std::string trace_id;
+        std::string span_id;
+        if (report.traced) {
+          trace_id = trace_id_hex(report.trace_id);
+          span_id = span_id_hex(report.span_id);
+        }
+        report.emit([&](LogLevel level, std::string_view message) {
+          options.log_sink->write(LogRecord{.time = time,
+                                            .level = level,
+                                            .function = report.function,
+                                            .invocation_id = report.invocation_id.view(),
+                                            .message = message,
+                                            .trace_id = trace_id,
+                                            .span_id = span_id});
+          telemetry_counters_.log_records.fetch_add(1, std::memory_order_relaxed);
+        });
+      });
+  if (!pushed) {
+    telemetry_counters_.log_records_dropped.fetch_add(records, std::memory_order_relaxed);
+  }
 }
 
 TelemetryStats HostCore::telemetry_stats() const {

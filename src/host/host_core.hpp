@@ -34,6 +34,7 @@
 #include "host/observers.hpp"
 #include "host/ring.hpp"
 #include "host/timer_service.hpp"
+#include "observability/invocation_reports.hpp"
 #include "observability/metering.hpp"
 #include "observability/span_exporter.hpp"
 #include "observability/telemetry_queue.hpp"
@@ -114,6 +115,7 @@ struct HostCore {
 
   // Formats the id of an invocation.
   std::string invocation_id(const detail::Invocation& invocation) const;
+  detail::ShortText<32> invocation_id_text(const detail::Invocation& invocation) const;
   // What a record carries beside its message: the invocation's span, and fields.
   struct LogExtras {
     std::string_view trace_id;
@@ -131,6 +133,8 @@ struct HostCore {
   // Waits until the log records and spans queued so far reached their sinks.
   bool flush_telemetry(absl::Duration timeout) const { return telemetry_->flush(timeout); }
   TelemetryStats telemetry_stats() const;
+  // Queues START, or END and REPORT, for the log sink (formatted on the telemetry thread).
+  void queue_report(detail::PendingReport&& report) const;
   // Queues a finished span for the span sink; counts it dropped when the queue is full.
   void export_span(detail::QueuedSpan&& span) const;
   CostReport cost_report() const;

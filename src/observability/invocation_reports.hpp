@@ -1,24 +1,47 @@
 // SPDX-License-Identifier: Apache-2.0
 // START, END and REPORT records per invocation, in the spirit of Lambda's (HostOptions::
 // invocation_logs): an InvocationObserver, so the invocation path does nothing for them when
-// they are off.
+// they are off. On the invocation's thread it only copies the facts (no formatting); the
+// records are formatted where they are written, on the host's telemetry thread.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
 
 #include "absl/time/time.h"
+#include "common/short_text.hpp"
 #include "fnhost/observability.hpp"
 
 namespace fnhost::detail {
 
+// What START, or END and REPORT, say about one invocation, copied out of the observer call.
+struct PendingReport {
+  bool finished = false;  // false: START; true: END and REPORT
+  std::string function;
+  ShortText<32> invocation_id;
+  int64_t version = 0;
+  bool traced = false;
+  std::array<uint8_t, 16> trace_id{};
+  std::array<uint8_t, 8> span_id{};
+  // END and REPORT only.
+  InvocationOutcome outcome = InvocationOutcome::kSuccess;
+  absl::Duration duration;
+  bool cold_start = false;
+  absl::Duration init_duration;
+  absl::Duration cpu_time;
+  int memory_mb = 0;
+
+  // Calls `write(level, message)` for each of its records, in order.
+  void emit(const std::function<void(LogLevel, std::string_view)>& write) const;
+};
+
 class InvocationReports final : public InvocationObserver {
  public:
-  // Where records go: level, function, invocation id, message, and the invocation's span
-  // (null when untraced).
-  using Writer = std::function<void(LogLevel, std::string_view, std::string_view, std::string_view,
-                                    const InvocationSpan*)>;
+  // Where reports go (the host queues them for its log sink).
+  using Writer = std::function<void(PendingReport&&)>;
   explicit InvocationReports(Writer writer) : writer_(std::move(writer)) {}
 
   void on_started(const StartedInvocation& started) override;

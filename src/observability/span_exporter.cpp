@@ -14,19 +14,18 @@ namespace fnhost {
 namespace detail {
 
 void QueuedSpan::export_to(SpanSink& sink) const {
-  std::vector<SpanAttribute> views;
-  views.reserve(attributes.size());
-  for (const Attribute& attribute : attributes) {
-    SpanAttribute view{.key = attribute.key};
-    if (const auto* text = std::get_if<std::string>(&attribute.value)) {
-      view.value = std::string_view(*text);
-    } else if (const auto* number = std::get_if<int64_t>(&attribute.value)) {
-      view.value = *number;
-    } else {
-      view.value = std::get<bool>(attribute.value);
-    }
-    views.push_back(view);
-  }
+  const std::string version_text = fmt::format("{}", version);
+  const SpanAttribute attributes[] = {
+      {"faas.invocation_id", invocation_id.view()},
+      {"faas.coldstart", cold_start},
+      {"faas.version", std::string_view(version_text)},
+      {"faas.max_memory", int64_t{memory_mb} * 1024 * 1024},
+      {"fnhost.outcome", to_string(outcome)},
+      {"fnhost.attempt", int64_t{attempt}},
+      {"fnhost.queue_wait_ns", absl::ToInt64Nanoseconds(queue_wait)},
+      {"fnhost.cpu_time_ns", absl::ToInt64Nanoseconds(cpu_time)},
+      {"fnhost.billed_duration_ms", billed_ms},
+  };
   sink.export_span(SpanRecord{.name = name,
                               .span = span,
                               .kind = kind,
@@ -34,7 +33,7 @@ void QueuedSpan::export_to(SpanSink& sink) const {
                               .end = end,
                               .status = status,
                               .status_message = status_message,
-                              .attributes = views});
+                              .attributes = attributes});
 }
 
 void SpanExporter::on_finished(const FinishedInvocation& finished) {
@@ -43,23 +42,21 @@ void SpanExporter::on_finished(const FinishedInvocation& finished) {
                   .span = *finished.span,
                   .kind = finished.is_async ? SpanKind::kConsumer : SpanKind::kServer,
                   .start = finished.start_time,
-                  .end = finished.start_time + finished.duration};
+                  .end = finished.start_time + finished.duration,
+                  .invocation_id = ShortText<32>(finished.invocation_id),
+                  .cold_start = finished.cold_start,
+                  .version = finished.version,
+                  .memory_mb = finished.memory_mb,
+                  .outcome = finished.outcome,
+                  .attempt = finished.attempt,
+                  .queue_wait = finished.queue_wait,
+                  .cpu_time = finished.cpu_time,
+                  .billed_ms = InvocationReports::billed_ms(finished.duration)};
   if (finished.outcome != InvocationOutcome::kSuccess) {
     span.status = SpanStatusCode::kError;
     span.status_message = finished.error.empty() ? std::string(to_string(finished.outcome))
                                                  : std::string(finished.error);
   }
-  span.attributes = {
-      {"faas.invocation_id", std::string(finished.invocation_id)},
-      {"faas.coldstart", finished.cold_start},
-      {"faas.version", fmt::format("{}", finished.version)},
-      {"faas.max_memory", int64_t{finished.memory_mb} * 1024 * 1024},
-      {"fnhost.outcome", std::string(to_string(finished.outcome))},
-      {"fnhost.attempt", int64_t{finished.attempt}},
-      {"fnhost.queue_wait_ns", absl::ToInt64Nanoseconds(finished.queue_wait)},
-      {"fnhost.cpu_time_ns", absl::ToInt64Nanoseconds(finished.cpu_time)},
-      {"fnhost.billed_duration_ms", InvocationReports::billed_ms(finished.duration)},
-  };
   queue_(std::move(span));
 }
 

@@ -13,12 +13,14 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/short_text.hpp"
 #include "fnhost/observability.hpp"
 #include "fnhost/tracing.hpp"
 
 namespace fnhost::detail {
 
-// A span as it waits in the telemetry queue: owned copies of what SpanRecord views.
+// A span as it waits in the telemetry queue: the facts copied out of the observer call, no
+// formatting; export_to() makes the SpanRecord (and its attributes) on the telemetry thread.
 struct QueuedSpan {
   std::string name;
   InvocationSpan span;
@@ -27,12 +29,15 @@ struct QueuedSpan {
   absl::Time end;
   SpanStatusCode status = SpanStatusCode::kUnset;
   std::string status_message;
-  // Keys are string literals; string values are owned here.
-  struct Attribute {
-    const char* key;
-    std::variant<std::string, int64_t, bool> value;
-  };
-  std::vector<Attribute> attributes;
+  ShortText<32> invocation_id;
+  bool cold_start = false;
+  int64_t version = 0;
+  int memory_mb = 0;
+  InvocationOutcome outcome = InvocationOutcome::kSuccess;
+  int attempt = 1;
+  absl::Duration queue_wait;
+  absl::Duration cpu_time;
+  int64_t billed_ms = 0;
 
   // Calls `sink` with a SpanRecord viewing this span.
   void export_to(SpanSink& sink) const;

@@ -15,16 +15,22 @@ constexpr auto kWriterLinger = std::chrono::seconds(1);
 thread_local const TelemetryQueue* writing_for = nullptr;
 }  // namespace
 
-TelemetryQueue::~TelemetryQueue() {
-  (void)flush(absl::InfiniteDuration());
+TelemetryQueue::~TelemetryQueue() { (void)stop(); }
+
+int64_t TelemetryQueue::stop() {
   platform::Thread writer;
+  std::deque<Item> dropped;
   {
     MutexLock lock(mu_);
     stop_ = true;
+    dropped.swap(items_);
+    finished_ += static_cast<int64_t>(dropped.size());
     writer = std::move(writer_);
   }
   wake_.notify_all();
+  flushed_.notify_all();
   if (writer.joinable()) writer.join();
+  return static_cast<int64_t>(dropped.size());
 }
 
 bool TelemetryQueue::push(Item item) {

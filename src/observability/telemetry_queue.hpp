@@ -26,7 +26,7 @@ class TelemetryQueue {
 
   // `capacity`: items queued at most (>= 1).
   explicit TelemetryQueue(size_t capacity) : capacity_(capacity) {}
-  // Writes what is queued (flush with no bound), then stops the writer.
+  // stop().
   ~TelemetryQueue();
   TelemetryQueue(const TelemetryQueue&) = delete;
   TelemetryQueue& operator=(const TelemetryQueue&) = delete;
@@ -37,6 +37,10 @@ class TelemetryQueue {
   // Waits until every item pushed before the call was written, or `timeout` passed; returns
   // whether they were. From the writer thread itself (a sink that flushes) it returns false.
   bool flush(absl::Duration timeout);
+
+  // Refuses pushes from now on, drops what is still queued (returns how many), and waits for
+  // the writer to finish the item it is writing and leave. Flush first to write them instead.
+  int64_t stop();
 
   [[nodiscard]] int64_t written() const { return written_.load(std::memory_order_relaxed); }
   [[nodiscard]] int64_t queued() const;
