@@ -177,6 +177,10 @@ struct QueuedLogRecord {
 void HostCore::log(LogLevel level, std::string_view function, std::string_view invocation_id,
                    std::string_view message, const LogExtras& extras) const {
   if (options.log_sink == nullptr) return;
+  if (!telemetry_->has_room()) {
+    telemetry_counters_.log_records_dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   QueuedLogRecord queued{.time = wall_now(),
                          .level = level,
                          .function = std::string(function),
@@ -215,7 +219,7 @@ void HostCore::log(LogLevel level, std::string_view function, std::string_view i
 
 void HostCore::export_span(detail::QueuedSpan&& span) const {
   SpanSink* sink = options.tracing.span_sink.get();
-  const bool pushed = telemetry_->push([this, sink, span = std::move(span)]() {
+  const bool pushed = telemetry_->has_room() && telemetry_->push([this, sink, span = std::move(span)]() {
     span.export_to(*sink);
     telemetry_counters_.spans.fetch_add(1, std::memory_order_relaxed);
   });
@@ -230,7 +234,7 @@ CostReport HostCore::cost_report() const {
 
 void HostCore::queue_report(detail::PendingReport&& report) const {
   const int64_t records = report.finished ? 2 : 1;
-  const bool pushed =
+  const bool pushed = telemetry_->has_room() &&
       telemetry_->push([this, time = wall_now(), report = std::move(report)]() {
         std::string trace_id;
         std::string span_id;

@@ -11,6 +11,8 @@ namespace fnhost::detail {
 namespace {
 // A writer with nothing to write lingers this long, then leaves: an idle host keeps no thread.
 constexpr auto kWriterLinger = std::chrono::seconds(1);
+// The writer's nice value (see run()).
+constexpr int kWriterNice = 10;
 // The queue whose writer is the calling thread, if any: its flush() must not wait for itself.
 thread_local const TelemetryQueue* writing_for = nullptr;
 }  // namespace
@@ -24,6 +26,7 @@ int64_t TelemetryQueue::stop() {
     MutexLock lock(mu_);
     stop_ = true;
     dropped.swap(items_);
+    size_.store(0, std::memory_order_relaxed);
     finished_ += static_cast<int64_t>(dropped.size());
     writer = std::move(writer_);
   }
@@ -43,6 +46,7 @@ bool TelemetryQueue::push(Item item) {
     writer_running_ = true;
   }
   items_.push_back(std::move(item));
+  size_.store(items_.size(), std::memory_order_relaxed);
   ++pushed_;
   // Only a writer that may be waiting needs the wake-up: it empties the queue before it waits.
   if (items_.size() == 1) wake_.notify_one();
@@ -70,6 +74,9 @@ bool TelemetryQueue::flush(absl::Duration timeout) {
 
 void TelemetryQueue::run() {
   platform::set_current_thread_name("fnhost-export");
+  // Telemetry yields the CPU to invocations: when both want it, records wait (and past the
+  // queue's capacity are dropped and counted) rather than invocations.
+  (void)platform::set_current_thread_nice(kWriterNice);
   writing_for = this;
   std::deque<Item> batch;
   MutexLock lock(mu_);
@@ -83,6 +90,7 @@ void TelemetryQueue::run() {
       if (items_.empty()) break;
     }
     batch.swap(items_);
+    size_.store(0, std::memory_order_relaxed);
     mu_.unlock();
     int64_t done = 0;
     for (Item& item : batch) {

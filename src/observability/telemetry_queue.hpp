@@ -34,6 +34,11 @@ class TelemetryQueue {
   // Queues `item`; false (and `item` destroyed unrun) when the queue is full or a writer
   // thread cannot be had. Never waits for the writer.
   bool push(Item item);
+  // Whether a push now would find room (racy: a hint that spares building an item that would
+  // be dropped; push() still decides).
+  [[nodiscard]] bool has_room() const {
+    return size_.load(std::memory_order_relaxed) < capacity_;
+  }
   // Waits until every item pushed before the call was written, or `timeout` passed; returns
   // whether they were. From the writer thread itself (a sink that flushes) it returns false.
   bool flush(absl::Duration timeout);
@@ -61,6 +66,7 @@ class TelemetryQueue {
   // The writer that ran last; joined before the next starts, and by the destructor.
   platform::Thread writer_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> written_{0};
+  std::atomic<size_t> size_{0};  // items_.size(), for has_room()
 };
 
 }  // namespace fnhost::detail
