@@ -1,13 +1,20 @@
 // Quickstart: four functions on one host — CPU-bound, I/O-bound (sleeps), flaky, and one with
 // a per-instance init — each hit with a burst from an idle host. Prints a table per function
 // and the executor's thread count over time: it grows while handlers sleep, stays near the
-// core count for CPU work, and falls back to zero when idle. Expected output (numbers vary):
+// core count for CPU work, and falls back to zero when idle; then what each function cost
+// (metering) and the last REPORT record one invocation wrote. Expected output (numbers vary):
 //   function invocations errors cold_starts    p50 us    p99 us
 //   cpu             2000      0           2       328       393
 //   io              1000      0         256     20972     21226
 //   ...
 //   threads over time (every 50 ms): 1 2 2 2 2 2 2 256 256 ... 256 0 0 0
+//   ...
+//   function requests  billed ms  GB-seconds    CPU ms      cost $
+//   cpu          2000        2000      0.2441     413.3  0.00000447
+//   ...
+//   time=... level=info function=model invocation_id=... msg="REPORT RequestId: ... Duration: ...
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,9 +25,31 @@ using fnhost::Context;
 using fnhost::Event;
 using fnhost::Result;
 
+// Keeps the last REPORT record, to show one (a real program would let every record through to
+// a sink such as fnhost::make_stderr_log_sink()).
+class LastReport final : public fnhost::LogSink {
+ public:
+  void write(const fnhost::LogRecord& record) override {
+    if (record.message.rfind("REPORT", 0) != 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    last_ = fnhost::format_log_record(record, fnhost::LogFormat::kLogfmt);
+  }
+  std::string last() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::string last_;
+};
+
 int main() {
+  auto reports = std::make_shared<LastReport>();
   auto host = fnhost::Host::create({.executor_options = {.idle_timeout = absl::Milliseconds(300)},
-                                    .log_sink = nullptr})
+                                    .log_sink = reports,
+                                    .invocation_logs = true,
+                                    .metering = {.enabled = true}})
                   .value();
   const auto cpu = [](const Event&, Context&) -> Result {
     double x = 1;
@@ -85,5 +114,16 @@ int main() {
   std::printf("\npeak threads %lld, spawned %lld, reclaimed %lld, threads now %lld\n",
               (long long)e.peak_threads, (long long)e.spawned, (long long)e.reclaimed,
               (long long)e.threads);
+
+  const fnhost::CostReport costs = host.cost_report();
+  std::printf("\n%-8s %8s %10s %11s %9s %11s\n", "function", "requests", "billed ms", "GB-seconds",
+              "CPU ms", "cost $");
+  for (const fnhost::FunctionCost& f : costs.functions) {
+    std::printf("%-8s %8lld %10.0f %11.4f %9.1f %11.8f\n", f.function.c_str(),
+                (long long)f.requests, absl::ToDoubleMilliseconds(f.billed_duration), f.gb_seconds,
+                absl::ToDoubleMilliseconds(f.cpu_time), f.cost);
+  }
+  (void)host.flush_telemetry();
+  std::printf("\nlast REPORT record:\n%s\n", reports->last().c_str());
   return ok && host.shutdown(absl::Seconds(5)).drained() ? 0 : 1;
 }

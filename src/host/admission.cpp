@@ -35,7 +35,8 @@ void HostCore::notify_refused(std::string_view name, const absl::Status& status,
                               bool is_async) const {
   detail::notify_observers(
       options.observers, &InvocationObserver::on_refused,
-      RefusedInvocation{.function = name, .code = status.code(), .is_async = is_async});
+      RefusedInvocation{.function = name, .code = status.code(), .is_async = is_async},
+      user_observers_);
 }
 
 absl::Status HostCore::admit_unobserved(std::string_view name, Event&& event,
@@ -219,7 +220,8 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
     detail::notify_observers(options.observers, &InvocationObserver::on_admitted,
                              AdmittedInvocation{.function = slot.name,
                                                 .number = invocation->sequence,
-                                                .is_async = invocation->is_async});
+                                                .is_async = invocation->is_async},
+                             user_observers_);
   }
   slot.queue.enqueue(invocation);
   schedule(slot);

@@ -38,16 +38,27 @@ HostOptions with_internal_observers(HostOptions options, const HostCore* host) {
     options.observers.push_back(std::make_shared<detail::Meter>(options.metering));
   }
   if (options.tracing.span_sink != nullptr) {
-    options.observers.push_back(
-        std::make_shared<detail::SpanExporter>([host](detail::QueuedSpan&& span) {
-          host->export_span(std::move(span));
-        }));
+    options.observers.push_back(std::make_shared<detail::SpanExporter>(
+        [host](detail::QueuedSpan&& span) { host->export_span(std::move(span)); },
+        [host] { return host->telemetry_has_room(); },
+        [host] { host->telemetry_counters_.spans_dropped.fetch_add(1, std::memory_order_relaxed); }));
   }
   if (options.invocation_logs && options.log_sink != nullptr) {
     options.observers.push_back(std::make_shared<detail::InvocationReports>(
-        [host](detail::PendingReport&& report) { host->queue_report(std::move(report)); }));
+        [host](detail::PendingReport&& report) { host->queue_report(std::move(report)); },
+        [host] { return host->telemetry_has_room(); },
+        [host](int64_t records) {
+          host->telemetry_counters_.log_records_dropped.fetch_add(records,
+                                                                  std::memory_order_relaxed);
+        }));
   }
   return options;
+}
+
+// How many of `options.observers` with_internal_observers() added.
+size_t internal_observer_count(const HostOptions& options) {
+  return (options.metering.enabled ? 1 : 0) + (options.tracing.span_sink != nullptr ? 1 : 0) +
+         (options.invocation_logs && options.log_sink != nullptr ? 1 : 0);
 }
 
 std::shared_ptr<detail::Meter> meter_of(const HostOptions& options) {
@@ -64,6 +75,7 @@ HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_exec
       telemetry_(std::make_unique<detail::TelemetryQueue>(
           static_cast<size_t>(options.telemetry_queue_capacity))),
       meter_(meter_of(options)),
+      user_observers_(options.observers.size() - internal_observer_count(options)),
       owns_executor(owns),
       id_prefix_(random_id_prefix()),
       manual_clock_(options.clock.get()),

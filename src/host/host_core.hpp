@@ -132,6 +132,7 @@ struct HostCore {
   }
   // Waits until the log records and spans queued so far reached their sinks.
   bool flush_telemetry(absl::Duration timeout) const { return telemetry_->flush(timeout); }
+  bool telemetry_has_room() const { return telemetry_->has_room(); }
   TelemetryStats telemetry_stats() const;
   // Queues START, or END and REPORT, for the log sink (formatted on the telemetry thread).
   void queue_report(detail::PendingReport&& report) const;
@@ -175,6 +176,9 @@ struct HostCore {
   mutable TelemetryCounters telemetry_counters_;
   // HostOptions::metering's observer (also in options.observers), or null.
   const std::shared_ptr<detail::Meter> meter_;
+  // The program's own observers: the first ones of options.observers (the host's internal ones
+  // follow, and need no admission or refusal notices).
+  const size_t user_observers_;
   absl::Time created_at_;  // set by the constructor, once the clock is known
   const bool owns_executor;
 

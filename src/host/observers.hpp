@@ -4,6 +4,8 @@
 // without observers does no work for them — not even a clock read.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <memory>
 #include <vector>
 
@@ -13,12 +15,15 @@ namespace fnhost::detail {
 
 using ObserverList = std::vector<std::shared_ptr<InvocationObserver>>;
 
+// Tells the first `count` observers (all by default).
 template <class Report>
 void notify_observers(const ObserverList& observers,
-                      void (InvocationObserver::*method)(const Report&), const Report& report) {
-  for (const auto& observer : observers) {
+                      void (InvocationObserver::*method)(const Report&), const Report& report,
+                      size_t count = static_cast<size_t>(-1)) {
+  count = std::min(count, observers.size());
+  for (size_t i = 0; i < count; ++i) {
     try {
-      ((*observer).*method)(report);
+      ((*observers[i]).*method)(report);
     } catch (...) {
       // An observer must not take the invocation path down with it.
     }

@@ -68,6 +68,10 @@ void PendingReport::emit(const std::function<void(LogLevel, std::string_view)>& 
 }
 
 void InvocationReports::on_started(const StartedInvocation& started) {
+  if (!has_room_()) {
+    count_dropped_(1);
+    return;
+  }
   writer_(pending(started.function, started.invocation_id, started.version, started.span));
 }
 
@@ -75,6 +79,10 @@ void InvocationReports::on_finished(const FinishedInvocation& finished) {
   // One that never started had no START: it gets no END or REPORT either (the host logs the
   // drop itself).
   if (finished.outcome == InvocationOutcome::kDropped) return;
+  if (!has_room_()) {
+    count_dropped_(2);
+    return;
+  }
   PendingReport report =
       pending(finished.function, finished.invocation_id, finished.version, finished.span);
   report.finished = true;

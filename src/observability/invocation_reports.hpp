@@ -42,7 +42,13 @@ class InvocationReports final : public InvocationObserver {
  public:
   // Where reports go (the host queues them for its log sink).
   using Writer = std::function<void(PendingReport&&)>;
-  explicit InvocationReports(Writer writer) : writer_(std::move(writer)) {}
+  // `has_room`: whether the writer would take a report now; when not, the report is counted
+  // with `count_dropped` (its number of records) and never built.
+  using Room = std::function<bool()>;
+  InvocationReports(Writer writer, Room has_room, std::function<void(int64_t)> count_dropped)
+      : writer_(std::move(writer)),
+        has_room_(std::move(has_room)),
+        count_dropped_(std::move(count_dropped)) {}
 
   void on_started(const StartedInvocation& started) override;
   void on_finished(const FinishedInvocation& finished) override;
@@ -54,6 +60,8 @@ class InvocationReports final : public InvocationObserver {
 
  private:
   Writer writer_;
+  Room has_room_;
+  std::function<void(int64_t)> count_dropped_;
 };
 
 }  // namespace fnhost::detail

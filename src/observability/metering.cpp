@@ -11,13 +11,6 @@ namespace fnhost {
 
 namespace {
 
-// Each thread's shard, chosen once, round robin.
-size_t thread_shard(size_t shards) {
-  static std::atomic<size_t> next{0};
-  thread_local const size_t mine = next.fetch_add(1, std::memory_order_relaxed);
-  return mine % shards;
-}
-
 void price(FunctionCost& cost, const MeteringOptions& options) {
   cost.cost = cost.gb_seconds * options.price_per_gb_second +
               static_cast<double>(cost.requests) * options.price_per_million_requests / 1e6;
@@ -36,33 +29,85 @@ void add(FunctionCost& into, const FunctionCost& from, int sign) {
 
 namespace detail {
 
+namespace {
+std::atomic<uint64_t> next_meter_id{1};
+
+// The calling thread's shard of one meter, and the sums it used last: a thread mostly finishes
+// invocations of one function after another.
+struct ThreadMeterCache {
+  uint64_t meter_id = 0;
+  Meter::Shard* shard = nullptr;
+  const char* function_data = nullptr;
+  size_t function_size = 0;
+  Meter::Sums* sums = nullptr;
+};
+thread_local ThreadMeterCache thread_cache;
+
+void add_relaxed(std::atomic<int64_t>& sum, int64_t value) {
+  // The shard's thread is the only writer: no read-modify-write needed.
+  sum.store(sum.load(std::memory_order_relaxed) + value, std::memory_order_relaxed);
+}
+}  // namespace
+
+Meter::Meter(MeteringOptions options)
+    : options_(options), id_(next_meter_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+Meter::Sums& Meter::sums_for(std::string_view function) {
+  ThreadMeterCache& cache = thread_cache;
+  if (cache.meter_id == id_ && cache.function_data == function.data() &&
+      cache.function_size == function.size()) {
+    return *cache.sums;
+  }
+  if (cache.meter_id != id_) {
+    // A thread meets this meter: a shard of its own (kept by the meter, so a report still sees
+    // it after the thread is gone).
+    auto shard = std::make_unique<Shard>();
+    cache = ThreadMeterCache{.meter_id = id_, .shard = shard.get()};
+    MutexLock lock(shards_mu_);
+    shards_.push_back(std::move(shard));
+  }
+  Shard& shard = *cache.shard;
+  const absl::string_view key(function.data(), function.size());
+  auto it = shard.by_function.find(key);
+  if (it == shard.by_function.end()) {
+    MutexLock lock(shard.mu);
+    it = shard.by_function.try_emplace(std::string(function), std::make_unique<Sums>()).first;
+  }
+  cache.function_data = function.data();
+  cache.function_size = function.size();
+  cache.sums = it->second.get();
+  return *cache.sums;
+}
+
 void Meter::on_finished(const FinishedInvocation& finished) {
   // Never started: nothing ran, nothing is billed.
   if (finished.outcome == InvocationOutcome::kDropped) return;
   const int64_t billed = InvocationReports::billed_ms(finished.duration);
-  Shard& shard = shards_[thread_shard(kShards)];
-  MutexLock lock(shard.mu);
-  auto it = shard.sums.find(absl::string_view(finished.function.data(), finished.function.size()));
-  if (it == shard.sums.end()) it = shard.sums.try_emplace(std::string(finished.function)).first;
-  Sums& sums = it->second;
-  ++sums.requests;
-  sums.duration_ns += absl::ToInt64Nanoseconds(finished.duration);
-  sums.billed_ms += billed;
-  sums.mb_ms += billed * finished.memory_mb;
-  sums.cpu_ns += absl::ToInt64Nanoseconds(finished.cpu_time);
+  Sums& sums = sums_for(finished.function);
+  add_relaxed(sums.requests, 1);
+  add_relaxed(sums.duration_ns, absl::ToInt64Nanoseconds(finished.duration));
+  add_relaxed(sums.billed_ms, billed);
+  add_relaxed(sums.mb_ms, billed * finished.memory_mb);
+  add_relaxed(sums.cpu_ns, absl::ToInt64Nanoseconds(finished.cpu_time));
 }
 
 CostReport Meter::report(absl::Time start, absl::Time end) const {
-  std::map<std::string, Sums, std::less<>> merged;
-  for (Shard& shard : shards_) {
-    MutexLock lock(shard.mu);
-    for (const auto& [name, sums] : shard.sums) {
-      Sums& into = merged[name];
-      into.requests += sums.requests;
-      into.duration_ns += sums.duration_ns;
-      into.billed_ms += sums.billed_ms;
-      into.mb_ms += sums.mb_ms;
-      into.cpu_ns += sums.cpu_ns;
+  struct Merged {
+    int64_t requests = 0, duration_ns = 0, billed_ms = 0, mb_ms = 0, cpu_ns = 0;
+  };
+  std::map<std::string, Merged, std::less<>> merged;
+  {
+    MutexLock shards_lock(shards_mu_);
+    for (const auto& shard : shards_) {
+      MutexLock lock(shard->mu);
+      for (const auto& [name, sums] : shard->by_function) {
+        Merged& into = merged[name];
+        into.requests += sums->requests.load(std::memory_order_relaxed);
+        into.duration_ns += sums->duration_ns.load(std::memory_order_relaxed);
+        into.billed_ms += sums->billed_ms.load(std::memory_order_relaxed);
+        into.mb_ms += sums->mb_ms.load(std::memory_order_relaxed);
+        into.cpu_ns += sums->cpu_ns.load(std::memory_order_relaxed);
+      }
     }
   }
   CostReport report{.start = start, .end = end};

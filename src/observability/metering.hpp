@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // Internal (src/observability/metering.hpp).
 // HostOptions::metering: an InvocationObserver that sums, per function, what each finished
-// invocation is billed (Lambda's rules: see fnhost/metering.hpp). Sums live in a few striped
-// shards, each thread always writing the same one, so invocations on different threads rarely
-// meet on a lock; a report merges them.
+// invocation is billed (Lambda's rules: see fnhost/metering.hpp). Every thread that finishes
+// invocations sums into a shard of its own, so metering takes no lock and shares no cache line
+// on the invocation path: the thread is the shard's only writer (plain loads and stores of
+// relaxed atomics), and a report reads every shard. A lock is taken only when a thread meets a
+// function for the first time.
 #pragma once
 
-#include <array>
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
@@ -20,27 +25,33 @@ namespace fnhost::detail {
 
 class Meter final : public InvocationObserver {
  public:
-  explicit Meter(MeteringOptions options) : options_(options) {}
+  explicit Meter(MeteringOptions options);
   void on_finished(const FinishedInvocation& finished) override;
   // Every function's sums, priced, for the window [start, end].
   [[nodiscard]] CostReport report(absl::Time start, absl::Time end) const;
 
- private:
+  // One function's sums in one shard. Written by the shard's thread only.
   struct Sums {
-    int64_t requests = 0;
-    int64_t duration_ns = 0;
-    int64_t billed_ms = 0;
-    int64_t mb_ms = 0;  // billed ms × memory_mb: exact, unlike a running sum of GB-seconds
-    int64_t cpu_ns = 0;
+    std::atomic<int64_t> requests{0};
+    std::atomic<int64_t> duration_ns{0};
+    std::atomic<int64_t> billed_ms{0};
+    std::atomic<int64_t> mb_ms{0};  // billed ms × memory_mb: exact, unlike summed GB-seconds
+    std::atomic<int64_t> cpu_ns{0};
   };
-  struct alignas(kCacheLine) Shard {
-    Mutex mu;
-    absl::flat_hash_map<std::string, Sums> sums ABSL_GUARDED_BY(mu);
+  struct Shard {
+    // Inserted into by the shard's thread under `mu`; read by reports under `mu`; looked up by
+    // the shard's thread without it (it is the only one that changes the map).
+    mutable Mutex mu;
+    absl::flat_hash_map<std::string, std::unique_ptr<Sums>> by_function;
   };
-  static constexpr size_t kShards = 8;
+
+ private:
+  Sums& sums_for(std::string_view function);
 
   const MeteringOptions options_;
-  mutable std::array<Shard, kShards> shards_;
+  const uint64_t id_;  // tells this meter from one that later reuses its address
+  mutable Mutex shards_mu_;
+  std::vector<std::unique_ptr<Shard>> shards_ ABSL_GUARDED_BY(shards_mu_);
 };
 
 }  // namespace fnhost::detail

@@ -38,6 +38,10 @@ void QueuedSpan::export_to(SpanSink& sink) const {
 
 void SpanExporter::on_finished(const FinishedInvocation& finished) {
   if (finished.span == nullptr || !finished.span->context.sampled()) return;
+  if (!has_room_()) {
+    count_dropped_();
+    return;
+  }
   QueuedSpan span{.name = std::string(finished.function),
                   .span = *finished.span,
                   .kind = finished.is_async ? SpanKind::kConsumer : SpanKind::kServer,

@@ -46,11 +46,18 @@ struct QueuedSpan {
 class SpanExporter final : public InvocationObserver {
  public:
   using Queue = std::function<void(QueuedSpan&&)>;
-  explicit SpanExporter(Queue queue) : queue_(std::move(queue)) {}
+  // `has_room`: whether `queue` would take a span now; when not, `count_dropped` counts it and
+  // the span is never built.
+  SpanExporter(Queue queue, std::function<bool()> has_room, std::function<void()> count_dropped)
+      : queue_(std::move(queue)),
+        has_room_(std::move(has_room)),
+        count_dropped_(std::move(count_dropped)) {}
   void on_finished(const FinishedInvocation& finished) override;
 
  private:
   Queue queue_;
+  std::function<bool()> has_room_;
+  std::function<void()> count_dropped_;
 };
 
 }  // namespace fnhost::detail

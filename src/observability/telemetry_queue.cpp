@@ -12,7 +12,7 @@ namespace {
 // A writer with nothing to write lingers this long, then leaves: an idle host keeps no thread.
 constexpr auto kWriterLinger = std::chrono::seconds(1);
 // The writer's nice value (see run()).
-constexpr int kWriterNice = 10;
+constexpr int kWriterNice = 19;
 // The queue whose writer is the calling thread, if any: its flush() must not wait for itself.
 thread_local const TelemetryQueue* writing_for = nullptr;
 }  // namespace
