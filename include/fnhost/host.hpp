@@ -225,7 +225,7 @@ class Host {
   // Waits until every log record and span queued before the call has been handed to its sink
   // (records reach sinks on the host's "fnhost-export" thread, not on the caller's), or
   // `timeout` passed; returns whether they all were. shutdown() does this before it returns
-  // (for its time left, at least a second), and the destructor for drain_timeout. From a sink
+  // (for its time left, at least a second), and the destructor once more, for up to a second. From a sink
   // (on that thread) it returns false at once.
   bool flush_telemetry(absl::Duration timeout = absl::Seconds(10)) const;
   // What each function's invocations cost since the host was created (HostOptions::metering;

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <utility>
 
+#include "common/quote.hpp"
 #include "fmt/format.h"
 #include "fnhost/executor.hpp"
 #include "host/host_internal.hpp"
@@ -32,11 +33,7 @@ bool is_valid_name(std::string_view name) {
 
 namespace detail {
 
-std::string quoted(std::string_view name) {
-  constexpr size_t kShown = 64;
-  if (name.size() <= kShown) return fmt::format("\"{}\"", name);
-  return fmt::format("\"{}...\" ({} bytes)", name.substr(0, kShown), name.size());
-}
+std::string quoted(std::string_view name) { return quote_for_message(name); }
 
 }  // namespace detail
 

@@ -112,9 +112,10 @@ HostCore::~HostCore() {
   for (detail::Schedule* schedule : schedules) schedule->release();
   // After this no advance() fires this host's timers (it waits for one in progress).
   if (manual_clock_ != nullptr) detail::ManualClockAccess::detach(*manual_clock_, &timers_);
-  // Nothing queues records any more; what a slow sink has not taken by now is dropped (before
-  // the counters its items update go).
-  (void)telemetry_->flush(options.drain_timeout);
+  // Nothing queues records any more (shutdown() flushed what it queued; this is for the
+  // moments since); what a slow sink has not taken by now is dropped — before the counters its
+  // items update go.
+  (void)telemetry_->flush(absl::Seconds(1));
   (void)telemetry_->stop();
 }
 

@@ -7,6 +7,7 @@
 
 #include "fmt/format.h"
 #include "common/sync.hpp"
+#include "observability/json_text.hpp"
 
 namespace fnhost {
 
@@ -42,34 +43,7 @@ std::string_view to_string(LogLevel level) {
 
 namespace {
 
-// Appends `value` as a JSON string body (without quotes).
-void append_json_escaped(std::string& out, std::string_view value) {
-  for (char c : value) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        } else {
-          out += c;
-        }
-    }
-  }
-}
+using detail::append_json_escaped;
 
 // logfmt: bare when the value has no space, quote, '=' or control character; quoted with
 // JSON-style escapes otherwise.

@@ -8,6 +8,7 @@
 #include "common/sync.hpp"
 #include "fmt/format.h"
 #include "observability/invocation_reports.hpp"
+#include "observability/json_text.hpp"
 
 namespace fnhost {
 
@@ -65,28 +66,6 @@ void SpanExporter::on_finished(const FinishedInvocation& finished) {
 }
 
 namespace {
-
-void append_json_string(std::string& out, std::string_view value) {
-  out += '"';
-  for (char c : value) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}",
-                         static_cast<unsigned>(static_cast<unsigned char>(c)));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 // OTLP/JSON's AnyValue: int64 values are decimal strings.
 void append_any_value(std::string& out, const SpanAttribute& attribute) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/quote.hpp"
 #include "fmt/format.h"
 #include "fnhost/trace.hpp"
 
@@ -41,26 +42,7 @@ bool is_value_char(char c) { return c >= 0x20 && c <= 0x7e && c != ',' && c != '
 
 uint8_t hex_value(char c) { return static_cast<uint8_t>(is_digit(c) ? c - '0' : c - 'a' + 10); }
 
-// `text` in double quotes for an error message: at most its first 64 bytes, those outside
-// printable ASCII as \xNN, then "..." and the full size when cut. Headers come from the network,
-// so an error must neither echo a huge value nor put control characters into a log line.
-std::string quoted(std::string_view text) {
-  constexpr size_t kShown = 64;
-  std::string out = "\"";
-  for (const char c : text.substr(0, kShown)) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += c;
-    } else {
-      fmt::format_to(std::back_inserter(out), "\\x{:02x}", static_cast<unsigned char>(c));
-    }
-  }
-  if (text.size() > kShown) {
-    fmt::format_to(std::back_inserter(out), "...\" ({} bytes)", text.size());
-  } else {
-    out += '"';
-  }
-  return out;
-}
+std::string quoted(std::string_view text) { return detail::quote_for_message(text); }
 
 // One byte of input for an error message: 'c' when printable, \xNN otherwise.
 std::string describe(char c) {

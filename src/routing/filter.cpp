@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "common/quote.hpp"
 #include "common/status_macros.hpp"
 #include "fmt/format.h"
 #include "fnhost/event.hpp"
@@ -146,25 +147,7 @@ size_t escaped_size(std::string_view value) {
          }));
 }
 
-// `text` in double quotes for an error message: at most its first 64 bytes, those outside
-// printable ASCII as \xNN, then "..." and the full size when cut.
-std::string quoted(std::string_view text) {
-  constexpr size_t kShown = 64;
-  std::string out = "\"";
-  for (char c : text.substr(0, kShown)) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += c;
-    } else {
-      fmt::format_to(std::back_inserter(out), "\\x{:02x}", static_cast<unsigned char>(c));
-    }
-  }
-  if (text.size() > kShown) {
-    fmt::format_to(std::back_inserter(out), "...\" ({} bytes)", text.size());
-  } else {
-    out += '"';
-  }
-  return out;
-}
+std::string quoted(std::string_view text) { return detail::quote_for_message(text); }
 
 // Fills in a tree's summary (depth, the always_* flags, canonical_size) from its nodes.
 void summarize(Tree& tree) {
