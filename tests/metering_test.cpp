@@ -96,7 +96,8 @@ TEST_CASE("CPU time is the thread's CPU time while the handler ran", "[metering]
               .ok());
   REQUIRE(host.invoke("spin", {}).get().ok());
   REQUIRE(wait_until([&] { return host.cost_report().total.requests == 1; }));
-  const FunctionCost* spin = find(host.cost_report(), "spin");
+  const CostReport report = host.cost_report();
+  const FunctionCost* spin = find(report, "spin");
   REQUIRE(spin != nullptr);
   CHECK(spin->cpu_time >= absl::Milliseconds(5));
   CHECK(spin->billed_duration >= absl::Milliseconds(5));
