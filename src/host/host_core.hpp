@@ -377,7 +377,8 @@ struct HostCore {
   int64_t stop_retries();
   // A host steady time as wall time.
   absl::Time wall_at(int64_t steady_ns) const {
-    return wall_now() - absl::Nanoseconds(now_ns() - steady_ns);
+    if (manual_clock_ != nullptr) return wall_now() - absl::Nanoseconds(now_ns() - steady_ns);
+    return absl::FromUnixNanos(steady_ns + detail::platform::wall_minus_steady_ns(steady_ns));
   }
   // The host's steady time, coarsely (see platform::coarse_now_ns).
   int64_t coarse_now_ns() const {

@@ -134,6 +134,22 @@ int64_t coarse_now_ns() {
   return now_ns();
 }
 
+int64_t wall_minus_steady_ns(int64_t steady_ns) {
+  constexpr int64_t kRefreshNs = 100'000'000;
+  thread_local bool measured = false;
+  thread_local int64_t offset_ns = 0;
+  thread_local int64_t measured_at_ns = 0;
+  if (!measured || steady_ns - measured_at_ns > kRefreshNs) {
+    timespec wall{};
+    clock_gettime(CLOCK_REALTIME, &wall);
+    const int64_t steady = now_ns();
+    offset_ns = int64_t{wall.tv_sec} * 1'000'000'000 + wall.tv_nsec - steady;
+    measured_at_ns = steady;
+    measured = true;
+  }
+  return offset_ns;
+}
+
 int64_t current_thread_id() {
 #if defined(__linux__)
   return static_cast<int64_t>(::syscall(SYS_gettid));
