@@ -41,15 +41,14 @@ HostOptions with_internal_observers(HostOptions options, const HostCore* host) {
     options.observers.push_back(std::make_shared<detail::SpanExporter>(
         [host](detail::QueuedSpan&& span) { host->export_span(std::move(span)); },
         [host] { return host->telemetry_has_room(); },
-        [host] { host->telemetry_counters_.spans_dropped.fetch_add(1, std::memory_order_relaxed); }));
+        [host] { host->telemetry_counters_.spans_dropped.add(1); }));
   }
   if (options.invocation_logs && options.log_sink != nullptr) {
     options.observers.push_back(std::make_shared<detail::InvocationReports>(
         [host](detail::PendingReport&& report) { host->queue_report(std::move(report)); },
         [host] { return host->telemetry_has_room(); },
         [host](int64_t records) {
-          host->telemetry_counters_.log_records_dropped.fetch_add(records,
-                                                                  std::memory_order_relaxed);
+          host->telemetry_counters_.log_records_dropped.add(records);
         }));
   }
   return options;
@@ -191,7 +190,7 @@ void HostCore::log(LogLevel level, std::string_view function, std::string_view i
                    std::string_view message, const LogExtras& extras) const {
   if (options.log_sink == nullptr) return;
   if (!telemetry_->has_room()) {
-    telemetry_counters_.log_records_dropped.fetch_add(1, std::memory_order_relaxed);
+    telemetry_counters_.log_records_dropped.add(1);
     return;
   }
   QueuedLogRecord queued{.time = wall_now(),
@@ -227,7 +226,7 @@ void HostCore::log(LogLevel level, std::string_view function, std::string_view i
                                           .fields = fields});
         telemetry_counters_.log_records.fetch_add(1, std::memory_order_relaxed);
       });
-  if (!pushed) telemetry_counters_.log_records_dropped.fetch_add(1, std::memory_order_relaxed);
+  if (!pushed) telemetry_counters_.log_records_dropped.add(1);
 }
 
 void HostCore::export_span(detail::QueuedSpan&& span) const {
@@ -236,7 +235,7 @@ void HostCore::export_span(detail::QueuedSpan&& span) const {
     span.export_to(*sink);
     telemetry_counters_.spans.fetch_add(1, std::memory_order_relaxed);
   });
-  if (!pushed) telemetry_counters_.spans_dropped.fetch_add(1, std::memory_order_relaxed);
+  if (!pushed) telemetry_counters_.spans_dropped.add(1);
 }
 
 CostReport HostCore::cost_report() const {
@@ -267,16 +266,16 @@ void HostCore::queue_report(detail::PendingReport&& report) const {
         });
       });
   if (!pushed) {
-    telemetry_counters_.log_records_dropped.fetch_add(records, std::memory_order_relaxed);
+    telemetry_counters_.log_records_dropped.add(records);
   }
 }
 
 TelemetryStats HostCore::telemetry_stats() const {
   return TelemetryStats{
       .log_records = telemetry_counters_.log_records.load(std::memory_order_relaxed),
-      .log_records_dropped = telemetry_counters_.log_records_dropped.load(std::memory_order_relaxed),
+      .log_records_dropped = telemetry_counters_.log_records_dropped.load(),
       .spans = telemetry_counters_.spans.load(std::memory_order_relaxed),
-      .spans_dropped = telemetry_counters_.spans_dropped.load(std::memory_order_relaxed),
+      .spans_dropped = telemetry_counters_.spans_dropped.load(),
       .queued = telemetry_->queued(),
       .invalid_traceparents =
           telemetry_counters_.invalid_traceparents.load(std::memory_order_relaxed)};

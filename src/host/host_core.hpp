@@ -25,6 +25,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/striped_counter.hpp"
 #include "common/sync.hpp"
 #include "delivery/retry_queue.hpp"
 #include "fnhost/host.hpp"
@@ -167,10 +168,10 @@ struct HostCore {
   // everything that may still queue into it.
   const std::unique_ptr<detail::TelemetryQueue> telemetry_;
   struct TelemetryCounters {
-    std::atomic<int64_t> log_records{0};
-    std::atomic<int64_t> log_records_dropped{0};
-    std::atomic<int64_t> spans{0};
-    std::atomic<int64_t> spans_dropped{0};
+    std::atomic<int64_t> log_records{0};  // written by the export thread only
+    std::atomic<int64_t> spans{0};        // written by the export thread only
+    detail::StripedCounter log_records_dropped;
+    detail::StripedCounter spans_dropped;
     std::atomic<int64_t> invalid_traceparents{0};
   };
   mutable TelemetryCounters telemetry_counters_;

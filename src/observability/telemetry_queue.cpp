@@ -11,8 +11,6 @@ namespace fnhost::detail {
 namespace {
 // A writer with nothing to write lingers this long, then leaves: an idle host keeps no thread.
 constexpr auto kWriterLinger = std::chrono::seconds(1);
-// The writer's nice value (see run()).
-constexpr int kWriterNice = 19;
 // The queue whose writer is the calling thread, if any: its flush() must not wait for itself.
 thread_local const TelemetryQueue* writing_for = nullptr;
 }  // namespace
@@ -76,7 +74,7 @@ void TelemetryQueue::run() {
   platform::set_current_thread_name("fnhost-export");
   // Telemetry yields the CPU to invocations: when both want it, records wait (and past the
   // queue's capacity are dropped and counted) rather than invocations.
-  (void)platform::set_current_thread_nice(kWriterNice);
+  (void)platform::set_current_thread_background();
   writing_for = this;
   std::deque<Item> batch;
   MutexLock lock(mu_);

@@ -190,6 +190,14 @@ bool set_current_thread_nice(int nice) {
 #endif
 }
 
+bool set_current_thread_background() {
+#if defined(__linux__)
+  sched_param none{};
+  if (::sched_setscheduler(0, SCHED_IDLE, &none) == 0) return true;
+#endif
+  return set_current_thread_nice(19);
+}
+
 #if defined(__linux__)
 namespace {
 void* thread_entry(void* argument) {

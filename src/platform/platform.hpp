@@ -60,6 +60,11 @@ std::optional<int> current_thread_nice();
 // returning false where threads have no nice value of their own.
 bool set_current_thread_nice(int nice);
 
+// Makes the calling thread run only when a CPU has nothing else to run (SCHED_IDLE on Linux,
+// which any thread may ask for; else nice 19): for work that must never delay invocations.
+// Returns whether either took effect.
+bool set_current_thread_background();
+
 // A joinable thread. Move-only; must be joined before destruction.
 class Thread {
  public:
