@@ -218,3 +218,15 @@ TEST_CASE("the telemetry writer leaves when idle and comes back for the next rec
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("JSON log lines are valid UTF-8 whatever bytes the message holds", "[logs]") {
+  const std::string message = std::string("ok \xC3\xA9 bad \xFF\xC3 end\x01", 17);
+  const LogRecord record{.time = absl::FromUnixSeconds(0), .message = message};
+  const std::string line = fnhost::format_log_record(record, LogFormat::kJson);
+  CHECK(line.find("\"msg\":\"ok \xC3\xA9 bad \xEF\xBF\xBD\xEF\xBF\xBD end\\u0001\"") !=
+        std::string::npos);
+}
+
+}  // namespace

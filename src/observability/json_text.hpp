@@ -7,13 +7,23 @@
 #include <string>
 #include <string_view>
 
+#include "common/utf8.hpp"
 #include "fmt/format.h"
 
 namespace fnhost::detail {
 
-// Appends `value` as a JSON string body (without quotes).
+// Appends `value` as a JSON string body (without quotes), valid UTF-8: each byte that does not
+// start a valid sequence becomes U+FFFD.
 inline void append_json_escaped(std::string& out, std::string_view value) {
-  for (char c : value) {
+  while (!value.empty()) {
+    const size_t length = utf8_sequence_length(value);
+    if (length != 1) {
+      out += length == 0 ? std::string_view("\xEF\xBF\xBD") : value.substr(0, length);
+      value.remove_prefix(length == 0 ? 1 : length);
+      continue;
+    }
+    const char c = value.front();
+    value.remove_prefix(1);
     switch (c) {
       case '"':
         out += "\\\"";
