@@ -45,10 +45,20 @@ clang++ "${flags[@]}" tests/fuzz/topic_fuzz.cpp src/routing/topic.cpp \
 clang++ "${flags[@]}" tests/fuzz/trace_context_fuzz.cpp src/observability/trace_context.cpp \
   $(pkg-config --libs absl_statusor fmt) -lpthread -o "${out}/trace_context_fuzz"
 
+# cloudevent: the CloudEvents parsers of the HTTP gateway, structured and binary mode, with
+# their round trip (connectors/http/src/cloudevents.cpp; nlohmann-json is header-only).
+clang++ "${flags[@]}" -Iconnectors/http/src connectors/http/fuzz/cloudevent_fuzz.cpp \
+  connectors/http/src/cloudevents.cpp \
+  $(pkg-config --libs absl_statusor absl_time absl_strings fmt) -lpthread -o "${out}/cloudevent_fuzz"
+
 for target in "${out}"/*_fuzz; do
   name="$(basename "${target}")"
   corpus=()
   seeds="tests/fuzz/corpus/${name%_fuzz}"
+  # A connector's targets keep their seeds beside them: connectors/<name>/fuzz/corpus/<target>.
+  for connector_seeds in connectors/*/fuzz/corpus/"${name%_fuzz}"; do
+    if [ -d "${connector_seeds}" ]; then seeds="${connector_seeds}"; fi
+  done
   if [ -d "${seeds}" ]; then
     mkdir -p "${out}/corpus/${name%_fuzz}"
     corpus=("${out}/corpus/${name%_fuzz}" "${seeds}")

@@ -3,7 +3,8 @@
 # Installs fnhost's build dependencies from Debian/Ubuntu packages (Debian 12 is the tested
 # platform). Only missing packages are installed; when everything is there, it does nothing.
 #
-#   ./scripts/install-deps.sh           toolchain, CMake, Ninja, Abseil, fmt, Catch2, concurrentqueue
+#   ./scripts/install-deps.sh           toolchain, CMake, Ninja, Abseil, fmt, Catch2, concurrentqueue,
+#                                       and cpp-httplib + nlohmann-json for the HTTP gateway
 #   ./scripts/install-deps.sh --bench   also Google Benchmark, oneTBB and Boost (benchmark peers)
 #   ./scripts/install-deps.sh --fuzz    also clang and its libFuzzer runtime (scripts/fuzz.sh)
 set -euo pipefail
@@ -23,6 +24,9 @@ packages=(
   catch2
   libconcurrentqueue-dev
   prometheus
+  # The HTTP gateway connector (fnhost::http) and its tests.
+  libcpp-httplib-dev
+  nlohmann-json3-dev
 )
 
 for arg in "$@"; do
