@@ -3,14 +3,13 @@
 // never stalls an invocation, overflow is dropped and counted, order is kept, flush_telemetry
 // waits for what was queued; records carry fields and format them in logfmt and JSON.
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "fnhost/fnhost.hpp"
 #include "observability/telemetry_queue.hpp"
@@ -28,8 +27,8 @@ using fnhost::LogFormat;
 using fnhost::LogLevel;
 using fnhost::LogRecord;
 using fnhost::Result;
-using fnhost::testing::CaptureLogSink;
 using fnhost::testing::CapturedLogRecord;
+using fnhost::testing::CaptureLogSink;
 using fnhost::testing::wait_until;
 
 // A sink whose write() waits until the test opens it: the slowest sink there is.
@@ -209,9 +208,7 @@ TEST_CASE("the telemetry writer leaves when idle and comes back for the next rec
   REQUIRE(queue.push([&ran] { ran.fetch_add(1); }));
   REQUIRE(queue.flush(absl::Seconds(60)));
   // The writer lingers a second, then leaves; a push after that starts another.
-  REQUIRE(wait_until([&] {
-    return fnhost::testing::count_threads_named("fnhost-export") == 0;
-  }));
+  REQUIRE(wait_until([&] { return fnhost::testing::count_threads_named("fnhost-export") == 0; }));
   REQUIRE(queue.push([&ran] { ran.fetch_add(1); }));
   REQUIRE(queue.flush(absl::Seconds(60)));
   CHECK(ran.load() == 2);

@@ -3,13 +3,12 @@
 // least 1), GB-seconds, CPU time and cost per function; windows between two reports; exact
 // under many threads.
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <ctime>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "fnhost/fnhost.hpp"
 #include "testing/host_helpers.hpp"
@@ -51,7 +50,10 @@ TEST_CASE("billed duration rounds each invocation up to a whole millisecond", "[
                                   .timeout = absl::Hours(1),
                                   .memory_mb = 512})
               .ok());
-  REQUIRE(clocked.host.register_function({.name = "noop", .handler = [](const Event&, Context&) -> Result { return ""; }}).ok());
+  REQUIRE(clocked.host
+              .register_function(
+                  {.name = "noop", .handler = [](const Event&, Context&) -> Result { return ""; }})
+              .ok());
   for (int i = 0; i < 4; ++i) REQUIRE(clocked.host.invoke("resize", {}).get().ok());
   REQUIRE(clocked.host.invoke("noop", {}).get().ok());
   // An invocation is metered as it ends, moments after its caller got the answer.
@@ -105,8 +107,12 @@ TEST_CASE("CPU time is the thread's CPU time while the handler ran", "[metering]
 
 TEST_CASE("since() gives the window between two reports", "[metering]") {
   fnhost::Host host = fnhost::testing::make_host(metered());
-  REQUIRE(host.register_function({.name = "a", .handler = [](const Event&, Context&) -> Result { return ""; }}).ok());
-  REQUIRE(host.register_function({.name = "b", .handler = [](const Event&, Context&) -> Result { return ""; }}).ok());
+  REQUIRE(host.register_function(
+                  {.name = "a", .handler = [](const Event&, Context&) -> Result { return ""; }})
+              .ok());
+  REQUIRE(host.register_function(
+                  {.name = "b", .handler = [](const Event&, Context&) -> Result { return ""; }})
+              .ok());
   for (int i = 0; i < 2; ++i) REQUIRE(host.invoke("a", {}).get().ok());
   REQUIRE(wait_until([&] { return host.cost_report().total.requests == 2; }));
   const CostReport before = host.cost_report();
@@ -128,7 +134,9 @@ TEST_CASE("since() gives the window between two reports", "[metering]") {
 
 TEST_CASE("metering is exact under many threads", "[metering][stress]") {
   fnhost::Host host = fnhost::testing::make_host(metered());
-  REQUIRE(host.register_function({.name = "f", .handler = [](const Event&, Context&) -> Result { return ""; }}).ok());
+  REQUIRE(host.register_function(
+                  {.name = "f", .handler = [](const Event&, Context&) -> Result { return ""; }})
+              .ok());
   constexpr int kThreads = 8;
   constexpr int kEach = 500;
   std::vector<std::thread> callers;
@@ -150,7 +158,9 @@ TEST_CASE("metering is exact under many threads", "[metering][stress]") {
 
 TEST_CASE("without metering the cost report is empty", "[metering]") {
   fnhost::Host host = fnhost::testing::make_host();
-  REQUIRE(host.register_function({.name = "f", .handler = [](const Event&, Context&) -> Result { return ""; }}).ok());
+  REQUIRE(host.register_function(
+                  {.name = "f", .handler = [](const Event&, Context&) -> Result { return ""; }})
+              .ok());
   REQUIRE(host.invoke("f", {}).get().ok());
   const CostReport report = host.cost_report();
   CHECK(report.functions.empty());

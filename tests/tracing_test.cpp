@@ -4,13 +4,12 @@
 // are counted and not trusted; parent-based ratio sampling; log records carry the ids; spans
 // as OTLP/JSON lines.
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "fnhost/fnhost.hpp"
 #include "testing/capture_log_sink.hpp"
@@ -27,9 +26,9 @@ using fnhost::Result;
 using fnhost::SpanKind;
 using fnhost::SpanStatusCode;
 using fnhost::TraceContext;
-using fnhost::testing::CaptureLogSink;
 using fnhost::testing::CapturedLogRecord;
 using fnhost::testing::CapturedSpan;
+using fnhost::testing::CaptureLogSink;
 using fnhost::testing::CaptureSpanSink;
 using fnhost::testing::wait_until;
 
@@ -71,8 +70,12 @@ Event with_traceparent(std::string traceparent, std::string tracestate = "") {
   return event;
 }
 
-std::string trace_of(const CapturedSpan& span) { return fnhost::trace_id_hex(span.span.context.trace_id); }
-std::string id_of(const CapturedSpan& span) { return fnhost::span_id_hex(span.span.context.span_id); }
+std::string trace_of(const CapturedSpan& span) {
+  return fnhost::trace_id_hex(span.span.context.trace_id);
+}
+std::string id_of(const CapturedSpan& span) {
+  return fnhost::span_id_hex(span.span.context.span_id);
+}
 std::string parent_of(const CapturedSpan& span) {
   return span.span.has_parent() ? fnhost::span_id_hex(span.span.parent_span_id) : "";
 }
@@ -82,12 +85,13 @@ Result ok_handler(const Event&, Context&) { return "ok"; }
 TEST_CASE("an invocation is a span whose parent is the event's traceparent", "[tracing]") {
   TracedHost traced;
   std::optional<InvocationSpan> seen;
-  REQUIRE(traced.host.register_function({.name = "resize",
-                                          .handler = [&seen](const Event&, Context& ctx) -> Result {
-                                            if (ctx.span() != nullptr) seen = *ctx.span();
-                                            return "ok";
-                                          },
-                                          .memory_mb = 256})
+  REQUIRE(traced.host
+              .register_function({.name = "resize",
+                                  .handler = [&seen](const Event&, Context& ctx) -> Result {
+                                    if (ctx.span() != nullptr) seen = *ctx.span();
+                                    return "ok";
+                                  },
+                                  .memory_mb = 256})
               .ok());
   REQUIRE(traced.host.invoke("resize", with_traceparent(kParent, "vendor=abc")).get().ok());
   REQUIRE(traced.wait_spans(1));
@@ -172,7 +176,8 @@ TEST_CASE("ctx.invoke, invoke_async and publish make the callees' spans children
   CHECK(consumers == 2);  // invoke_async and publish
   // The callee's event carries the caller's span as its traceparent.
   std::lock_guard<std::mutex> lock(mu);
-  CHECK(callee_traceparent == "00-" + std::string(kParentTraceId) + "-" + id_of(callers[0]) + "-01");
+  CHECK(callee_traceparent ==
+        "00-" + std::string(kParentTraceId) + "-" + id_of(callers[0]) + "-01");
 }
 
 TEST_CASE("a retry's span is a child of the failed attempt, in the same trace", "[tracing]") {
@@ -181,7 +186,8 @@ TEST_CASE("a retry's span is a child of the failed attempt, in the same trace", 
   REQUIRE(traced.host
               .register_function({.name = "flaky",
                                   .handler = [&runs](const Event&, Context&) -> Result {
-                                    if (runs.fetch_add(1) == 0) return absl::UnavailableError("once");
+                                    if (runs.fetch_add(1) == 0)
+                                      return absl::UnavailableError("once");
                                     return "ok";
                                   },
                                   .retry = {.initial_backoff = absl::Milliseconds(1),
@@ -228,8 +234,7 @@ TEST_CASE("an invalid traceparent is counted, logged and not trusted", "[tracing
       "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  // zero trace id
       "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  // zero parent id
       "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  // version ff
-      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-      "garbage"};
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", "garbage"};
   for (const std::string& header : invalid) {
     REQUIRE(traced.host.invoke("f", with_traceparent(header)).get().ok());
   }
@@ -266,11 +271,12 @@ TEST_CASE("sampling: new traces by ratio, children follow their parent's flag", 
   SECTION("ratio 0 exports no new trace, but passes an unsampled context on") {
     TracedHost traced(/*sample_ratio=*/0.0);
     std::optional<TraceContext> seen;
-    REQUIRE(traced.host.register_function({.name = "f",
-                                            .handler = [&seen](const Event&, Context& ctx) -> Result {
-                                              seen = ctx.span()->context;
-                                              return "";
-                                            }})
+    REQUIRE(traced.host
+                .register_function({.name = "f",
+                                    .handler = [&seen](const Event&, Context& ctx) -> Result {
+                                      seen = ctx.span()->context;
+                                      return "";
+                                    }})
                 .ok());
     REQUIRE(traced.host.invoke("f", Event::with_data("x")).get().ok());
     REQUIRE(seen.has_value());
@@ -279,8 +285,8 @@ TEST_CASE("sampling: new traces by ratio, children follow their parent's flag", 
     // A sampled parent is followed even at ratio 0; an unsampled one is not exported.
     REQUIRE(traced.host.invoke("f", with_traceparent(kParent)).get().ok());
     REQUIRE(traced.host
-                .invoke("f", with_traceparent(
-                                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"))
+                .invoke("f",
+                        with_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"))
                 .get()
                 .ok());
     REQUIRE(traced.wait_spans(1));
@@ -304,11 +310,12 @@ TEST_CASE("sampling: new traces by ratio, children follow their parent's flag", 
 
 TEST_CASE("log records of a traced invocation carry its trace and span ids", "[tracing]") {
   TracedHost traced(1.0, /*invocation_logs=*/true);
-  REQUIRE(traced.host.register_function({.name = "f",
-                                          .handler = [](const Event&, Context& ctx) -> Result {
-                                            ctx.log().info("hello");
-                                            return "";
-                                          }})
+  REQUIRE(traced.host
+              .register_function({.name = "f",
+                                  .handler = [](const Event&, Context& ctx) -> Result {
+                                    ctx.log().info("hello");
+                                    return "";
+                                  }})
               .ok());
   REQUIRE(traced.host.invoke("f", with_traceparent(kParent)).get().ok());
   REQUIRE(traced.wait_spans(1));
@@ -331,7 +338,8 @@ TEST_CASE("without a span sink nothing is traced and events are passed on as the
   std::atomic<bool> callee_had_traceparent{true};
   REQUIRE(host.register_function({.name = "callee",
                                   .handler = [&](const Event& event, Context&) -> Result {
-                                    callee_had_traceparent = event.extension("traceparent").has_value();
+                                    callee_had_traceparent =
+                                        event.extension("traceparent").has_value();
                                     return "";
                                   }})
               .ok());

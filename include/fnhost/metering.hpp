@@ -30,12 +30,12 @@ struct MeteringOptions {
 
 struct FunctionCost {
   std::string function;
-  int64_t requests = 0;             // invocations that started and ended
-  absl::Duration duration;          // their run time, init included
-  absl::Duration billed_duration;   // each rounded up to a whole millisecond (>= 1 ms)
-  double gb_seconds = 0;            // sum of billed duration × memory_mb / 1024
-  absl::Duration cpu_time;          // CPU time of the threads that ran them
-  double cost = 0;                  // gb_seconds × price_per_gb_second + requests × price / 1e6
+  int64_t requests = 0;            // invocations that started and ended
+  absl::Duration duration;         // their run time, init included
+  absl::Duration billed_duration;  // each rounded up to a whole millisecond (>= 1 ms)
+  double gb_seconds = 0;           // sum of billed duration × memory_mb / 1024
+  absl::Duration cpu_time;         // CPU time of the threads that ran them
+  double cost = 0;                 // gb_seconds × price_per_gb_second + requests × price / 1e6
 };
 
 struct CostReport {

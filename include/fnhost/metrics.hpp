@@ -22,11 +22,11 @@ namespace fnhost {
 // The host's log records and spans on their way to the sinks (HostOptions::log_sink,
 // TracingOptions::span_sink).
 struct TelemetryStats {
-  int64_t log_records = 0;          // handed to the log sink
-  int64_t log_records_dropped = 0;  // dropped: the queue was full
-  int64_t spans = 0;                // handed to the span sink
-  int64_t spans_dropped = 0;        // dropped: the queue was full
-  int64_t queued = 0;               // gauge: waiting for their sink now
+  int64_t log_records = 0;           // handed to the log sink
+  int64_t log_records_dropped = 0;   // dropped: the queue was full
+  int64_t spans = 0;                 // handed to the span sink
+  int64_t spans_dropped = 0;         // dropped: the queue was full
+  int64_t queued = 0;                // gauge: waiting for their sink now
   int64_t invalid_traceparents = 0;  // events whose traceparent was ignored as invalid
 };
 

@@ -16,9 +16,7 @@ namespace fnhost::detail {
 
 class StripedCounter {
  public:
-  void add(int64_t value) {
-    stripes_[stripe()].value.fetch_add(value, std::memory_order_relaxed);
-  }
+  void add(int64_t value) { stripes_[stripe()].value.fetch_add(value, std::memory_order_relaxed); }
   [[nodiscard]] int64_t load() const {
     int64_t sum = 0;
     for (const Stripe& stripe : stripes_) sum += stripe.value.load(std::memory_order_relaxed);

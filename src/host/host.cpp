@@ -47,9 +47,7 @@ HostOptions with_internal_observers(HostOptions options, const HostCore* host) {
     options.observers.push_back(std::make_shared<detail::InvocationReports>(
         [host](detail::PendingReport&& report) { host->queue_report(std::move(report)); },
         [host] { return host->telemetry_has_room(); },
-        [host](int64_t records) {
-          host->telemetry_counters_.log_records_dropped.add(records);
-        }));
+        [host](int64_t records) { host->telemetry_counters_.log_records_dropped.add(records); }));
   }
   return options;
 }
@@ -211,27 +209,30 @@ void HostCore::log(LogLevel level, std::string_view function, std::string_view i
       }
     }
   }
-  const bool pushed =
-      telemetry_->push([this, record = std::move(queued)]() mutable {
-        std::vector<LogField> fields;
-        fields.reserve(record.fields.size());
-        for (const auto& [key, value] : record.fields) fields.push_back({key, value});
-        options.log_sink->write(LogRecord{.time = record.time,
-                                          .level = record.level,
-                                          .function = record.function,
-                                          .invocation_id = record.invocation_id,
-                                          .message = record.message,
-                                          .trace_id = record.trace_id,
-                                          .span_id = record.span_id,
-                                          .fields = fields});
-        telemetry_counters_.log_records.fetch_add(1, std::memory_order_relaxed);
-      });
+  const bool pushed = telemetry_->push([this, record = std::move(queued)]() mutable {
+    std::vector<LogField> fields;
+    fields.reserve(record.fields.size());
+    for (const auto& [key, value] : record.fields) fields.push_back({key, value});
+    write_log_record(LogRecord{.time = record.time,
+                               .level = record.level,
+                               .function = record.function,
+                               .invocation_id = record.invocation_id,
+                               .message = record.message,
+                               .trace_id = record.trace_id,
+                               .span_id = record.span_id,
+                               .fields = fields});
+  });
   if (!pushed) telemetry_counters_.log_records_dropped.add(1);
+}
+
+void HostCore::write_log_record(const LogRecord& record) const {
+  options.log_sink->write(record);
+  telemetry_counters_.log_records.fetch_add(1, std::memory_order_relaxed);
 }
 
 void HostCore::export_span(detail::QueuedSpan&& span) const {
   SpanSink* sink = options.tracing.span_sink.get();
-  const bool pushed = telemetry_->has_room() && telemetry_->push([this, sink, span = std::move(span)]() {
+  const bool pushed = telemetry_->push([this, sink, span = std::move(span)]() {
     span.export_to(*sink);
     telemetry_counters_.spans.fetch_add(1, std::memory_order_relaxed);
   });
@@ -246,25 +247,23 @@ CostReport HostCore::cost_report() const {
 
 void HostCore::queue_report(detail::PendingReport&& report) const {
   const int64_t records = report.finished ? 2 : 1;
-  const bool pushed = telemetry_->has_room() &&
-      telemetry_->push([this, time = wall_now(), report = std::move(report)]() {
-        std::string trace_id;
-        std::string span_id;
-        if (report.traced) {
-          trace_id = trace_id_hex(report.trace_id);
-          span_id = span_id_hex(report.span_id);
-        }
-        report.emit([&](LogLevel level, std::string_view message) {
-          options.log_sink->write(LogRecord{.time = time,
-                                            .level = level,
-                                            .function = report.function,
-                                            .invocation_id = report.invocation_id.view(),
-                                            .message = message,
-                                            .trace_id = trace_id,
-                                            .span_id = span_id});
-          telemetry_counters_.log_records.fetch_add(1, std::memory_order_relaxed);
-        });
-      });
+  const bool pushed = telemetry_->push([this, time = wall_now(), report = std::move(report)]() {
+    std::string trace_id;
+    std::string span_id;
+    if (report.traced) {
+      trace_id = trace_id_hex(report.trace_id);
+      span_id = span_id_hex(report.span_id);
+    }
+    report.emit([&](LogLevel level, std::string_view message) {
+      write_log_record(LogRecord{.time = time,
+                                 .level = level,
+                                 .function = report.function,
+                                 .invocation_id = report.invocation_id.view(),
+                                 .message = message,
+                                 .trace_id = trace_id,
+                                 .span_id = span_id});
+    });
+  });
   if (!pushed) {
     telemetry_counters_.log_records_dropped.add(records);
   }
@@ -388,9 +387,7 @@ absl::StatusOr<FunctionStats> Host::function_stats(std::string_view name) const 
 ExecutorStats Host::executor_stats() const { return impl_->executor->stats(); }
 HostMetrics Host::metrics() const { return impl_->metrics(); }
 CostReport Host::cost_report() const { return impl_->cost_report(); }
-bool Host::flush_telemetry(absl::Duration timeout) const {
-  return impl_->flush_telemetry(timeout);
-}
+bool Host::flush_telemetry(absl::Duration timeout) const { return impl_->flush_telemetry(timeout); }
 Executor& Host::executor() const { return *impl_->executor; }
 ShutdownReport Host::shutdown(absl::Duration timeout) { return impl_->shutdown(timeout); }
 bool Host::is_accepting() const { return impl_->is_accepting(); }

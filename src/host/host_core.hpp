@@ -135,7 +135,11 @@ struct HostCore {
   bool flush_telemetry(absl::Duration timeout) const { return telemetry_->flush(timeout); }
   bool telemetry_has_room() const { return telemetry_->has_room(); }
   TelemetryStats telemetry_stats() const;
-  // Queues START, or END and REPORT, for the log sink (formatted on the telemetry thread).
+  // On the telemetry thread: hands `record` to the log sink and counts it.
+  void write_log_record(const LogRecord& record) const;
+  // Queues START, or END and REPORT, for the log sink (formatted on the telemetry thread). The
+  // observers that call these and export_span() look for room first (has_room), so a record
+  // that would be dropped is not even built.
   void queue_report(detail::PendingReport&& report) const;
   // Queues a finished span for the span sink; counts it dropped when the queue is full.
   void export_span(detail::QueuedSpan&& span) const;

@@ -225,8 +225,8 @@ absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) co
   stats.in_flight = FunctionSlot::running_of(word);
   stats.queued = FunctionSlot::queued_of(word);
   if (stats.queued > 0) {
-    stats.oldest_queued_age = absl::Nanoseconds(
-        std::max<int64_t>(0, coarse_now_ns() - relaxed(slot->head_accepted_ns)));
+    stats.oldest_queued_age =
+        absl::Nanoseconds(std::max<int64_t>(0, coarse_now_ns() - relaxed(slot->head_accepted_ns)));
   }
   stats.instances = relaxed(slot->live_instances);
   stats.events_accepted = stats.invocations - relaxed(slot->sync_invocations) -

@@ -36,9 +36,8 @@ std::string InvocationReports::report(const FinishedInvocation& finished) {
 namespace {
 PendingReport pending(std::string_view function, std::string_view id, int64_t version,
                       const InvocationSpan* span) {
-  PendingReport report{.function = std::string(function),
-                       .invocation_id = ShortText<32>(id),
-                       .version = version};
+  PendingReport report{
+      .function = std::string(function), .invocation_id = ShortText<32>(id), .version = version};
   if (span != nullptr) {
     report.traced = true;
     report.trace_id = span->context.trace_id;
@@ -50,7 +49,8 @@ PendingReport pending(std::string_view function, std::string_view id, int64_t ve
 
 void PendingReport::emit(const std::function<void(LogLevel, std::string_view)>& write) const {
   if (!finished) {
-    write(LogLevel::kInfo, fmt::format("START RequestId: {} Version: {}", invocation_id.view(), version));
+    write(LogLevel::kInfo,
+          fmt::format("START RequestId: {} Version: {}", invocation_id.view(), version));
     return;
   }
   write(LogLevel::kInfo, fmt::format("END RequestId: {}", invocation_id.view()));

@@ -131,8 +131,9 @@ CostReport CostReport::since(const CostReport& earlier) const {
   CostReport window{.start = earlier.end, .end = end};
   for (const FunctionCost& now : functions) {
     FunctionCost cost = now;
-    const auto before = std::find_if(earlier.functions.begin(), earlier.functions.end(),
-                                     [&](const FunctionCost& f) { return f.function == now.function; });
+    const auto before =
+        std::find_if(earlier.functions.begin(), earlier.functions.end(),
+                     [&](const FunctionCost& f) { return f.function == now.function; });
     if (before != earlier.functions.end()) add(cost, *before, -1);
     if (cost.requests <= 0) continue;
     add(window.total, cost, 1);

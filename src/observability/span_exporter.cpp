@@ -107,8 +107,9 @@ std::string format_span_json(const SpanRecord& span, std::string_view service_na
   using detail::append_json_string;
   std::string out;
   out.reserve(640);
-  out += "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
-         "{\"stringValue\":";
+  out +=
+      "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+      "{\"stringValue\":";
   append_json_string(out, service_name);
   out += "}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"fnhost\"},\"spans\":[{\"traceId\":\"";
   out += trace_id_hex(span.span.context.trace_id);

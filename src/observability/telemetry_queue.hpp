@@ -36,9 +36,7 @@ class TelemetryQueue {
   bool push(Item item);
   // Whether a push now would find room (racy: a hint that spares building an item that would
   // be dropped; push() still decides).
-  [[nodiscard]] bool has_room() const {
-    return size_.load(std::memory_order_relaxed) < capacity_;
-  }
+  [[nodiscard]] bool has_room() const { return size_.load(std::memory_order_relaxed) < capacity_; }
   // Waits until every item pushed before the call was written, or `timeout` passed; returns
   // whether they were. From the writer thread itself (a sink that flushes) it returns false.
   bool flush(absl::Duration timeout);
