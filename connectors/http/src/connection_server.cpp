@@ -15,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -123,6 +124,33 @@ class SocketStream final : public httplib::Stream {
   Clock::time_point read_deadline_ = Clock::now();
 };
 
+// A request held in memory, for parse_static_tables(); what is written back is dropped.
+class MemoryStream final : public httplib::Stream {
+ public:
+  explicit MemoryStream(std::string_view request) : request_(request) {}
+
+  bool is_readable() const override { return true; }
+  bool is_writable() const override { return true; }
+  ssize_t read(char* ptr, size_t size) override {
+    const size_t taken = std::min(size, request_.size());
+    request_.copy(ptr, taken);
+    request_.remove_prefix(taken);
+    return static_cast<ssize_t>(taken);
+  }
+  ssize_t write(const char* /*ptr*/, size_t size) override { return static_cast<ssize_t>(size); }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = "127.0.0.1";
+    port = 0;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    get_remote_ip_and_port(ip, port);
+  }
+  socket_t socket() const override { return INVALID_SOCKET; }
+
+ private:
+  std::string_view request_;
+};
+
 // cpp-httplib's task queue for accepted connections: threads are created as connections
 // arrive, up to `max_threads`, and kept until shutdown(), which runs every queued connection
 // (each answered or served) and joins them.
@@ -222,6 +250,17 @@ ConnectionServer::ConnectionServer(Limits limits)
   // One thread more than connections: it answers the connection over the limit.
   const auto threads = static_cast<size_t>(limits_.max_connections) + 1;
   new_task_queue = [threads] { return new ConnectionPool(threads); };
+  parse_static_tables();
+}
+
+void ConnectionServer::parse_static_tables() {
+  // cpp-httplib builds function-local statics (the set of known methods) on the first request
+  // it parses. Parsing one here, before any connection thread exists, builds them on this
+  // thread, so connections only ever read them; a ThreadSanitizer build (the library itself is
+  // not instrumented, so TSan cannot see the statics' guards) then has nothing to report.
+  MemoryStream request("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  bool client_closed = false;
+  process_request(request, true, client_closed, nullptr);
 }
 
 ConnectionServer::~ConnectionServer() {

@@ -43,6 +43,7 @@ class ConnectionServer : public httplib::Server {
   void stop_serving();
 
  private:
+  void parse_static_tables();
   bool process_and_close_socket(socket_t sock) override;
   bool try_acquire_connection();
   void serve(socket_t sock);
