@@ -4,7 +4,9 @@
 # platform). Only missing packages are installed; when everything is there, it does nothing.
 #
 #   ./scripts/install-deps.sh           toolchain, CMake, Ninja, Abseil, fmt, Catch2, concurrentqueue,
-#                                       and cpp-httplib + nlohmann-json for the HTTP gateway
+#                                       and what the connectors and their tests need: cpp-httplib,
+#                                       nlohmann-json and chromium (HTTP), hiredis and redis-server
+#                                       (Redis), libmosquitto, mosquitto and its clients (MQTT)
 #   ./scripts/install-deps.sh --bench   also Google Benchmark, oneTBB and Boost (benchmark peers)
 #   ./scripts/install-deps.sh --fuzz    also clang and its libFuzzer runtime (scripts/fuzz.sh)
 set -euo pipefail
@@ -27,6 +29,15 @@ packages=(
   # The HTTP gateway connector (fnhost::http) and its tests.
   libcpp-httplib-dev
   nlohmann-json3-dev
+  # The HTTP gateway's dashboard test drives a real headless browser.
+  chromium
+  # The Redis Streams connector (fnhost::redis) and the server its tests start.
+  libhiredis-dev
+  redis-server
+  # The MQTT connector (fnhost::mqtt), the broker its tests start and its command-line clients.
+  libmosquitto-dev
+  mosquitto
+  mosquitto-clients
 )
 
 for arg in "$@"; do
