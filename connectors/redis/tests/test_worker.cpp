@@ -6,12 +6,16 @@
 // counters to the hash `stats:<consumer>`, and exits 0.
 //
 //   fnhost_redis_test_worker <port> <stream> <group> <consumer> <max_in_flight> <claim_idle_ms>
+//                            <work_us>
+// `work_us` is how long each event's simulated work takes (so a kill lands mid-stream).
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "connection.hpp"
 #include "fnhost/host.hpp"
@@ -36,14 +40,16 @@ fnhost::Result record(Connection& connection, const std::string& consumer,
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 7) {
+  if (argc != 8) {
     std::fprintf(stderr,
-                 "usage: %s <port> <stream> <group> <consumer> <max_in_flight> <claim_idle_ms>\n",
+                 "usage: %s <port> <stream> <group> <consumer> <max_in_flight> <claim_idle_ms> "
+                 "<work_us>\n",
                  argv[0]);
     return 2;
   }
   const fnhost::redis::ServerOptions server{.port = std::atoi(argv[1])};
   const std::string consumer = argv[4];
+  const std::chrono::microseconds work(std::atoi(argv[7]));
   // SIGTERM is taken with sigwait: block it before any thread exists, so every thread inherits
   // the mask.
   sigset_t stop_signals;
@@ -57,7 +63,9 @@ int main(int argc, char** argv) {
   fnhost::Host& host = *created;
   absl::Status registered = host.register_function({
       .name = "work",
-      .handler = [consumer](const fnhost::Event& event, fnhost::Context& ctx) -> fnhost::Result {
+      .handler = [consumer, work](const fnhost::Event& event,
+                                  fnhost::Context& ctx) -> fnhost::Result {
+        std::this_thread::sleep_for(work);  // the event's simulated work
         return record(*ctx.instance_state<Connection>(), consumer, event);
       },
       .init = [server](const fnhost::InitContext&) -> absl::StatusOr<fnhost::InstanceState> {
