@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -147,6 +148,42 @@ class DeadLetterStore {
   // Letters kept for `function` (every function when empty).
   [[nodiscard]] virtual int64_t count(std::string_view function) const = 0;
 };
+
+// How an accepted asynchronous event ended, for a caller that has to know before it lets go of
+// its own copy: a connector acknowledging a broker's message (Host::invoke_async and
+// Host::publish with an `on_settled` callback).
+enum class Settlement : uint8_t {
+  // It ran successfully, or its idempotency key had already succeeded (answered without
+  // running). For publish: every delivery did, or no trigger took it (counted as unrouted).
+  kSucceeded,
+  // Its last attempt failed and it was dead-lettered (kept in the dead-letter store if the store
+  // had room, and sent to on_failure) — also when its function was removed while it waited for
+  // a retry. For publish: at least one delivery was, none dropped.
+  kDeadLettered,
+  // It ended without a success after shutdown began: dropped from a queue, cancelled at the
+  // drain deadline, or failed while no retry could wait any more (each also goes to the
+  // dead-letter store, as the host does at shutdown). A broker should deliver it again. For
+  // publish: at least one delivery was.
+  kDropped,
+};
+
+// What an `on_settled` callback is told.
+struct SettledEvent {
+  Settlement outcome = Settlement::kSucceeded;
+  // kDeadLettered: the last attempt's error (for publish, the first dead-lettered delivery's);
+  // kDropped: why it was dropped; OK otherwise.
+  absl::Status error;
+  // Attempts made (for publish, the most any delivery made); 0 when it never ran.
+  int attempts = 0;
+};
+
+// Called exactly once, when an accepted event settles, on whichever host thread ended it (an
+// executor thread, the timer thread, the thread calling Host::shutdown, or the caller's own
+// thread when it settles during the call: a duplicate, or a publish no trigger took). Keep it
+// short and non-blocking, and do not call the Host from it: hand the outcome to your own
+// thread. An exception it throws is caught and dropped. Not called when the call that took the
+// event refused it.
+using SettledCallback = absl::AnyInvocable<void(const SettledEvent&)>;
 
 // A DeadLetterStore in memory holding at most `capacity` letters (0 counts as 1); put() on a full
 // store is ResourceExhausted. Thread-safe; list() and count() for one function cost O(its

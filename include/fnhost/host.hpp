@@ -151,6 +151,12 @@ class Host {
   // RetryPolicy allows (README, "Reliable delivery"); a duplicate of an idempotency key is
   // answered OK without running. Refusals as for invoke(). Never blocks.
   [[nodiscard]] absl::Status invoke_async(std::string_view name, Event event);
+  // As invoke_async(name, event), and once the accepted event ends `on_settled` is told how
+  // (SettledEvent: succeeded, dead-lettered, or dropped at shutdown) — after its retries, on
+  // whichever host thread ended it. Not called when this returns a refusal. What connectors
+  // acknowledge a broker's message on.
+  [[nodiscard]] absl::Status invoke_async(std::string_view name, Event event,
+                                          SettledCallback on_settled);
 
   // Binds a topic pattern (and filter) to a function: every event published to a matching
   // topic that passes the filter is queued for the function, asynchronously. Returns the
@@ -175,6 +181,11 @@ class Host {
   // set_unrouted_function() named one, queued for that function. InvalidArgument for a bad
   // topic, Unavailable after shutdown. Never blocks; no ordering between events is promised.
   [[nodiscard]] absl::Status publish(Event event);
+  // As publish(event), and `on_settled` is told once every delivery the event made has ended
+  // (after retries; batch and ordered deliveries included): kDropped if any was dropped, else
+  // kDeadLettered if any was dead-lettered, else kSucceeded (also at once when no trigger took
+  // it and there is no catch-all). Not called when this returns a refusal.
+  [[nodiscard]] absl::Status publish(Event event, SettledCallback on_settled);
   // Invokes `spec.function` asynchronously at every fire time of `spec.expression` (UTC), from
   // the host clock's time now on: the first fire is the first fire time after now. Returns the
   // schedule's id (shared with triggers: unsubscribe() removes it). After a stall the schedule

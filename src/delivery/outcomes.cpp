@@ -14,6 +14,7 @@
 #include "common/random.hpp"
 #include "delivery/destination_record.hpp"
 #include "delivery/idempotency.hpp"
+#include "delivery/settlement.hpp"
 #include "fmt/format.h"
 #include "host/host_core.hpp"
 #include "host/messages.hpp"
@@ -60,6 +61,10 @@ Event copy_event(const Invocation& invocation) {
 
 void HostCore::settle_success(Invocation& invocation, const std::string& result) {
   FunctionSlot& slot = *invocation.slot;
+  if (invocation.is_async) {
+    detail::report_settled(invocation.event, Settlement::kSucceeded, absl::OkStatus(),
+                           invocation.lineage.attempt);
+  }
   if (invocation.lineage.owns_key) {
     slot.idempotency_table().succeed(key_of(invocation), result, now_ns(),
                                      slot.idempotency_window_ns.load(std::memory_order_relaxed));
@@ -157,9 +162,10 @@ void HostCore::settle_batch(Invocation& invocation, const absl::Status* whole, i
   }
   slot.events_succeeded.fetch_add(static_cast<int64_t>(items.size() - failures.size()),
                                   std::memory_order_relaxed);
+  const Lineage& lineage = invocation.lineage;
+  report_batch_successes(items, failures, lineage.attempt);
   if (failures.empty()) return;
   const RetryPolicy& policy = invocation.version->spec.retry;
-  const Lineage& lineage = invocation.lineage;
   // The failed items wait together: a retry if any failure is a retryable error, a throttle
   // re-queue if all are throttles.
   bool any_retry = false;
@@ -205,6 +211,19 @@ void HostCore::settle_batch(Invocation& invocation, const absl::Status* whole, i
                     absl::FormatDuration(absl::Nanoseconds(delay_ns))));
   }
   wait_to_retry(std::move(waiting), delay_ns, /*throttle=*/!any_retry);
+}
+
+void HostCore::report_batch_successes(const detail::BatchItems& items,
+                                      const detail::ItemFailures& failures, int attempts) {
+  std::vector<bool> failed(items.size(), false);
+  for (const auto& [index, error] : failures) {
+    if (index < failed.size()) failed[index] = true;
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!failed[i]) {
+      detail::report_settled(items[i], Settlement::kSucceeded, absl::OkStatus(), attempts);
+    }
+  }
 }
 
 void HostCore::settle_unstarted(Invocation& invocation, const absl::Status& error) {
@@ -360,6 +379,9 @@ void HostCore::dead_letter(FunctionSlot& slot, std::string data,
   if (!kept) slot.dead_letters_lost.fetch_add(1, std::memory_order_relaxed);
   // Counted once the letter is in the store: whoever sees the count can find it.
   slot.events_dead_lettered.fetch_add(1, std::memory_order_relaxed);
+  // Once shutdown began, a failure is not final for a broker: it should deliver it again.
+  detail::report_settled(event, accepting_.load() ? Settlement::kDeadLettered : Settlement::kDropped,
+                         error, attempts);
   if (options.log_sink != nullptr) {
     log(LogLevel::kError, slot.name, invocation,
         kept ? fmt::format("dead-lettered (id {}) after {} attempt(s): {}", id, attempts,

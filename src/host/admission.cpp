@@ -8,6 +8,7 @@
 
 #include "fmt/format.h"
 #include "delivery/idempotency.hpp"
+#include "delivery/settlement.hpp"
 #include "host/host_core.hpp"
 #include "host/invocation_pool.hpp"
 #include "host/messages.hpp"
@@ -139,7 +140,14 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
       !attributes->idempotency_key.empty()) {
     absl::Status claimed =
         claim_idempotency_key(slot, *attributes, admission, &admission.duplicate);
-    if (!claimed.ok() || admission.duplicate) return claimed;
+    if (!claimed.ok()) return claimed;
+    if (admission.duplicate) {
+      // Answered without running: a tracked event settles as a success.
+      if (admission.shared != nullptr && admission.completion == nullptr) {
+        detail::report_settled(*admission.shared, Settlement::kSucceeded, absl::OkStatus(), 0);
+      }
+      return claimed;
+    }
   }
   const int max_queued = slot.max_queued.load(std::memory_order_relaxed);
   const int64_t queue_bound =
@@ -226,6 +234,27 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   slot.queue.enqueue(invocation);
   schedule(slot);
   return absl::OkStatus();
+}
+
+absl::Status HostCore::invoke_async_settled(std::string_view name, Event&& event,
+                                            SettledCallback on_settled) {
+  if (on_settled == nullptr) return admit(name, std::move(event), nullptr);
+  if (name.empty()) return absl::InvalidArgumentError("function name must not be empty");
+  FunctionSlot* slot = table_.find(name);
+  absl::Status admitted = detail::not_registered(name);
+  if (slot != nullptr) {
+    auto tracker = std::make_shared<detail::SettleTracker>(std::move(on_settled));
+    tracker->add_delivery();
+    // Held until after release_hold(): the event's release settles what never reported.
+    const std::shared_ptr<const Event> shared =
+        detail::make_tracked_event(std::move(event), tracker);
+    Admission admission{.shared = &shared};
+    admitted = admit_to(*slot, admission);
+    if (!admitted.ok()) tracker->disarm();
+    tracker->release_hold();
+  }
+  if (!admitted.ok() && has_observers()) notify_refused(name, admitted, /*is_async=*/true);
+  return admitted;
 }
 
 Completion HostCore::invoke(std::string_view name, Event&& event, const detail::Lineage& lineage) {

@@ -227,7 +227,9 @@ void HostCore::finish(Invocation& invocation, Result& result, int64_t end_ns) {
         (invocation.is_async ? slot.events_succeeded : slot.sync_successes)
             .fetch_add(1, std::memory_order_relaxed);
         // Destinations and idempotency only when asked for: the common case pays one branch.
-        if (invocation.lineage.owns_key || invocation.version->has_destination) {
+        // (An async event with attributes may carry a settlement callback.)
+        if (invocation.lineage.owns_key || invocation.version->has_destination ||
+            (invocation.is_async && invocation.event != nullptr)) {
           settle_success(invocation, *result);
         }
       }

@@ -352,6 +352,9 @@ Completion Host::invoke(std::string_view name, Event event) {
 absl::Status Host::invoke_async(std::string_view name, Event event) {
   return impl_->admit(name, std::move(event), nullptr);
 }
+absl::Status Host::invoke_async(std::string_view name, Event event, SettledCallback on_settled) {
+  return impl_->invoke_async_settled(name, std::move(event), std::move(on_settled));
+}
 
 absl::StatusOr<TriggerId> Host::subscribe(TriggerSpec spec) {
   return impl_->subscribe(std::move(spec));
@@ -359,6 +362,9 @@ absl::StatusOr<TriggerId> Host::subscribe(TriggerSpec spec) {
 absl::Status Host::unsubscribe(TriggerId id) { return impl_->unsubscribe(id); }
 std::vector<TriggerInfo> Host::triggers() const { return impl_->triggers(); }
 absl::Status Host::publish(Event event) { return impl_->publish(std::move(event)); }
+absl::Status Host::publish(Event event, SettledCallback on_settled) {
+  return impl_->publish(std::move(event), {}, std::move(on_settled));
+}
 absl::Status Host::set_unrouted_function(std::string_view name) {
   return impl_->set_unrouted_function(name);
 }

@@ -69,6 +69,9 @@ struct HostCore {
                                 std::shared_ptr<detail::CompletionState> completion,
                                 const detail::Lineage& lineage);
   Completion invoke(std::string_view name, Event&& event, const detail::Lineage& lineage = {});
+  // An asynchronous invocation whose end `on_settled` is told (delivery/settlement.hpp).
+  absl::Status invoke_async_settled(std::string_view name, Event&& event,
+                                    SettledCallback on_settled);
   // Queues an asynchronous invocation of `slot`'s function with an event shared by others
   // (publish's fan-out); observed like admit(). A refusal for capacity is not returned: the
   // event waits and is re-queued (a throttle), and this returns OK.
@@ -82,7 +85,9 @@ struct HostCore {
   absl::StatusOr<TriggerId> subscribe(TriggerSpec spec);
   absl::Status unsubscribe(TriggerId id);
   std::vector<TriggerInfo> triggers() const { return router_.list(); }
-  absl::Status publish(Event&& event, const detail::Lineage& lineage = {});
+  // With `on_settled`, it is told once every delivery ended (delivery/settlement.hpp).
+  absl::Status publish(Event&& event, const detail::Lineage& lineage = {},
+                       SettledCallback on_settled = nullptr);
   absl::Status set_unrouted_function(std::string_view name);
   RouterStats router_stats() const;
 
@@ -350,6 +355,9 @@ struct HostCore {
   // `whole`, else those the handler reported), which wait together for a retry or end as dead
   // letters, each by its own error.
   void settle_batch(detail::Invocation& invocation, const absl::Status* whole, int64_t end_ns);
+  // Tells the settlement trackers of a batch's items that did not fail that they succeeded.
+  static void report_batch_successes(const detail::BatchItems& items,
+                                     const detail::ItemFailures& failures, int attempts);
   // Batch triggers (routing/batch_delivery.cpp): collect a trigger's event, flush a batch as one
   // invocation, the window timer's hand-off, and shutdown's flush and stop.
   absl::Status deliver_batched(detail::Trigger& trigger, const std::shared_ptr<const Event>& event);

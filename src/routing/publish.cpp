@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "fmt/format.h"
+#include "delivery/settlement.hpp"
 #include "host/host_core.hpp"
 #include "host/invocation_pool.hpp"
 #include "host/messages.hpp"
@@ -87,7 +88,8 @@ absl::Status HostCore::set_unrouted_function(std::string_view name) {
   return absl::OkStatus();
 }
 
-absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
+absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage,
+                               SettledCallback on_settled) {
   if (absl::Status valid = detail::validate_topic(event.topic); !valid.ok()) return valid;
   if (!accepting_.load()) {
     return detail::unavailable_after_shutdown(
@@ -99,6 +101,33 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
         "handler publish to a topic that triggers it again?)",
         quoted(event.topic), lineage.chain_depth, options.max_chain_depth));
   }
+  // With a callback, every delivery shares a tracked copy of the event; `shared` outlives the
+  // tracker's hold, which `settling` releases (or disarms, for a refusal) as this returns.
+  std::shared_ptr<detail::SettleTracker> tracker;
+  if (on_settled != nullptr) tracker = std::make_shared<detail::SettleTracker>(std::move(on_settled));
+  std::shared_ptr<const Event> shared;
+  const auto share = [&] {
+    if (shared == nullptr) {
+      shared = tracker != nullptr ? detail::make_tracked_event(std::move(event), tracker)
+                                  : detail::make_shared_event(std::move(event));
+    }
+    return shared;
+  };
+  struct HoldRelease {
+    detail::SettleTracker* tracker;
+    bool refused = false;
+    ~HoldRelease() {
+      if (tracker == nullptr) return;
+      if (refused) tracker->disarm();
+      tracker->release_hold();
+    }
+  } settling{tracker.get()};
+  const auto add_delivery = [&] {
+    if (tracker != nullptr) tracker->add_delivery();
+  };
+  const auto withdraw_delivery = [&] {
+    if (tracker != nullptr) tracker->withdraw_delivery();
+  };
   detail::Matches matches;
   // Unsubscribe waits for this publish's deliveries, so the triggers need no references.
   const std::shared_lock<std::shared_mutex> triggers_held = router_.match(event, matches);
@@ -111,23 +140,24 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
     publish_counters_.unrouted.fetch_add(1, std::memory_order_relaxed);
     FunctionSlot* catch_all = unrouted_slot_.load();
     if (catch_all == nullptr) return absl::OkStatus();
-    if (admit_shared(*catch_all, detail::make_shared_event(std::move(event)), accepted,
-                     &throttled)
-            .ok()) {
+    add_delivery();
+    if (admit_shared(*catch_all, share(), accepted, &throttled).ok()) {
       publish_counters_.catch_all.fetch_add(1, std::memory_order_relaxed);
       if (throttled) publish_counters_.throttled.fetch_add(1, std::memory_order_relaxed);
     } else {
+      withdraw_delivery();
       publish_counters_.refused.fetch_add(1, std::memory_order_relaxed);
     }
     return absl::OkStatus();
   }
-  const auto shared = detail::make_shared_event(std::move(event));
+  share();
   int64_t delivered = 0;
   int64_t refused = 0;
   int64_t waited = 0;
   absl::Status shut_down;
   for (detail::Trigger* trigger : matches) {
     throttled = false;
+    add_delivery();
     absl::Status admitted = trigger->ordering != nullptr
                                 ? deliver_ordered(*trigger, shared, accepted, &throttled)
                             : trigger->batcher != nullptr
@@ -141,6 +171,7 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
         ++waited;
       }
     } else {
+      withdraw_delivery();
       trigger->refused.fetch_add(1, std::memory_order_relaxed);
       ++refused;
       if (admitted.code() == absl::StatusCode::kUnavailable) shut_down = std::move(admitted);
@@ -149,7 +180,10 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage) {
   if (refused != 0) publish_counters_.refused.fetch_add(refused, std::memory_order_relaxed);
   if (waited != 0) publish_counters_.throttled.fetch_add(waited, std::memory_order_relaxed);
   // Shutdown closed every subscriber before any took the event: the event was not accepted.
-  if (delivered == 0 && !shut_down.ok()) return shut_down;
+  if (delivered == 0 && !shut_down.ok()) {
+    settling.refused = true;
+    return shut_down;
+  }
   publish_counters_.published.fetch_add(1, std::memory_order_relaxed);
   publish_counters_.routed.fetch_add(1, std::memory_order_relaxed);
   publish_counters_.deliveries.fetch_add(delivered, std::memory_order_relaxed);
