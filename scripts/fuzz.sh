@@ -51,6 +51,12 @@ clang++ "${flags[@]}" -Iconnectors/http/src connectors/http/fuzz/cloudevent_fuzz
   connectors/http/src/cloudevents.cpp \
   $(pkg-config --libs absl_statusor absl_time absl_strings fmt) -lpthread -o "${out}/cloudevent_fuzz"
 
+# mqtt_packet: the MQTT packet splitter and strict decoder of the MQTT connector, with a
+# PUBLISH round trip (connectors/mqtt/src/codec.cpp).
+clang++ "${flags[@]}" -Iconnectors/mqtt/src -Iconnectors/mqtt/include \
+  connectors/mqtt/fuzz/mqtt_packet_fuzz.cpp connectors/mqtt/src/codec.cpp \
+  $(pkg-config --libs absl_statusor fmt) -lpthread -o "${out}/mqtt_packet_fuzz"
+
 for target in "${out}"/*_fuzz; do
   name="$(basename "${target}")"
   corpus=()
