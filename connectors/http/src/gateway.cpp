@@ -53,6 +53,13 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::start(Host& host, GatewayOptio
   // Small responses go out at once instead of waiting for the client's delayed ACK.
   impl->server.set_tcp_nodelay(true);
   detail::install_routes(impl->server, impl->context);
+  if (config.dashboard) {
+    // Before the listener: the first page served already has a sample to draw.
+    if (absl::Status sampling = impl->context.executor_history.start(host, config.dashboard_refresh);
+        !sampling.ok()) {
+      return sampling;
+    }
+  }
 
   errno = 0;
   impl->port =
@@ -89,6 +96,8 @@ void Gateway::stop() {
     // 2. Close the listener and idle connections; join every connection thread.
     impl_->server.stop_serving();
     if (impl_->listener.joinable()) impl_->listener.join();
+    // 3. No page can ask for the chart any more.
+    impl_->context.executor_history.stop();
   });
 }
 

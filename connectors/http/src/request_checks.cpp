@@ -70,6 +70,9 @@ RouteKind classify(const httplib::Request& request) {
   if (request.method == "GET" && path == "/metrics") return RouteKind::kMetrics;
   if (request.method == "GET" && (path == "/healthz" || path == "/readyz"))
     return RouteKind::kProbe;
+  if ((request.method == "GET" || request.method == "HEAD") && path == "/") {
+    return RouteKind::kDashboardPage;
+  }
   return RouteKind::kOther;
 }
 
@@ -100,7 +103,9 @@ std::optional<Rejection> check_request(const httplib::Request& request,
                                options.max_header_bytes)};
   }
   const RouteKind kind = classify(request);
-  if (!options.bearer_token.empty() && kind != RouteKind::kProbe) {
+  const bool open_path =
+      kind == RouteKind::kProbe || (kind == RouteKind::kDashboardPage && options.dashboard);
+  if (!options.bearer_token.empty() && !open_path) {
     if (std::optional<Rejection> refused = check_token(request, options.bearer_token)) {
       return refused;
     }

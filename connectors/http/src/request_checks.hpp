@@ -18,7 +18,7 @@
 namespace fnhost::http::detail {
 
 // What a request asks for, from its method and path alone.
-enum class RouteKind { kInvoke, kEvent, kMetrics, kProbe, kOther };
+enum class RouteKind { kInvoke, kEvent, kMetrics, kProbe, kDashboardPage, kOther };
 
 RouteKind classify(const httplib::Request& request);
 
@@ -39,8 +39,9 @@ struct Rejection {
   std::string challenge;
 };
 
-// Header size, bearer token (not for probes) and declared body size, in that order; nullopt
-// when the request may go on.
+// Header size, bearer token (not for probes, nor for the dashboard page while the dashboard is
+// on: the page is static, and its data endpoint requires the token) and declared body size, in
+// that order; nullopt when the request may go on.
 std::optional<Rejection> check_request(const httplib::Request& request,
                                        const GatewayOptions& options);
 

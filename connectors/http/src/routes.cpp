@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cloudevents.hpp"
+#include "dashboard_routes.hpp"
 #include "fmt/format.h"
 #include "fnhost/metrics.hpp"
 #include "request_checks.hpp"
@@ -233,6 +234,7 @@ void install_routes(ConnectionServer& server, RouteContext& context) {
     }
     response.set_content("ready\n", "text/plain");
   });
+  if (context.options.dashboard) install_dashboard_routes(server, context);
   // Every error answer gets a JSON body; one not sent by a handler (cpp-httplib's own 400, 404,
   // 413, 414) may leave the request's body unread, so the connection closes after it.
   server.set_error_handler([&context](const Request& request, Response& response) {

@@ -85,8 +85,8 @@ TEST_CASE("refusals and handler errors map to the README's HTTP codes with a JSO
     REQUIRE(result);
     CHECK(result->status == 400);
   }
-  SECTION("the root is not served yet: 404") {
-    httplib::Result result = client->Get("/");
+  SECTION("an unknown path: 404") {
+    httplib::Result result = client->Get("/nowhere");
     REQUIRE(result);
     CHECK(result->status == 404);
     CHECK(nlohmann::json::parse(result->body).at("code") == "NOT_FOUND");

@@ -165,6 +165,8 @@ TEST_CASE("Gateway::start refuses bad options, naming the field", "[http][option
   refused({.bearer_token = "has space"}, "bearer_token");
   refused({.keep_alive_timeout = absl::InfiniteDuration()}, "keep_alive_timeout");
   refused({.retry_after = absl::Milliseconds(10)}, "retry_after");
+  refused({.dashboard_refresh = absl::Milliseconds(10)}, "dashboard_refresh");
+  refused({.dashboard_refresh = absl::Minutes(2)}, "dashboard_refresh");
   CHECK(validate_gateway_options({}).ok());
 }
 

@@ -7,6 +7,8 @@
 //   POST /events[/{topic...}]            a CloudEvent (binary or structured mode) -> publish (202)
 //   GET  /metrics                        the Prometheus exposition of host.metrics()
 //   GET  /healthz, /readyz               liveness; readiness (503 while draining or shut down)
+//   GET  /                               a live dashboard page (self-contained HTML)
+//   GET  /api/dashboard                  the JSON the dashboard polls (README: "Dashboard")
 // A refusal is answered with the HTTP status of the README's table and a small JSON body
 // {"error": "...", "code": "NOT_FOUND"}. Bad requests (too large, bad headers, a bad token, a
 // malformed CloudEvent) get a 4xx and never reach a handler.
@@ -50,14 +52,22 @@ struct GatewayOptions {
   // Connections served at once (an idle keep-alive connection counts); one more is answered
   // 503 and closed. 1..4096. The gateway runs up to max_connections + 1 threads.
   int max_connections = 64;
-  // When set, every request except /healthz and /readyz must carry
-  // `Authorization: Bearer <token>` (else 401). 1..4096 visible ASCII characters; empty: no
-  // authentication.
+  // When set, every request except /healthz, /readyz and the dashboard page `/` must carry
+  // `Authorization: Bearer <token>` (else 401). The page is static and holds no data: it sends
+  // the token (taken from `/#token=...` or asked for) to /api/dashboard, which requires it.
+  // 1..4096 visible ASCII characters; empty: no authentication.
   std::string bearer_token;
   // How long an idle keep-alive connection stays open. > 0, <= 1 h.
   absl::Duration keep_alive_timeout = absl::Seconds(5);
   // Sent as `Retry-After` (whole seconds, rounded up) with 429 and 503. 1 s..1 h.
   absl::Duration retry_after = absl::Seconds(1);
+  // Serves the dashboard at `/` and its data at `GET /api/dashboard`, and samples the
+  // executor's thread count for its chart on a thread ("fnhost-http-d") that wakes once per
+  // `dashboard_refresh`. false: both paths answer 404 and no such thread runs.
+  bool dashboard = true;
+  // How often the dashboard page polls /api/dashboard and the gateway samples the executor
+  // (the chart shows the last 120 samples). 100 ms..1 min.
+  absl::Duration dashboard_refresh = absl::Seconds(1);
 };
 
 // Checks `options` without starting anything: InvalidArgument naming the field.
