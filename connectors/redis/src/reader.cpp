@@ -87,7 +87,8 @@ int64_t Reader::free_slots() {
 absl::Status Reader::step() {
   offer_held();
   if (!held_.empty()) {
-    wait_for_room(next_offer_);
+    // A settlement may have made room in the function's queue: offer again at once.
+    if (wait_for_room(next_offer_)) next_offer_ = std::chrono::steady_clock::now();
     return absl::OkStatus();
   }
   int64_t free = free_slots();
@@ -218,11 +219,10 @@ void Reader::offer_held() {
   }
 }
 
-void Reader::wait_for_room(SteadyTime until) {
+bool Reader::wait_for_room(SteadyTime until) {
   MutexLock lock(flow_->mu);
-  if (flow_->stop_reading) return;
-  // Any settlement may have made room in the function's queue as well as in our slots.
-  flow_->in_flight_changed.wait_until(flow_->mu, until);
+  if (flow_->stop_reading) return false;
+  return flow_->in_flight_changed.wait_until(flow_->mu, until);
 }
 
 bool Reader::recover() {

@@ -47,8 +47,8 @@ class Reader {
   bool offer(const Event& event);
   // Offers held entries in order while the host takes them.
   void offer_held();
-  // Waits until a slot is free, the held entries' next try, the next reclaim, or stop.
-  void wait_for_room(SteadyTime until);
+  // Waits until `until`, an entry leaves flight (true), or stop.
+  bool wait_for_room(SteadyTime until);
   // After a failure: back off (cut short by stop), reconnect, re-create the group if asked,
   // and read own pending entries again. False once stopping.
   bool recover();
