@@ -181,7 +181,7 @@ TEST_CASE("PacketSplitter cuts packets however the bytes arrive", "[mqtt][codec]
   CHECK(splitter.buffered() == 0);
 }
 
-TEST_CASE("An oversize PUBLISH keeps its head and skips its payload; other oversize packets fail",
+TEST_CASE("An oversize PUBLISH keeps its head and skips its payload while other oversize packets fail",
           "[mqtt][codec]") {
   PacketSplitter splitter(1024);
   const std::string big = encode_publish({.topic = "big/one", .payload = std::string(100000, 'p'),

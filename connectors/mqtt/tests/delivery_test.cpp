@@ -118,7 +118,7 @@ TEST_CASE("A topic that is not an fnhost topic is acknowledged and counted as re
   CHECK(received.payloads() == std::vector<std::string>{"fine"});
 }
 
-TEST_CASE("A message over max_packet_bytes is skipped, acknowledged and refused; the next one "
+TEST_CASE("A message over max_packet_bytes is skipped, acknowledged and refused and the next one "
           "arrives",
           "[mqtt][delivery][limits]") {
   MosquittoBroker broker;

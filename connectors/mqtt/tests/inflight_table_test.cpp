@@ -9,7 +9,7 @@ namespace {
 
 using Arrival = InflightTable::Arrival;
 
-TEST_CASE("A settled QoS 1 message owes its PUBACK when connected; a dropped one owes none",
+TEST_CASE("A settled QoS 1 message owes its PUBACK when connected and a dropped one owes none",
           "[mqtt][inflight]") {
   InflightTable table;
   table.add(1, 10, "t", 7);
@@ -24,7 +24,7 @@ TEST_CASE("A settled QoS 1 message owes its PUBACK when connected; a dropped one
   CHECK(table.arrive(11, "t", 8) == Arrival::kNew);
 }
 
-TEST_CASE("A redelivery of a running message is not new; of one settled offline it is acked",
+TEST_CASE("A redelivery of a running message is not new and one settled offline is acked",
           "[mqtt][inflight]") {
   InflightTable table;
   table.add(1, 10, "t", 7);
@@ -46,7 +46,7 @@ TEST_CASE("A packet id reused for another message makes the old entry owe nothin
   CHECK(table.settle(2, true, true) == std::optional<uint16_t>(10));
 }
 
-TEST_CASE("Losing the session voids every PUBACK; entries not redelivered are forgotten",
+TEST_CASE("Losing the session voids every PUBACK and entries not redelivered are forgotten",
           "[mqtt][inflight]") {
   InflightTable table;
   table.add(1, 10, "t", 7);

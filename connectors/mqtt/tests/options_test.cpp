@@ -130,7 +130,7 @@ TEST_CASE("start() refuses an unregistered function and an unreachable broker",
   CHECK(message_contains(refused.status(), "MQTT broker 127.0.0.1:"));
 }
 
-TEST_CASE("Reconnect delays grow, stay within [d/2, d], and stop at the maximum",
+TEST_CASE("Reconnect delays grow, stay between d/2 and d and stop at the maximum",
           "[mqtt][options]") {
   const absl::Duration initial = absl::Milliseconds(100);
   const absl::Duration max = absl::Seconds(2);
