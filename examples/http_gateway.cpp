@@ -11,13 +11,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fnhost/fnhost.hpp>
+#include <fnhost/http/gateway.hpp>
 #include <numbers>
 #include <string>
 #include <string_view>
 #include <thread>
-
-#include <fnhost/fnhost.hpp>
-#include <fnhost/http/gateway.hpp>
 
 using fnhost::Context;
 using fnhost::Event;
@@ -44,26 +43,24 @@ int main(int argc, char** argv) {
   }
   // Failed invocations are the point here: do not log each one.
   fnhost::Host host = fnhost::Host::create({.log_sink = nullptr}).value();
+  auto add = [&host](std::string name, fnhost::Handler handler) {
+    return host.register_function({.name = std::move(name), .handler = std::move(handler)}).ok();
+  };
   const bool registered =
-      host.register_function({.name = "greet",
-                              .handler = [](const Event& event, Context&) -> Result {
-                                return "hello " + event.data;
-                              }}).ok() &&
-      host.register_function({.name = "resize",
-                              .handler = [](const Event& event, Context& ctx) -> Result {
-                                ctx.sleep_for(absl::Milliseconds(5 + event.data.size() % 30));
-                                return std::string("resized");
-                              }}).ok() &&
-      host.register_function({.name = "charge",
-                              .handler = [](const Event& event, Context&) -> Result {
-                                if (event.data.size() % 10 == 0) {
-                                  return absl::InternalError("card declined");
-                                }
-                                return std::string("charged");
-                              }}).ok();
+      add("greet", [](const Event& event, Context&) -> Result { return "hello " + event.data; }) &&
+      add("resize",
+          [](const Event& event, Context& ctx) -> Result {
+            ctx.sleep_for(absl::Milliseconds(5 + event.data.size() % 30));  // waits, as I/O does
+            return std::string("resized");
+          }) &&
+      add("charge", [](const Event& event, Context&) -> Result {
+        if (event.data.size() % 10 == 0) return absl::InternalError("card declined");
+        return std::string("charged");
+      });
   auto gateway = fnhost::http::Gateway::start(host, {.port = port});
   if (!registered || !gateway.ok()) {
-    std::fprintf(stderr, "cannot start: %s\n", gateway.status().ToString().c_str());
+    std::fprintf(stderr, "cannot start: %s\n",
+                 registered ? gateway.status().ToString().c_str() : "registration failed");
     return 1;
   }
   std::printf("dashboard: http://127.0.0.1:%d/   (JSON: /api/dashboard, Prometheus: /metrics)\n",
@@ -73,12 +70,15 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, request_stop);
 
   // Every 50 ms a batch whose size follows a 20-second wave, so the executor grows and shrinks.
-  const absl::Time end = seconds < 0 ? absl::InfiniteFuture() : absl::Now() + absl::Seconds(seconds);
+  const absl::Time end =
+      seconds < 0 ? absl::InfiniteFuture() : absl::Now() + absl::Seconds(seconds);
   for (int tick = 0; stop_requested == 0 && absl::Now() < end; ++tick) {
     const int batch = 1 + static_cast<int>(20 * (1 + std::sin(tick * 2 * std::numbers::pi / 400)));
     for (int i = 0; i < batch; ++i) {
       const std::string data(static_cast<size_t>(tick + i) % 40 + 1, 'x');
-      (void)host.invoke_async(i % 3 == 0 ? "charge" : i % 3 == 1 ? "resize" : "greet",
+      (void)host.invoke_async(i % 3 == 0   ? "charge"
+                              : i % 3 == 1 ? "resize"
+                                           : "greet",
                               Event::with_data(data));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -40,9 +40,8 @@ void serve_data(const RouteContext& context, httplib::Response& response) {
 }  // namespace
 
 void install_dashboard_routes(ConnectionServer& server, RouteContext& context) {
-  server.Get("/", [](const httplib::Request&, httplib::Response& response) {
-    serve_page(response);
-  });
+  server.Get("/",
+             [](const httplib::Request&, httplib::Response& response) { serve_page(response); });
   server.Get("/api/dashboard", [&context](const httplib::Request&, httplib::Response& response) {
     serve_data(context, response);
   });

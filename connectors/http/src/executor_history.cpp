@@ -22,13 +22,12 @@ ExecutorHistory::~ExecutorHistory() { stop(); }
 absl::Status ExecutorHistory::start(const Host& host, absl::Duration interval) {
   record(sample_of(host.executor_stats(), absl::Now()));
   try {
-    sampler_ = std::thread([this, &host, interval] {
-      pthread_setname_np(pthread_self(), "fnhost-http-d");
-      sample_until_stopped(host, interval);
-    });
+    sampler_ = std::thread([this, &host, interval] { sample_until_stopped(host, interval); });
+    // Named before start() returns, so the thread is known by its name from then on.
+    pthread_setname_np(sampler_.native_handle(), "fnhost-http-d");
   } catch (const std::system_error& error) {
-    return absl::ResourceExhaustedError(
-        fmt::format("HTTP gateway: cannot start the dashboard's sampling thread: {}", error.what()));
+    return absl::ResourceExhaustedError(fmt::format(
+        "HTTP gateway: cannot start the dashboard's sampling thread: {}", error.what()));
   }
   return absl::OkStatus();
 }

@@ -55,7 +55,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::start(Host& host, GatewayOptio
   detail::install_routes(impl->server, impl->context);
   if (config.dashboard) {
     // Before the listener: the first page served already has a sample to draw.
-    if (absl::Status sampling = impl->context.executor_history.start(host, config.dashboard_refresh);
+    if (absl::Status sampling =
+            impl->context.executor_history.start(host, config.dashboard_refresh);
         !sampling.ok()) {
       return sampling;
     }

@@ -47,8 +47,8 @@ absl::Status validate_gateway_options(const GatewayOptions& options) {
            check_duration("keep_alive_timeout", options.keep_alive_timeout, absl::Milliseconds(1),
                           absl::Hours(1)),
            check_duration("retry_after", options.retry_after, absl::Seconds(1), absl::Hours(1)),
-           check_duration("dashboard_refresh", options.dashboard_refresh,
-                          absl::Milliseconds(100), absl::Minutes(1)),
+           check_duration("dashboard_refresh", options.dashboard_refresh, absl::Milliseconds(100),
+                          absl::Minutes(1)),
        }) {
     if (!status.ok()) return status;
   }

@@ -223,7 +223,8 @@ TEST_CASE("in a headless browser the dashboard shows the numbers the host report
   CHECK(cell_of(row_of(run.dom, "idle"), "p50_ms")->text == "–");
   // The summary cards add the rows up.
   int64_t invocations = 0;
-  for (const json& function : data.at("functions")) invocations += function.at("invocations").get<int64_t>();
+  for (const json& function : data.at("functions"))
+    invocations += function.at("invocations").get<int64_t>();
   CHECK(text_of(run.dom, "<div class=\"value\" id=\"total-invocations\"") ==
         std::to_string(invocations));
   CHECK(text_of(run.dom, "<div class=\"value\" id=\"total-errors\"") == "3");
@@ -240,7 +241,8 @@ TEST_CASE("in a headless browser the dashboard asks for a bearer token and takes
           "[http][dashboard][browser][auth]") {
   GatewayFixture fixture({.bearer_token = "dash-s3cret"});
   REQUIRE(fixture.host.register_function(fnhost::testing::echo_spec("greet")).ok());
-  for (int i = 0; i < 2; ++i) REQUIRE(fixture.host.invoke("greet", Event::with_data("x")).get().ok());
+  for (int i = 0; i < 2; ++i)
+    REQUIRE(fixture.host.invoke("greet", Event::with_data("x")).get().ok());
   const std::string root = fmt::format("http://127.0.0.1:{}/", fixture.gateway->port());
 
   SECTION("without the token: the token form, no numbers") {

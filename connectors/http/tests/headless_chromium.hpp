@@ -44,7 +44,7 @@ inline std::optional<std::filesystem::path> find_chromium() {
 }
 
 struct ChromiumRun {
-  bool started = false;   // the process could be spawned
+  bool started = false;    // the process could be spawned
   bool timed_out = false;  // killed at the timeout
   int exit_code = -1;      // when it exited by itself
   std::string dom;         // --dump-dom's output (stdout)
