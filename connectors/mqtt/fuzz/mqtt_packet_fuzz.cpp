@@ -29,8 +29,8 @@ void check_publish_round_trip(const Publish& publish) {
   splitter.append(encoded);
   auto cut = splitter.next();
   require(cut.ok() && cut->has_value());
-  auto again = fnhost::mqtt::detail::decode_server_packet((*cut)->frame.first_byte,
-                                                          (*cut)->frame.body);
+  auto again =
+      fnhost::mqtt::detail::decode_server_packet((*cut)->frame.first_byte, (*cut)->frame.body);
   require(again.ok());
   const Publish& decoded = std::get<Publish>(*again);
   require(decoded.topic == publish.topic && decoded.payload == publish.payload &&
@@ -62,7 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       require(frame.body.size() == (*cut)->full_length);
       auto packet = fnhost::mqtt::detail::decode_server_packet(frame.first_byte, frame.body);
       if (packet.ok()) {
-        if (const auto* publish = std::get_if<Publish>(&*packet)) check_publish_round_trip(*publish);
+        if (const auto* publish = std::get_if<Publish>(&*packet))
+          check_publish_round_trip(*publish);
       }
     }
   }

@@ -17,10 +17,10 @@ absl::Status malformed(std::string_view what) {
 }
 
 const char* type_name(uint8_t type) {
-  static constexpr const char* kNames[] = {
-      "reserved 0", "CONNECT",  "CONNACK",     "PUBLISH",  "PUBACK", "PUBREC",
-      "PUBREL",     "PUBCOMP",  "SUBSCRIBE",   "SUBACK",   "UNSUBSCRIBE",
-      "UNSUBACK",   "PINGREQ",  "PINGRESP",    "DISCONNECT", "reserved 15"};
+  static constexpr const char* kNames[] = {"reserved 0", "CONNECT",  "CONNACK",     "PUBLISH",
+                                           "PUBACK",     "PUBREC",   "PUBREL",      "PUBCOMP",
+                                           "SUBSCRIBE",  "SUBACK",   "UNSUBSCRIBE", "UNSUBACK",
+                                           "PINGREQ",    "PINGRESP", "DISCONNECT",  "reserved 15"};
   return kNames[type & 0x0f];
 }
 
@@ -93,7 +93,8 @@ absl::Status check_length(uint8_t first_byte, std::string_view body, size_t requ
 
 absl::StatusOr<uint16_t> packet_id_of(uint8_t first_byte, BodyReader& reader) {
   std::optional<uint16_t> id = reader.u16();
-  if (!id) return malformed(fmt::format("{} too short for a packet id", type_name(first_byte >> 4)));
+  if (!id)
+    return malformed(fmt::format("{} too short for a packet id", type_name(first_byte >> 4)));
   if (*id == 0) return malformed(fmt::format("{} with packet id 0", type_name(first_byte >> 4)));
   return *id;
 }
@@ -184,7 +185,8 @@ absl::Status check_topic_name(std::string_view topic) {
   for (size_t at = 0; at < topic.size();) {
     const char c = topic[at];
     if (c == '\0' || c == '+' || c == '#') {
-      return malformed(fmt::format("topic name {} has {} at byte {}", fnhost::detail::quote_for_message(topic),
+      return malformed(fmt::format("topic name {} has {} at byte {}",
+                                   fnhost::detail::quote_for_message(topic),
                                    c == '\0' ? "NUL" : fmt::format("'{}'", c), at));
     }
     const size_t length = fnhost::detail::utf8_sequence_length(topic.substr(at));
@@ -245,8 +247,8 @@ absl::StatusOr<ServerPacket> decode_server_packet(uint8_t first_byte, std::strin
       if (absl::Status length = check_length(first_byte, body, 0); !length.ok()) return length;
       return Pingresp{};
     default:
-      return malformed(fmt::format("{} is not a packet a server sends this client",
-                                   type_name(first_byte >> 4)));
+      return malformed(
+          fmt::format("{} is not a packet a server sends this client", type_name(first_byte >> 4)));
   }
 }
 
@@ -280,8 +282,8 @@ std::string encode_publish(const Publish& publish) {
   append_string(publish.topic, body);
   if (publish.qos > 0) append_u16(publish.packet_id, body);
   body.append(publish.payload);
-  auto first = static_cast<uint8_t>((static_cast<uint8_t>(PacketType::kPublish) << 4) |
-                                    (publish.qos << 1));
+  auto first =
+      static_cast<uint8_t>((static_cast<uint8_t>(PacketType::kPublish) << 4) | (publish.qos << 1));
   if (publish.dup) first |= 0x08;
   if (publish.retain) first |= 0x01;
   return packet(first, body);
@@ -347,10 +349,10 @@ absl::StatusOr<std::optional<PacketSplitter::Cut>> PacketSplitter::next() {
   // An oversize PUBLISH: keep its head, skip the rest as it arrives.
   const size_t head = std::min(fixed.remaining_length, kOversizeHeadBytes);
   if (buffer_.size() < fixed.header_bytes + head) return std::optional<Cut>();
-  Cut cut{.frame = {.first_byte = fixed.first_byte,
-                    .body = buffer_.substr(fixed.header_bytes, head)},
-          .oversize = true,
-          .full_length = fixed.remaining_length};
+  Cut cut{
+      .frame = {.first_byte = fixed.first_byte, .body = buffer_.substr(fixed.header_bytes, head)},
+      .oversize = true,
+      .full_length = fixed.remaining_length};
   const size_t tail = fixed.remaining_length - head;
   const size_t available = buffer_.size() - fixed.header_bytes - head;
   const size_t skipped_now = std::min(tail, available);

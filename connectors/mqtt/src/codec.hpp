@@ -161,8 +161,8 @@ class PacketSplitter {
 
   struct Cut {
     Frame frame;
-    bool oversize = false;     // body was cut to its head; see the class comment
-    size_t full_length = 0;    // the body's length as announced
+    bool oversize = false;   // body was cut to its head; see the class comment
+    size_t full_length = 0;  // the body's length as announced
   };
 
   // Adds bytes read from the connection.

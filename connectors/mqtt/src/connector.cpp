@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -59,8 +61,8 @@ struct Connector::Impl {
         source(fmt::format("mqtt://{}:{}", options.broker.host, options.broker.port)),
         inbox(std::make_shared<detail::SettlementInbox>()) {
     for (const Subscription& subscription : options.subscriptions) {
-      requests.push_back({.filter = subscription.filter,
-                          .qos = static_cast<uint8_t>(subscription.qos)});
+      requests.push_back(
+          {.filter = subscription.filter, .qos = static_cast<uint8_t>(subscription.qos)});
     }
   }
 
@@ -138,9 +140,9 @@ struct Connector::Impl {
           connected->subscribe(take_packet_id(), requests, deadline, cancel_fd());
       if (!subscribed.ok()) {
         if (absl::IsUnavailable(subscribed)) {
-          return absl::UnavailableError(
-              fmt::format("MQTT broker {}:{}: waiting for SUBACK: {}", options.broker.host,
-                          options.broker.port, detail::message_text(subscribed)));
+          return absl::UnavailableError(fmt::format("MQTT broker {}:{}: waiting for SUBACK: {}",
+                                                    options.broker.host, options.broker.port,
+                                                    detail::message_text(subscribed)));
         }
         return subscribed;
       }
@@ -190,8 +192,8 @@ struct Connector::Impl {
   }
 
   Event event_of(const Publish& publish) const {
-    Event event{.source = source, .type = "mqtt.message", .topic = publish.topic,
-                .data = publish.payload};
+    Event event{
+        .source = source, .type = "mqtt.message", .topic = publish.topic, .data = publish.payload};
     event.extensions.emplace_back("mqttqos", std::to_string(publish.qos));
     if (publish.retain) event.extensions.emplace_back("mqttretain", "true");
     if (publish.dup) event.extensions.emplace_back("mqttdup", "true");
@@ -203,9 +205,9 @@ struct Connector::Impl {
   bool offer(const Publish& publish) {
     const std::optional<size_t> index = matcher.match(publish.topic);
     if (!index) {
-      refuse(publish, absl::InvalidArgumentError(fmt::format(
-                          "topic {} is not an fnhost topic or matches no subscription",
-                          fnhost::detail::quote_for_message(publish.topic))));
+      refuse(publish, absl::InvalidArgumentError(
+                          fmt::format("topic {} is not an fnhost topic or matches no subscription",
+                                      fnhost::detail::quote_for_message(publish.topic))));
       return true;
     }
     const uint64_t token = next_token++;
@@ -213,9 +215,9 @@ struct Connector::Impl {
       inbox->push(token, event.outcome);
     };
     const std::string& function = options.subscriptions[*index].function;
-    absl::Status accepted = function.empty()
-                                ? host.publish(event_of(publish), std::move(settled))
-                                : host.invoke_async(function, event_of(publish), std::move(settled));
+    absl::Status accepted =
+        function.empty() ? host.publish(event_of(publish), std::move(settled))
+                         : host.invoke_async(function, event_of(publish), std::move(settled));
     if (accepted.ok()) {
       inflight.add(token, publish.qos == 1 ? publish.packet_id : 0, publish.topic,
                    hash_of(publish.payload));
@@ -308,8 +310,7 @@ struct Connector::Impl {
   // Whether another message may be taken from the broker now.
   bool may_take() const {
     if (draining) return true;
-    return throttled.empty() &&
-           inflight.size() < static_cast<size_t>(options.max_in_flight);
+    return throttled.empty() && inflight.size() < static_cast<size_t>(options.max_in_flight);
   }
 
   // Handles the packets already received, as far as max_in_flight allows.
@@ -441,8 +442,8 @@ struct Connector::Impl {
     }
     if (session) {
       // Bounded: the broker is told the connection ends on purpose (no will, session kept).
-      absl::Status said = session->send(detail::encode_disconnect(),
-                                        absl::Now() + absl::Seconds(1), -1);
+      absl::Status said =
+          session->send(detail::encode_disconnect(), absl::Now() + absl::Seconds(1), -1);
       static_cast<void>(said);
       session.reset();
     }
@@ -460,9 +461,9 @@ absl::StatusOr<std::unique_ptr<Connector>> Connector::start(Host& host, Connecto
   for (size_t index = 0; index < options.subscriptions.size(); ++index) {
     const Subscription& subscription = options.subscriptions[index];
     if (!subscription.function.empty() && !host.has_function(subscription.function)) {
-      return absl::NotFoundError(fmt::format(
-          "ConnectorOptions::subscriptions[{}].function: no function {} is registered", index,
-          fnhost::detail::quote_for_message(subscription.function)));
+      return absl::NotFoundError(
+          fmt::format("ConnectorOptions::subscriptions[{}].function: no function {} is registered",
+                      index, fnhost::detail::quote_for_message(subscription.function)));
     }
     patterns.push_back(detail::parse_filter(subscription.filter)->pattern);
   }

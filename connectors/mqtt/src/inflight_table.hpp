@@ -67,8 +67,8 @@ class InflightTable {
   };
   void erase(absl::flat_hash_map<uint64_t, Entry>::iterator entry);
 
-  absl::flat_hash_map<uint64_t, Entry> entries_;           // by token
-  absl::flat_hash_map<uint16_t, uint64_t> by_packet_id_;   // packet id -> token, owed only
+  absl::flat_hash_map<uint64_t, Entry> entries_;          // by token
+  absl::flat_hash_map<uint16_t, uint64_t> by_packet_id_;  // packet id -> token, owed only
 };
 
 }  // namespace fnhost::mqtt::detail

@@ -66,14 +66,15 @@ absl::StatusOr<MqttSession> MqttSession::connect(const BrokerOptions& options, b
   absl::StatusOr<Incoming> reply = session.wait_packet(deadline, wake_fd);
   if (!reply.ok()) {
     if (absl::IsCancelled(reply.status())) return reply.status();
-    return unavailable(options, fmt::format("waiting for CONNACK: {}", message_text(reply.status())));
+    return unavailable(options,
+                       fmt::format("waiting for CONNACK: {}", message_text(reply.status())));
   }
   const auto* connack = std::get_if<Connack>(&reply->packet);
   if (connack == nullptr) return unavailable(options, "the first packet was not a CONNACK");
   if (connack->return_code != 0) {
-    return unavailable(options, fmt::format("connection refused (CONNACK code {}: {})",
-                                            connack->return_code,
-                                            connack_meaning(connack->return_code)));
+    return unavailable(options,
+                       fmt::format("connection refused (CONNACK code {}: {})", connack->return_code,
+                                   connack_meaning(connack->return_code)));
   }
   session.session_present_ = connack->session_present;
   return session;

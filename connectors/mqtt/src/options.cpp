@@ -110,12 +110,11 @@ absl::Status validate_connector_options(const ConnectorOptions& options) {
     }
     for (size_t earlier = 0; earlier < parsed.size(); ++earlier) {
       if (detail::patterns_overlap(parsed[earlier].pattern, filter->pattern)) {
-        return invalid(field + ".filter",
-                       fmt::format("{} overlaps subscriptions[{}] {}: a topic would match both",
-                                   fnhost::detail::quote_for_message(subscription.filter),
-                                   earlier,
-                                   fnhost::detail::quote_for_message(
-                                       subscriptions[earlier].filter)));
+        return invalid(
+            field + ".filter",
+            fmt::format("{} overlaps subscriptions[{}] {}: a topic would match both",
+                        fnhost::detail::quote_for_message(subscription.filter), earlier,
+                        fnhost::detail::quote_for_message(subscriptions[earlier].filter)));
       }
     }
     parsed.push_back(*std::move(filter));
@@ -151,8 +150,7 @@ absl::Status validate_publisher_options(const PublisherOptions& options) {
   }
   if (options.topic_prefix.size() > kMaxTopicPrefixBytes ||
       options.topic_prefix.find_first_of(std::string_view("+#\0", 3)) != std::string::npos) {
-    return invalid("PublisherOptions::topic_prefix",
-                   "at most 1024 bytes, without '+', '#' or NUL");
+    return invalid("PublisherOptions::topic_prefix", "at most 1024 bytes, without '+', '#' or NUL");
   }
   if (options.qos != 0 && options.qos != 1) {
     return invalid("PublisherOptions::qos", fmt::format("must be 0 or 1, got {}", options.qos));

@@ -80,8 +80,7 @@ class PublisherClient {
 
 absl::Status register_publisher(Host& host, std::string name, PublisherOptions options) {
   if (absl::Status valid = validate_publisher_options(options); !valid.ok()) return valid;
-  FunctionSpec spec{.name = std::move(name), .timeout = options.timeout,
-                    .retry = options.retry};
+  FunctionSpec spec{.name = std::move(name), .timeout = options.timeout, .retry = options.retry};
   auto client = std::make_shared<PublisherClient>(std::move(options));
   spec.handler = [client](const Event& event, Context& context) -> Result {
     return client->handle(event, context);

@@ -20,8 +20,7 @@ absl::StatusOr<std::unique_ptr<PublisherLink>> PublisherLink::open(const BrokerO
   absl::StatusOr<MqttSession> session =
       MqttSession::connect(options, /*clean_session=*/true, /*wake_fd=*/-1);
   if (!session.ok()) return session.status();
-  std::unique_ptr<PublisherLink> link(
-      new PublisherLink(*std::move(session), options.keep_alive));
+  std::unique_ptr<PublisherLink> link(new PublisherLink(*std::move(session), options.keep_alive));
   if (!link->stop_.ok()) return absl::ResourceExhaustedError("MQTT publisher: no eventfd");
   PublisherLink& running = *link;
   try {
@@ -75,9 +74,9 @@ absl::Status PublisherLink::publish(Publish publish, absl::Time deadline) {
   const uint16_t packet_id = publish.packet_id;
   static_cast<void>(write(encode_publish(publish), deadline));
   fnhost::detail::MutexLock lock(mu_);
-  const auto until = std::chrono::system_clock::now() +
-                     absl::ToChronoMilliseconds(std::max(deadline - absl::Now(),
-                                                         absl::ZeroDuration()));
+  const auto until =
+      std::chrono::system_clock::now() +
+      absl::ToChronoMilliseconds(std::max(deadline - absl::Now(), absl::ZeroDuration()));
   while (!waiter.done) {
     if (!acked_.wait_until(mu_, until) && !waiter.done) {
       waiters_.erase(packet_id);
@@ -108,25 +107,29 @@ void PublisherLink::read_loop() {
     {
       fnhost::detail::MutexLock lock(write_mu_);
       wake_at = session_.last_sent() + keep_alive_;
-      if (ping_since_ != absl::InfiniteFuture()) wake_at = std::min(wake_at, ping_since_ + keep_alive_);
+      if (ping_since_ != absl::InfiniteFuture())
+        wake_at = std::min(wake_at, ping_since_ + keep_alive_);
     }
     pollfd fds[2] = {{.fd = session_.fd(), .events = POLLIN, .revents = 0},
                      {.fd = stop_.fd(), .events = POLLIN, .revents = 0}};
     const int ready = ::poll(fds, 2, poll_timeout_ms(wake_at));
     if (ready < 0 && errno != EINTR) {
-      break_link(absl::UnavailableError(fmt::format("MQTT publisher: poll: {}", std::strerror(errno))));
+      break_link(
+          absl::UnavailableError(fmt::format("MQTT publisher: poll: {}", std::strerror(errno))));
       return;
     }
     if ((fds[1].revents & POLLIN) != 0) return;
     if (fds[0].revents != 0) {
       if (absl::Status received = session_.receive_available(); !received.ok()) {
-        break_link(absl::UnavailableError(fmt::format("MQTT publisher: {}", message_text(received))));
+        break_link(
+            absl::UnavailableError(fmt::format("MQTT publisher: {}", message_text(received))));
         return;
       }
       for (;;) {
         absl::StatusOr<std::optional<Incoming>> next = session_.next();
         if (!next.ok()) {
-          break_link(absl::UnavailableError(fmt::format("MQTT publisher: {}", message_text(next.status()))));
+          break_link(absl::UnavailableError(
+              fmt::format("MQTT publisher: {}", message_text(next.status()))));
           return;
         }
         if (!next->has_value()) break;

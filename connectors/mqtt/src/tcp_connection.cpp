@@ -48,8 +48,7 @@ absl::StatusOr<short> wait_ready(int fd, short events, absl::Time deadline, int 
   }
 }
 
-TcpConnection::TcpConnection(TcpConnection&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)) {}
+TcpConnection::TcpConnection(TcpConnection&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
 
 TcpConnection& TcpConnection::operator=(TcpConnection&& other) noexcept {
   if (this != &other) {
@@ -78,8 +77,7 @@ absl::StatusOr<TcpConnection> TcpConnection::open(const std::string& host, int p
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, &::freeaddrinfo);
   std::string last_error = "no address";
   for (const addrinfo* address = found; address != nullptr; address = address->ai_next) {
-    const int fd = ::socket(address->ai_family,
-                            address->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+    const int fd = ::socket(address->ai_family, address->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                             address->ai_protocol);
     if (fd < 0) {
       last_error = system_error(errno);

@@ -30,8 +30,7 @@ ConnectorOptions through(const TcpProxy& proxy, const MosquittoBroker& broker,
           .max_reconnect_delay = absl::Milliseconds(200)};
 }
 
-TEST_CASE("A QoS 1 message is acknowledged only after its invocation settles",
-          "[mqtt][ack]") {
+TEST_CASE("A QoS 1 message is acknowledged only after its invocation settles", "[mqtt][ack]") {
   MosquittoBroker broker;
   TcpProxy proxy(broker.port());
   Host host = fnhost::testing::make_host();
@@ -57,8 +56,7 @@ TEST_CASE("A QoS 1 message is acknowledged only after its invocation settles",
   CHECK(started.load() == 1);
 }
 
-TEST_CASE("A dead-lettered message is acknowledged once its last attempt failed",
-          "[mqtt][ack]") {
+TEST_CASE("A dead-lettered message is acknowledged once its last attempt failed", "[mqtt][ack]") {
   MosquittoBroker broker;
   TcpProxy proxy(broker.port());
   Host host = fnhost::testing::make_host();
@@ -78,9 +76,10 @@ TEST_CASE("A dead-lettered message is acknowledged once its last attempt failed"
   CHECK(host.dead_letter_count("failing") == 1);
 }
 
-TEST_CASE("A message still running when the connection drops is redelivered, not run twice, "
-          "and acknowledged on the new connection",
-          "[mqtt][ack][reconnect]") {
+TEST_CASE(
+    "A message still running when the connection drops is redelivered, not run twice, "
+    "and acknowledged on the new connection",
+    "[mqtt][ack][reconnect]") {
   MosquittoBroker broker;
   TcpProxy proxy(broker.port());
   Host host = fnhost::testing::make_host();
@@ -106,9 +105,10 @@ TEST_CASE("A message still running when the connection drops is redelivered, not
   CHECK(wait_until([&] { return connector->stats().in_flight == 0; }));
 }
 
-TEST_CASE("A message settled while disconnected is acknowledged when the broker delivers it "
-          "again",
-          "[mqtt][ack][reconnect]") {
+TEST_CASE(
+    "A message settled while disconnected is acknowledged when the broker delivers it "
+    "again",
+    "[mqtt][ack][reconnect]") {
   MosquittoBroker broker;
   TcpProxy proxy(broker.port());
   Host host = fnhost::testing::make_host();
@@ -126,9 +126,7 @@ TEST_CASE("A message settled while disconnected is acknowledged when the broker 
   proxy.cut();
   REQUIRE(wait_until([&] { return !connector->is_connected(); }));
   gate->open();
-  REQUIRE(wait_until([&] {
-    return host.function_stats("slow")->events_succeeded == 1;
-  }));
+  REQUIRE(wait_until([&] { return host.function_stats("slow")->events_succeeded == 1; }));
   proxy.set_accepting(true);
   REQUIRE(wait_until([&] { return proxy.pubacks() == 1; }));
   const ConnectorStats stats = connector->stats();
@@ -210,9 +208,10 @@ TEST_CASE("A message the host drops at shutdown is not acknowledged and comes ba
   CHECK(payloads == std::vector<std::string>{"queued", "running"});
 }
 
-TEST_CASE("stop() in the middle of a flow loses no message: every one is processed at least "
-          "once across two runs, and every acknowledged one was processed",
-          "[mqtt][ack][lifecycle]") {
+TEST_CASE(
+    "stop() in the middle of a flow loses no message: every one is processed at least "
+    "once across two runs, and every acknowledged one was processed",
+    "[mqtt][ack][lifecycle]") {
   MosquittoBroker broker;
   constexpr int kMessages = 200;
   std::vector<std::string> lines;
@@ -222,10 +221,10 @@ TEST_CASE("stop() in the middle of a flow loses no message: every one is process
   {
     Host host = fnhost::testing::make_host();
     REQUIRE(host.register_function({.name = "work", .handler = first_run.recorder()}).ok());
-    auto connector = start_connector(
-        host, {.broker = broker.broker("stop-in-flow"),
-               .subscriptions = {{.filter = "flow", .qos = 1, .function = "work"}},
-               .max_in_flight = 8});
+    auto connector =
+        start_connector(host, {.broker = broker.broker("stop-in-flow"),
+                               .subscriptions = {{.filter = "flow", .qos = 1, .function = "work"}},
+                               .max_in_flight = 8});
     std::thread publisher([&] { broker.pub_lines("flow", lines, 1); });
     REQUIRE(wait_until([&] { return first_run.size() >= 20; }));
     connector->stop();
@@ -237,9 +236,9 @@ TEST_CASE("stop() in the middle of a flow loses no message: every one is process
   EventLog second_run;
   Host host = fnhost::testing::make_host();
   REQUIRE(host.register_function({.name = "work", .handler = second_run.recorder()}).ok());
-  auto connector = start_connector(
-      host, {.broker = broker.broker("stop-in-flow"),
-             .subscriptions = {{.filter = "flow", .qos = 1, .function = "work"}}});
+  auto connector =
+      start_connector(host, {.broker = broker.broker("stop-in-flow"),
+                             .subscriptions = {{.filter = "flow", .qos = 1, .function = "work"}}});
   std::set<std::string> seen;
   REQUIRE(wait_until([&] {
     seen.clear();

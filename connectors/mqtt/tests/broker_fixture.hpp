@@ -66,8 +66,7 @@ inline bool accepts(int port) {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = htons(static_cast<uint16_t>(port));
-  const bool connected =
-      ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
   ::close(fd);
   return connected;
 }
@@ -154,8 +153,7 @@ inline std::string read_file(const std::filesystem::path& path) {
 class MosquittoBroker {
  public:
   MosquittoBroker() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "fnhost-mqtt-XXXXXX").string();
+    std::string pattern = (std::filesystem::temp_directory_path() / "fnhost-mqtt-XXXXXX").string();
     REQUIRE(::mkdtemp(pattern.data()) != nullptr);
     directory_ = pattern;
     for (int attempt = 0; attempt < 5 && !running_; ++attempt) start_on(free_loopback_port());
@@ -176,8 +174,10 @@ class MosquittoBroker {
 
   // Broker options for a client `client_id` (short timeouts: the broker is local).
   [[nodiscard]] BrokerOptions broker(std::string client_id = "") const {
-    return BrokerOptions{.port = port_, .client_id = std::move(client_id),
-                         .keep_alive = absl::Seconds(5), .connect_timeout = absl::Seconds(20)};
+    return BrokerOptions{.port = port_,
+                         .client_id = std::move(client_id),
+                         .keep_alive = absl::Seconds(5),
+                         .connect_timeout = absl::Seconds(20)};
   }
 
   // Stops the broker (SIGTERM: it saves its sessions) and starts it again on the same port.
@@ -268,8 +268,7 @@ class TestSubscriber {
     for (const std::string& filter : filters) {
       requests.push_back({.filter = filter, .qos = static_cast<uint8_t>(qos)});
     }
-    absl::Status subscribed =
-        session_->subscribe(1, requests, absl::Now() + absl::Seconds(60), -1);
+    absl::Status subscribed = session_->subscribe(1, requests, absl::Now() + absl::Seconds(60), -1);
     INFO(subscribed.ToString());
     REQUIRE(subscribed.ok());
   }
@@ -283,8 +282,9 @@ class TestSubscriber {
       if (incoming->has_value()) {
         if (auto* publish = std::get_if<detail::Publish>(&(*incoming)->packet)) {
           if (publish->qos == 1) {
-            REQUIRE(session_->send(detail::encode_puback(publish->packet_id),
-                                   absl::Now() + absl::Seconds(10), -1)
+            REQUIRE(session_
+                        ->send(detail::encode_puback(publish->packet_id),
+                               absl::Now() + absl::Seconds(10), -1)
                         .ok());
           }
           return *publish;
@@ -340,8 +340,14 @@ class TcpProxy {
   // Connections accepted (and kept) so far.
   [[nodiscard]] int connections() const { return connections_.load(); }
   // Closes every proxied connection (both sides) at the proxy's next turn.
-  void cut() { cut_requested_.fetch_add(1); wake(); }
-  void set_accepting(bool accepting) { accepting_.store(accepting); wake(); }
+  void cut() {
+    cut_requested_.fetch_add(1);
+    wake();
+  }
+  void set_accepting(bool accepting) {
+    accepting_.store(accepting);
+    wake();
+  }
 
  private:
   struct Pair {

@@ -46,8 +46,7 @@ TEST_CASE("Remaining Length uses 1 to 4 bytes in its shortest form", "[mqtt][cod
   CHECK(encoded == bytes({0xc1, 0x02}));
 }
 
-TEST_CASE("read_fixed_header waits for its length bytes and refuses bad lengths",
-          "[mqtt][codec]") {
+TEST_CASE("read_fixed_header waits for its length bytes and refuses bad lengths", "[mqtt][codec]") {
   CHECK(!read_fixed_header("")->has_value());
   CHECK(!read_fixed_header(bytes({0x30}))->has_value());
   CHECK(!read_fixed_header(bytes({0x30, 0x80, 0x80}))->has_value());
@@ -67,18 +66,24 @@ TEST_CASE("Client packets are encoded as MQTT 3.1.1 specifies", "[mqtt][codec]")
                                                 .keep_alive_seconds = 30,
                                                 .username = "u",
                                                 .password = "p"});
-    CHECK(connect == bytes({0x10, 20, 0, 4, 'M', 'Q', 'T', 'T', 4, 0xc0, 0, 30, 0, 2, 'c', '1',
-                            0, 1, 'u', 0, 1, 'p'}));
+    CHECK(connect == bytes({0x10, 20, 0, 4,   'M', 'Q', 'T', 'T', 4, 0xc0, 0,
+                            30,   0,  2, 'c', '1', 0,   1,   'u', 0, 1,    'p'}));
   }
   SECTION("CONNECT with a clean session and no login") {
-    const std::string connect = encode_connect(
-        {.client_id = "", .clean_session = true, .keep_alive_seconds = 60, .username = {},
-         .password = {}});
+    const std::string connect = encode_connect({.client_id = "",
+                                                .clean_session = true,
+                                                .keep_alive_seconds = 60,
+                                                .username = {},
+                                                .password = {}});
     CHECK(connect == bytes({0x10, 12, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 0}));
   }
   SECTION("PUBLISH QoS 1 retained, PUBACK, SUBSCRIBE, PINGREQ, DISCONNECT") {
-    CHECK(encode_publish({.topic = "a/b", .payload = "hi", .qos = 1, .dup = false,
-                          .retain = true, .packet_id = 7}) ==
+    CHECK(encode_publish({.topic = "a/b",
+                          .payload = "hi",
+                          .qos = 1,
+                          .dup = false,
+                          .retain = true,
+                          .packet_id = 7}) ==
           bytes({0x33, 9, 0, 3, 'a', '/', 'b', 0, 7, 'h', 'i'}));
     CHECK(encode_puback(0x1234) == bytes({0x40, 2, 0x12, 0x34}));
     const std::vector<SubscribeRequest> requests = {{.filter = "a/#", .qos = 1},
@@ -95,8 +100,12 @@ TEST_CASE("Server packets decode, and a PUBLISH round-trips", "[mqtt][codec]") {
   REQUIRE(connack.ok());
   CHECK(std::get<Connack>(*connack).session_present);
 
-  const Publish original{.topic = "devices/7/temp", .payload = std::string("\0x\xff", 3),
-                         .qos = 1, .dup = true, .retain = false, .packet_id = 65535};
+  const Publish original{.topic = "devices/7/temp",
+                         .payload = std::string("\0x\xff", 3),
+                         .qos = 1,
+                         .dup = true,
+                         .retain = false,
+                         .packet_id = 65535};
   absl::StatusOr<ServerPacket> publish = decode_whole(encode_publish(original));
   REQUIRE(publish.ok());
   const Publish& decoded = std::get<Publish>(*publish);
@@ -120,30 +129,30 @@ TEST_CASE("Malformed or unexpected server packets are refused, naming the proble
     std::string says;
   };
   const std::vector<Case> cases = {
-      {bytes({0x21, 2, 0, 0}), "flags"},                      // CONNACK with flags
-      {bytes({0x20, 3, 0, 0, 0}), "must be 2"},               // CONNACK too long
-      {bytes({0x20, 2, 2, 0}), "reserved flag"},              // CONNACK reserved bit
-      {bytes({0x20, 2, 0, 6}), "unknown return code"},        // CONNACK code 6
-      {bytes({0x20, 2, 1, 5}), "session present"},            // refusal with a session
-      {bytes({0x36, 5, 0, 1, 'a', 0, 1}), "QoS 3"},           // PUBLISH QoS 3
-      {bytes({0x34, 5, 0, 1, 'a', 0, 1}), "QoS 2"},           // PUBLISH QoS 2
-      {bytes({0x38, 3, 0, 1, 'a'}), "DUP"},                   // QoS 0 with DUP
-      {bytes({0x32, 5, 0, 1, 'a', 0, 0}), "packet id 0"},     // QoS 1, id 0
-      {bytes({0x32, 4, 0, 1, 'a', 0}), "packet id"},          // QoS 1, id cut
-      {bytes({0x30, 3, 0, 5, 'a'}), "topic"},                 // topic longer than the body
-      {bytes({0x30, 2, 0, 0}), "empty topic"},                // empty topic
-      {bytes({0x30, 3, 0, 1, '+'}), "'+'"},                   // wildcard in a topic
-      {bytes({0x30, 3, 0, 1, '#'}), "'#'"},                   // wildcard in a topic
-      {bytes({0x30, 3, 0, 1, 0}), "NUL"},                     // NUL in a topic
-      {bytes({0x30, 3, 0, 1, 0xc0}), "UTF-8"},                // bad UTF-8
-      {bytes({0x30, 5, 0, 3, 0xed, 0xa0, 0x80}), "UTF-8"},    // a surrogate
-      {bytes({0x41, 2, 0, 1}), "flags"},                      // PUBACK with flags
-      {bytes({0x40, 2, 0, 0}), "packet id 0"},                // PUBACK id 0
-      {bytes({0x40, 1, 0}), "must be 2"},                     // PUBACK short
-      {bytes({0x90, 2, 0, 1}), "at least 3"},                 // SUBACK without codes
-      {bytes({0x90, 3, 0, 1, 3}), "return code"},             // SUBACK code 3
-      {bytes({0xd0, 1, 0}), "must be 0"},                     // PINGRESP with a body
-      {bytes({0x10, 0}), "CONNECT"},                          // server never sends these
+      {bytes({0x21, 2, 0, 0}), "flags"},                    // CONNACK with flags
+      {bytes({0x20, 3, 0, 0, 0}), "must be 2"},             // CONNACK too long
+      {bytes({0x20, 2, 2, 0}), "reserved flag"},            // CONNACK reserved bit
+      {bytes({0x20, 2, 0, 6}), "unknown return code"},      // CONNACK code 6
+      {bytes({0x20, 2, 1, 5}), "session present"},          // refusal with a session
+      {bytes({0x36, 5, 0, 1, 'a', 0, 1}), "QoS 3"},         // PUBLISH QoS 3
+      {bytes({0x34, 5, 0, 1, 'a', 0, 1}), "QoS 2"},         // PUBLISH QoS 2
+      {bytes({0x38, 3, 0, 1, 'a'}), "DUP"},                 // QoS 0 with DUP
+      {bytes({0x32, 5, 0, 1, 'a', 0, 0}), "packet id 0"},   // QoS 1, id 0
+      {bytes({0x32, 4, 0, 1, 'a', 0}), "packet id"},        // QoS 1, id cut
+      {bytes({0x30, 3, 0, 5, 'a'}), "topic"},               // topic longer than the body
+      {bytes({0x30, 2, 0, 0}), "empty topic"},              // empty topic
+      {bytes({0x30, 3, 0, 1, '+'}), "'+'"},                 // wildcard in a topic
+      {bytes({0x30, 3, 0, 1, '#'}), "'#'"},                 // wildcard in a topic
+      {bytes({0x30, 3, 0, 1, 0}), "NUL"},                   // NUL in a topic
+      {bytes({0x30, 3, 0, 1, 0xc0}), "UTF-8"},              // bad UTF-8
+      {bytes({0x30, 5, 0, 3, 0xed, 0xa0, 0x80}), "UTF-8"},  // a surrogate
+      {bytes({0x41, 2, 0, 1}), "flags"},                    // PUBACK with flags
+      {bytes({0x40, 2, 0, 0}), "packet id 0"},              // PUBACK id 0
+      {bytes({0x40, 1, 0}), "must be 2"},                   // PUBACK short
+      {bytes({0x90, 2, 0, 1}), "at least 3"},               // SUBACK without codes
+      {bytes({0x90, 3, 0, 1, 3}), "return code"},           // SUBACK code 3
+      {bytes({0xd0, 1, 0}), "must be 0"},                   // PINGRESP with a body
+      {bytes({0x10, 0}), "CONNECT"},                        // server never sends these
       {bytes({0x62, 2, 0, 1}), "PUBREL"},
       {bytes({0x82, 0}), "SUBSCRIBE"},
       {bytes({0xc0, 0}), "PINGREQ"},
@@ -161,8 +170,11 @@ TEST_CASE("Malformed or unexpected server packets are refused, naming the proble
 }
 
 TEST_CASE("PacketSplitter cuts packets however the bytes arrive", "[mqtt][codec]") {
-  const std::string stream = encode_publish({.topic = "t", .payload = std::string(300, 'x'),
-                                             .qos = 0, .dup = false, .retain = false,
+  const std::string stream = encode_publish({.topic = "t",
+                                             .payload = std::string(300, 'x'),
+                                             .qos = 0,
+                                             .dup = false,
+                                             .retain = false,
                                              .packet_id = 0}) +
                              bytes({0xd0, 0}) + bytes({0x40, 2, 0, 9});
   PacketSplitter splitter(1 << 20);
@@ -181,18 +193,22 @@ TEST_CASE("PacketSplitter cuts packets however the bytes arrive", "[mqtt][codec]
   CHECK(splitter.buffered() == 0);
 }
 
-TEST_CASE("An oversize PUBLISH keeps its head and skips its payload while other oversize packets fail",
-          "[mqtt][codec]") {
+TEST_CASE(
+    "An oversize PUBLISH keeps its head and skips its payload while other oversize packets fail",
+    "[mqtt][codec]") {
   PacketSplitter splitter(1024);
-  const std::string big = encode_publish({.topic = "big/one", .payload = std::string(100000, 'p'),
-                                          .qos = 1, .dup = false, .retain = false,
+  const std::string big = encode_publish({.topic = "big/one",
+                                          .payload = std::string(100000, 'p'),
+                                          .qos = 1,
+                                          .dup = false,
+                                          .retain = false,
                                           .packet_id = 42});
   // Delivered in three slices, followed by a small packet.
   splitter.append(std::string_view(big).substr(0, 20));
   REQUIRE(!splitter.next()->has_value());
   splitter.append(std::string_view(big).substr(20, 50000));
   REQUIRE(!splitter.next()->has_value());
-  splitter.append(std::string_view(big).substr(50020) );
+  splitter.append(std::string_view(big).substr(50020));
   splitter.append(bytes({0xd0, 0}));
   absl::StatusOr<std::optional<PacketSplitter::Cut>> cut = splitter.next();
   REQUIRE(cut.ok());

@@ -20,10 +20,9 @@ TEST_CASE("QoS 0 and QoS 1 messages are published into the host and reach its tr
   EventLog received;
   REQUIRE(host.register_function({.name = "sink", .handler = received.recorder()}).ok());
   REQUIRE(host.subscribe({.pattern = "#", .function = "sink"}).ok());
-  auto connector = start_connector(
-      host, {.broker = broker.broker("delivery-publish"),
-             .subscriptions = {{.filter = "sensors/+/temp", .qos = 1},
-                               {.filter = "alerts/#", .qos = 0}}});
+  auto connector = start_connector(host, {.broker = broker.broker("delivery-publish"),
+                                          .subscriptions = {{.filter = "sensors/+/temp", .qos = 1},
+                                                            {.filter = "alerts/#", .qos = 0}}});
 
   broker.pub({"-q", "1", "-t", "sensors/7/temp", "-m", "21.5"});
   broker.pub({"-q", "0", "-t", "alerts/fire", "-m", "hot"});
@@ -75,11 +74,11 @@ TEST_CASE("Filters map one to one onto fnhost patterns: + is one level, # the re
   Host host = fnhost::testing::make_host();
   EventLog received;
   REQUIRE(host.register_function({.name = "sink", .handler = received.recorder()}).ok());
-  auto connector = start_connector(
-      host, {.broker = broker.broker("delivery-filters"),
-             .subscriptions = {{.filter = "a/+/c", .qos = 1, .function = "sink"},
-                               {.filter = "x/#", .qos = 1, .function = "sink"},
-                               {.filter = "end", .qos = 1, .function = "sink"}}});
+  auto connector =
+      start_connector(host, {.broker = broker.broker("delivery-filters"),
+                             .subscriptions = {{.filter = "a/+/c", .qos = 1, .function = "sink"},
+                                               {.filter = "x/#", .qos = 1, .function = "sink"},
+                                               {.filter = "end", .qos = 1, .function = "sink"}}});
 
   for (const char* topic : {"a/b/c", "a/b/c/d", "a/c", "x", "x/y", "x/y/z", "y/x"}) {
     broker.pub({"-q", "1", "-t", topic, "-m", topic});
@@ -103,9 +102,8 @@ TEST_CASE("A topic that is not an fnhost topic is acknowledged and counted as re
   EventLog received;
   REQUIRE(host.register_function({.name = "sink", .handler = received.recorder()}).ok());
   REQUIRE(host.subscribe({.pattern = "#", .function = "sink"}).ok());
-  auto connector = start_connector(
-      host, {.broker = broker.broker("delivery-refused"),
-             .subscriptions = {{.filter = "a/+/c", .qos = 1}}});
+  auto connector = start_connector(host, {.broker = broker.broker("delivery-refused"),
+                                          .subscriptions = {{.filter = "a/+/c", .qos = 1}}});
   // MQTT's '+' matches an empty level; an fnhost topic has none.
   broker.pub({"-q", "1", "-t", "a//c", "-m", "empty level"});
   broker.pub({"-q", "1", "-t", "a/b/c", "-m", "fine"});
@@ -118,9 +116,10 @@ TEST_CASE("A topic that is not an fnhost topic is acknowledged and counted as re
   CHECK(received.payloads() == std::vector<std::string>{"fine"});
 }
 
-TEST_CASE("A message over max_packet_bytes is skipped, acknowledged and refused and the next one "
-          "arrives",
-          "[mqtt][delivery][limits]") {
+TEST_CASE(
+    "A message over max_packet_bytes is skipped, acknowledged and refused and the next one "
+    "arrives",
+    "[mqtt][delivery][limits]") {
   MosquittoBroker broker;
   Host host = fnhost::testing::make_host();
   EventLog received;
@@ -128,8 +127,8 @@ TEST_CASE("A message over max_packet_bytes is skipped, acknowledged and refused 
   BrokerOptions options = broker.broker("delivery-oversize");
   options.max_packet_bytes = 1024;
   auto connector = start_connector(
-      host, {.broker = options,
-             .subscriptions = {{.filter = "big/#", .qos = 1, .function = "sink"}}});
+      host,
+      {.broker = options, .subscriptions = {{.filter = "big/#", .qos = 1, .function = "sink"}}});
   broker.pub({"-q", "1", "-t", "big/one", "-m", std::string(5000, 'x')});
   broker.pub({"-q", "1", "-t", "big/two", "-m", "small"});
   REQUIRE(wait_until([&] { return connector->stats().acked == 2; }));

@@ -42,12 +42,9 @@ TEST_CASE("validate_connector_options names the bad field", "[mqtt][options]") {
        "broker.connect_timeout"},
       {[](ConnectorOptions& o) { o.broker.max_packet_bytes = 10; }, "broker.max_packet_bytes"},
       {[](ConnectorOptions& o) { o.subscriptions.clear(); }, "subscriptions"},
-      {[](ConnectorOptions& o) { o.subscriptions[0].filter = "a/#/b"; },
-       "subscriptions[0].filter"},
-      {[](ConnectorOptions& o) { o.subscriptions[0].filter = "a//b"; },
-       "subscriptions[0].filter"},
-      {[](ConnectorOptions& o) { o.subscriptions[0].filter = "a+/b"; },
-       "subscriptions[0].filter"},
+      {[](ConnectorOptions& o) { o.subscriptions[0].filter = "a/#/b"; }, "subscriptions[0].filter"},
+      {[](ConnectorOptions& o) { o.subscriptions[0].filter = "a//b"; }, "subscriptions[0].filter"},
+      {[](ConnectorOptions& o) { o.subscriptions[0].filter = "a+/b"; }, "subscriptions[0].filter"},
       {[](ConnectorOptions& o) { o.subscriptions[0].filter = ""; }, "subscriptions[0].filter"},
       {[](ConnectorOptions& o) { o.subscriptions[0].filter = "$share/g"; },
        "subscriptions[0].filter"},
@@ -114,8 +111,7 @@ TEST_CASE("Filters overlap when some topic matches both", "[mqtt][options]") {
   CHECK(shared->pattern == "jobs/+");
 }
 
-TEST_CASE("start() refuses an unregistered function and an unreachable broker",
-          "[mqtt][options]") {
+TEST_CASE("start() refuses an unregistered function and an unreachable broker", "[mqtt][options]") {
   Host host = fnhost::testing::make_host();
   ConnectorOptions options = valid_options();
   options.subscriptions[0].function = "missing";

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The publisher destination: results published to a broker, checked with the tests' own
 // subscriber and with mosquitto_sub.
+#include "fnhost/mqtt/publisher.hpp"
+
 #include <catch2/catch.hpp>
 #include <string>
 
 #include "broker_fixture.hpp"
-#include "fnhost/mqtt/publisher.hpp"
 #include "testing/host_helpers.hpp"
 
 namespace fnhost::mqtt::testing {
@@ -19,12 +20,11 @@ TEST_CASE("An on_success destination publishes each result to a fixed topic at Q
   REQUIRE(register_publisher(host, "to-mqtt",
                              {.broker = broker.broker(), .topic = "results/done", .qos = 1})
               .ok());
-  REQUIRE(host.register_function(
-                  {.name = "work",
-                   .handler = [](const Event& event, Context&) -> Result {
-                     return "done:" + event.data;
-                   },
-                   .on_success = {.function = "to-mqtt"}})
+  REQUIRE(host.register_function({.name = "work",
+                                  .handler = [](const Event& event, Context&) -> Result {
+                                    return "done:" + event.data;
+                                  },
+                                  .on_success = {.function = "to-mqtt"}})
               .ok());
   REQUIRE(host.invoke_async("work", Event::with_data("job-1")).ok());
   std::optional<detail::Publish> message = subscriber.next();
@@ -40,8 +40,10 @@ TEST_CASE("A publisher sends the event's data to its topic with a prefix, at QoS
   TestSubscriber subscriber(broker, {"out/#"});
   Host host = fnhost::testing::make_host();
   REQUIRE(register_publisher(host, "forward",
-                             {.broker = broker.broker("forwarder"), .topic_prefix = "out/",
-                              .qos = 0, .payload = PublishedPayload::kData})
+                             {.broker = broker.broker("forwarder"),
+                              .topic_prefix = "out/",
+                              .qos = 0,
+                              .payload = PublishedPayload::kData})
               .ok());
   REQUIRE(host.subscribe({.pattern = "in/#", .function = "forward"}).ok());
   REQUIRE(host.publish({.topic = "in/7", .data = "payload-7"}).ok());
@@ -54,9 +56,9 @@ TEST_CASE("A publisher sends the event's data to its topic with a prefix, at QoS
 TEST_CASE("A retained result can be read with mosquitto_sub", "[mqtt][publisher]") {
   MosquittoBroker broker;
   Host host = fnhost::testing::make_host();
-  REQUIRE(register_publisher(host, "status",
-                             {.broker = broker.broker(), .topic = "status/current", .qos = 1,
-                              .retain = true})
+  REQUIRE(register_publisher(
+              host, "status",
+              {.broker = broker.broker(), .topic = "status/current", .qos = 1, .retain = true})
               .ok());
   REQUIRE(host.invoke("status", Event::with_data("green")).get().ok());
   const std::string out = (broker.directory() / "sub.out").string();

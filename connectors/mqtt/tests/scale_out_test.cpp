@@ -15,9 +15,10 @@
 namespace fnhost::mqtt::testing {
 namespace {
 
-TEST_CASE("A shared subscription splits one topic over two hosts: each message is processed "
-          "once",
-          "[mqtt][shared]") {
+TEST_CASE(
+    "A shared subscription splits one topic over two hosts: each message is processed "
+    "once",
+    "[mqtt][shared]") {
   MosquittoBroker broker;
   constexpr int kMessages = 100;
   Host first = fnhost::testing::make_host();
@@ -61,11 +62,11 @@ TEST_CASE("After a broker restart the connector reconnects with backoff and mess
   Host host = fnhost::testing::make_host();
   EventLog received;
   REQUIRE(host.register_function({.name = "sink", .handler = received.recorder()}).ok());
-  auto connector = start_connector(
-      host, {.broker = broker.broker("restart"),
-             .subscriptions = {{.filter = "r/#", .qos = 1, .function = "sink"}},
-             .initial_reconnect_delay = absl::Milliseconds(20),
-             .max_reconnect_delay = absl::Milliseconds(500)});
+  auto connector =
+      start_connector(host, {.broker = broker.broker("restart"),
+                             .subscriptions = {{.filter = "r/#", .qos = 1, .function = "sink"}},
+                             .initial_reconnect_delay = absl::Milliseconds(20),
+                             .max_reconnect_delay = absl::Milliseconds(500)});
   broker.pub({"-q", "1", "-t", "r/before", "-m", "before"});
   REQUIRE(wait_until([&] { return connector->stats().acked == 1; }));
 
@@ -90,11 +91,11 @@ TEST_CASE("A broker that lost the session gets the subscriptions again", "[mqtt]
   Host host = fnhost::testing::make_host();
   EventLog received;
   REQUIRE(host.register_function({.name = "sink", .handler = received.recorder()}).ok());
-  auto connector = start_connector(
-      host, {.broker = broker.broker("lost-session"),
-             .subscriptions = {{.filter = "s/#", .qos = 1, .function = "sink"}},
-             .initial_reconnect_delay = absl::Milliseconds(20),
-             .max_reconnect_delay = absl::Milliseconds(500)});
+  auto connector =
+      start_connector(host, {.broker = broker.broker("lost-session"),
+                             .subscriptions = {{.filter = "s/#", .qos = 1, .function = "sink"}},
+                             .initial_reconnect_delay = absl::Milliseconds(20),
+                             .max_reconnect_delay = absl::Milliseconds(500)});
   broker.stop();
   // Without its database the broker starts with no session for this client.
   std::filesystem::remove(broker.directory() / "mosquitto.db");
@@ -117,10 +118,10 @@ TEST_CASE("A host at capacity holds messages back: ResourceExhausted means wait,
                                   .max_queued = 1})
               .ok());
   fnhost::testing::GateOpener opener(gate);
-  auto connector = start_connector(
-      host, {.broker = broker.broker("capacity"),
-             .subscriptions = {{.filter = "load", .qos = 1, .function = "narrow"}},
-             .max_in_flight = 4});
+  auto connector =
+      start_connector(host, {.broker = broker.broker("capacity"),
+                             .subscriptions = {{.filter = "load", .qos = 1, .function = "narrow"}},
+                             .max_in_flight = 4});
   constexpr int kMessages = 10;
   std::vector<std::string> lines;
   for (int index = 0; index < kMessages; ++index) lines.push_back(std::to_string(index));

@@ -66,6 +66,6 @@ struct PublisherOptions {
 // shared by its concurrent invocations; it closes when the function is removed or the host
 // destroyed. InvalidArgument for a bad option, otherwise as Host::register_function.
 [[nodiscard]] absl::Status register_publisher(Host& host, std::string name,
-                                             PublisherOptions options);
+                                              PublisherOptions options);
 
 }  // namespace fnhost::mqtt
