@@ -85,14 +85,13 @@ int run_worker(int port, const std::string& consumer) {
            .ok()) {
     return 1;
   }
-  auto trigger = fnhost::redis::StreamTrigger::start(
-      *host, {.server = {.port = port},
-              .stream = "bench",
-              .group = "g",
-              .consumer = consumer,
-              .function = "noop",
-              .max_in_flight = 256,
-              .read_block = absl::Milliseconds(20)});
+  auto trigger = fnhost::redis::StreamTrigger::start(*host, {.server = {.port = port},
+                                                             .stream = "bench",
+                                                             .group = "g",
+                                                             .consumer = consumer,
+                                                             .function = "noop",
+                                                             .max_in_flight = 256,
+                                                             .read_block = absl::Milliseconds(20)});
   if (!trigger.ok()) {
     std::fprintf(stderr, "%s\n", trigger.status().ToString().c_str());
     return 1;
@@ -121,10 +120,10 @@ double measure(const std::string& self, long long events, int workers) {
       std::filesystem::temp_directory_path() / ("fnhost-redis-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(directory);
   const int port = free_port();
-  const pid_t server = spawn({"/usr/bin/redis-server", "--port", std::to_string(port), "--bind",
-                              "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                              directory.string(), "--loglevel", "warning"},
-                             /*quiet=*/true);
+  const pid_t server = spawn(
+      {"/usr/bin/redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
+       "--appendonly", "no", "--dir", directory.string(), "--loglevel", "warning"},
+      /*quiet=*/true);
   Connection connection(fnhost::redis::ServerOptions{.port = port});
   const auto give_up = Clock::now() + std::chrono::seconds(30);
   while (!connection.ensure_connected().ok() || !connection.run({"PING"}).ok()) {
@@ -162,12 +161,14 @@ double measure(const std::string& self, long long events, int workers) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 4 && std::string(argv[1]) == "--worker") return run_worker(std::atoi(argv[2]), argv[3]);
+  if (argc == 4 && std::string(argv[1]) == "--worker")
+    return run_worker(std::atoi(argv[2]), argv[3]);
   const long long events = argc > 1 ? std::atoll(argv[1]) : 200'000;
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  std::printf("Redis Streams -> fnhost::redis::StreamTrigger -> no-op function, %lld events, "
-              "%u CPUs\n\n",
-              events, std::thread::hardware_concurrency());
+  std::printf(
+      "Redis Streams -> fnhost::redis::StreamTrigger -> no-op function, %lld events, "
+      "%u CPUs\n\n",
+      events, std::thread::hardware_concurrency());
   std::printf("| consumer processes | events/s | vs 1 |\n|---:|---:|---:|\n");
   double single = 0;
   for (int workers : {1, 2, 4}) {

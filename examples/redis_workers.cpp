@@ -6,14 +6,14 @@
 //   redis_workers [port=6379] [entries to add first=0]
 // Expected output: "worker <name> ready", one "<name> ran <entry id>: <data>" per entry it
 // ran, and its counters at exit; exit code 0 (1 if Redis cannot be reached).
-#include <fnhost/fnhost.hpp>
-#include <fnhost/redis/stream_trigger.hpp>
-#include <fnhost/redis/stream_writer.hpp>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <fnhost/fnhost.hpp>
+#include <fnhost/redis/stream_trigger.hpp>
+#include <fnhost/redis/stream_writer.hpp>
 #include <string>
 
 int main(int argc, char** argv) {
@@ -28,29 +28,36 @@ int main(int argc, char** argv) {
 
   fnhost::Host host = fnhost::Host::create({.log_sink = nullptr}).value();
   if (!fnhost::redis::register_stream_writer(host, "jobs-writer",
-                                             {.server = server, .stream = "jobs"}).ok() ||
-      !fnhost::redis::register_stream_writer(host, "done",
-                                             {.server = server, .stream = "jobs-done",
-                                              .max_len = 10'000}).ok()) {
+                                             {.server = server, .stream = "jobs"})
+           .ok() ||
+      !fnhost::redis::register_stream_writer(
+           host, "done", {.server = server, .stream = "jobs-done", .max_len = 10'000})
+           .ok()) {
     return 1;
   }
   for (int i = 0; i < to_add; ++i) {  // a producer: the writer XADDs to "jobs"
-    if (!host.invoke("jobs-writer", fnhost::Event::with_data("job " + std::to_string(i))).get().ok()) {
+    if (!host.invoke("jobs-writer", fnhost::Event::with_data("job " + std::to_string(i)))
+             .get()
+             .ok()) {
       std::fprintf(stderr, "cannot add entries: is Redis listening on %d?\n", server.port);
       return 1;
     }
   }
-  absl::Status registered = host.register_function({
-      .name = "work",
-      .handler = [name](const fnhost::Event& event, fnhost::Context&) -> fnhost::Result {
-        std::printf("%s ran %s: %s\n", name.c_str(), event.id.c_str(), event.data.c_str());
-        return "done by " + name;
-      },
-      .on_success = {.function = "done"}});
-  auto trigger = fnhost::redis::StreamTrigger::start(
-      host, {.server = server, .stream = "jobs", .group = "workers", .consumer = name,
-             .function = "work", .claim_idle = absl::Seconds(5),
-             .claim_interval = absl::Seconds(1), .dead_letter_stream = "jobs-dead"});
+  absl::Status registered = host.register_function(
+      {.name = "work",
+       .handler = [name](const fnhost::Event& event, fnhost::Context&) -> fnhost::Result {
+         std::printf("%s ran %s: %s\n", name.c_str(), event.id.c_str(), event.data.c_str());
+         return "done by " + name;
+       },
+       .on_success = {.function = "done"}});
+  auto trigger = fnhost::redis::StreamTrigger::start(host, {.server = server,
+                                                            .stream = "jobs",
+                                                            .group = "workers",
+                                                            .consumer = name,
+                                                            .function = "work",
+                                                            .claim_idle = absl::Seconds(5),
+                                                            .claim_interval = absl::Seconds(1),
+                                                            .dead_letter_stream = "jobs-dead"});
   if (!registered.ok() || !trigger.ok()) {
     std::fprintf(stderr, "%s\n", trigger.status().ToString().c_str());
     return 1;

@@ -26,8 +26,7 @@ Command dead_letter_record(const StreamTriggerOptions& options, const SettledEnt
   for (const std::string& word :
        {std::string("error"), entry.error_message, std::string("errorcode"), code,
         std::string("attempts"), std::to_string(entry.attempts), std::string("sourcestream"),
-        options.stream, std::string("sourceid"), entry.id, std::string("group"),
-        options.group}) {
+        options.stream, std::string("sourceid"), entry.id, std::string("group"), options.group}) {
     xadd.push_back(word);
   }
   return xadd;

@@ -47,14 +47,14 @@ void Connection::close() {
 absl::Status Connection::lost(std::string_view what) {
   std::string reason = context_ != nullptr && context_->err != 0 ? context_->errstr : "no reply";
   close();
-  return absl::UnavailableError(fmt::format("redis {}:{}: {}: {}", server_.host, server_.port,
-                                            what, reason));
+  return absl::UnavailableError(
+      fmt::format("redis {}:{}: {}: {}", server_.host, server_.port, what, reason));
 }
 
 absl::Status Connection::ensure_connected() {
   if (context_ != nullptr) return absl::OkStatus();
-  context_ = redisConnectWithTimeout(server_.host.c_str(), server_.port,
-                                     to_timeval(server_.io_timeout));
+  context_ =
+      redisConnectWithTimeout(server_.host.c_str(), server_.port, to_timeval(server_.io_timeout));
   if (context_ == nullptr) {
     return absl::UnavailableError(
         fmt::format("redis {}:{}: cannot allocate a connection", server_.host, server_.port));
@@ -71,9 +71,9 @@ absl::Status Connection::ensure_connected() {
     if (!answered.ok()) {
       close();
       const absl::string_view message = answered.status().message();
-      return absl::UnavailableError(
-          fmt::format("redis {}:{}: AUTH refused: {}", server_.host, server_.port,
-                      std::string_view(message.data(), message.size())));
+      return absl::UnavailableError(fmt::format("redis {}:{}: AUTH refused: {}", server_.host,
+                                                server_.port,
+                                                std::string_view(message.data(), message.size())));
     }
   }
   return absl::OkStatus();

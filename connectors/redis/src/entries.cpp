@@ -19,10 +19,9 @@ constexpr size_t kMaxExtensionName = 64;
 absl::Status invalid_field(std::string_view entry_id, std::string_view field,
                            std::string_view problem) {
   const std::string_view shown = field.substr(0, 64);
-  return absl::InvalidArgumentError(
-      fmt::format("stream entry {}: field \"{}\"{}: {}", entry_id, shown,
-                  field.size() > shown.size() ? fmt::format(" ({} bytes)", field.size()) : "",
-                  problem));
+  return absl::InvalidArgumentError(fmt::format(
+      "stream entry {}: field \"{}\"{}: {}", entry_id, shown,
+      field.size() > shown.size() ? fmt::format(" ({} bytes)", field.size()) : "", problem));
 }
 
 }  // namespace

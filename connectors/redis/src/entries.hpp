@@ -34,8 +34,7 @@ struct StreamEntry {
 // `idempotency_key` are the entry id, `source` is the stream name, `topic` is `topic`.
 // InvalidArgument naming the field for an entry that breaks these rules (a repeated field too).
 [[nodiscard]] absl::StatusOr<Event> event_of_entry(const StreamEntry& entry,
-                                                   std::string_view stream,
-                                                   std::string_view topic);
+                                                   std::string_view stream, std::string_view topic);
 
 // The fields that store `event` in a stream: `data`, then `type`, `subject`, `datacontenttype`
 // and `time` (RFC 3339) when set, `eventid`, `eventsource` and `topic` for its id, source and

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Validation of StreamTriggerOptions, StreamWriterOptions and their ServerOptions.
+#include "options.hpp"
+
 #include <algorithm>
 #include <string>
 #include <string_view>
@@ -7,7 +9,6 @@
 #include "fmt/format.h"
 #include "fnhost/redis/stream_trigger.hpp"
 #include "fnhost/redis/stream_writer.hpp"
-#include "options.hpp"
 
 namespace fnhost::redis {
 namespace {
@@ -16,8 +17,8 @@ absl::Status invalid(std::string_view owner, std::string_view field, std::string
   return absl::InvalidArgumentError(fmt::format("{}::{}: {}", owner, field, problem));
 }
 
-absl::Status check_duration(std::string_view owner, std::string_view field,
-                            absl::Duration value, absl::Duration low, absl::Duration high) {
+absl::Status check_duration(std::string_view owner, std::string_view field, absl::Duration value,
+                            absl::Duration low, absl::Duration high) {
   if (value < low || value > high) {
     return invalid(owner, field,
                    fmt::format("must be {}..{}, got {}", absl::FormatDuration(low),
@@ -30,8 +31,7 @@ absl::Status check_name(std::string_view owner, std::string_view field, const st
                         size_t max_bytes) {
   if (value.empty()) return invalid(owner, field, "must not be empty");
   if (value.size() > max_bytes) {
-    return invalid(owner, field,
-                   fmt::format("at most {} bytes, got {}", max_bytes, value.size()));
+    return invalid(owner, field, fmt::format("at most {} bytes, got {}", max_bytes, value.size()));
   }
   return absl::OkStatus();
 }
@@ -74,7 +74,8 @@ absl::Status validate_server_options(std::string_view owner, const ServerOptions
   const std::string field_owner = std::string(owner) + "::server";
   if (server.host.empty()) return invalid(field_owner, "host", "must not be empty");
   if (server.host.size() > 255) {
-    return invalid(field_owner, "host", fmt::format("at most 255 bytes, got {}", server.host.size()));
+    return invalid(field_owner, "host",
+                   fmt::format("at most 255 bytes, got {}", server.host.size()));
   }
   if (server.port < 1 || server.port > 65535) {
     return invalid(field_owner, "port", fmt::format("must be 1..65535, got {}", server.port));
@@ -92,8 +93,7 @@ absl::Status validate_server_options(std::string_view owner, const ServerOptions
 
 absl::Status validate_stream_trigger_options(const StreamTriggerOptions& options) {
   constexpr std::string_view kOwner = "StreamTriggerOptions";
-  if (absl::Status server = detail::validate_server_options(kOwner, options.server);
-      !server.ok()) {
+  if (absl::Status server = detail::validate_server_options(kOwner, options.server); !server.ok()) {
     return server;
   }
   for (absl::Status status : {
@@ -130,8 +130,8 @@ absl::Status validate_stream_trigger_options(const StreamTriggerOptions& options
   for (absl::Status status : {
            check_duration(kOwner, "read_block", options.read_block, absl::Milliseconds(1),
                           absl::Minutes(1)),
-           check_duration(kOwner, "claim_interval", options.claim_interval,
-                          absl::Milliseconds(1), absl::Hours(1)),
+           check_duration(kOwner, "claim_interval", options.claim_interval, absl::Milliseconds(1),
+                          absl::Hours(1)),
            check_duration(kOwner, "stop_timeout", options.stop_timeout, absl::ZeroDuration(),
                           absl::Hours(1)),
            check_duration(kOwner, "reconnect_backoff_initial", options.reconnect_backoff_initial,

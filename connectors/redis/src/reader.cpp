@@ -39,9 +39,8 @@ std::string milliseconds_of(absl::Duration duration) {
 }  // namespace
 
 absl::Status ensure_group(Connection& connection, const StreamTriggerOptions& options) {
-  absl::StatusOr<Reply> created = connection.run({"XGROUP", "CREATE", options.stream,
-                                                  options.group, options.group_start_id,
-                                                  "MKSTREAM"});
+  absl::StatusOr<Reply> created = connection.run(
+      {"XGROUP", "CREATE", options.stream, options.group, options.group_start_id, "MKSTREAM"});
   if (created.ok()) return absl::OkStatus();
   const absl::string_view message = created.status().message();
   if (message.substr(0, 9) == "BUSYGROUP") return absl::OkStatus();
@@ -107,10 +106,9 @@ absl::Status Reader::step() {
 }
 
 absl::Status Reader::read_own_pending(int64_t free_slots) {
-  absl::StatusOr<Reply> reply =
-      connection_->run({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
-                        std::to_string(free_slots), "STREAMS", options_.stream,
-                        own_pending_cursor_});
+  absl::StatusOr<Reply> reply = connection_->run(
+      {"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
+       std::to_string(free_slots), "STREAMS", options_.stream, own_pending_cursor_});
   if (!reply.ok()) return reply.status();
   std::vector<StreamEntry> entries = parse_read_reply(reply->get());
   if (entries.empty()) {
@@ -133,10 +131,10 @@ absl::Status Reader::read_own_pending(int64_t free_slots) {
 }
 
 absl::Status Reader::read_new(int64_t free_slots) {
-  absl::StatusOr<Reply> reply = connection_->run(
-      {"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
-       std::to_string(free_slots), "BLOCK", milliseconds_of(options_.read_block), "STREAMS",
-       options_.stream, ">"});
+  absl::StatusOr<Reply> reply =
+      connection_->run({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
+                        std::to_string(free_slots), "BLOCK", milliseconds_of(options_.read_block),
+                        "STREAMS", options_.stream, ">"});
   if (!reply.ok()) return reply.status();
   take(parse_read_reply(reply->get()), /*redelivered=*/false);
   return absl::OkStatus();
@@ -152,9 +150,8 @@ absl::Status Reader::reclaim(int64_t free_slots) {
   claim_cursor_ = cursor.empty() ? "0-0" : cursor;
   const auto now = std::chrono::steady_clock::now();
   // A full scan ends with cursor 0-0; then wait an interval. Otherwise continue next round.
-  next_claim_ = claim_cursor_ == "0-0"
-                    ? now + absl::ToChronoNanoseconds(options_.claim_interval)
-                    : now;
+  next_claim_ =
+      claim_cursor_ == "0-0" ? now + absl::ToChronoNanoseconds(options_.claim_interval) : now;
   std::vector<StreamEntry> entries = parse_entries(element(reply->get(), 1));
   const int64_t before = flow_->counters.read.load(std::memory_order_relaxed);
   take(std::move(entries), /*redelivered=*/true);
@@ -190,9 +187,9 @@ void Reader::take(std::vector<StreamEntry> entries, bool redelivered) {
 bool Reader::offer(const Event& event) {
   SettledCallback on_settled = settle_into(flow_, event.id);
   const absl::Status offered =
-      options_.function.empty() ? host_.publish(event, std::move(on_settled))
-                                : host_.invoke_async(options_.function, event,
-                                                     std::move(on_settled));
+      options_.function.empty()
+          ? host_.publish(event, std::move(on_settled))
+          : host_.invoke_async(options_.function, event, std::move(on_settled));
   if (offered.ok()) {
     offer_backoff_ = std::chrono::milliseconds(1);
     return true;

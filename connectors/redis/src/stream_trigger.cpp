@@ -39,8 +39,9 @@ absl::StatusOr<std::unique_ptr<StreamTrigger>> StreamTrigger::start(Host& host,
                                                                     StreamTriggerOptions options) {
   if (absl::Status valid = validate_stream_trigger_options(options); !valid.ok()) return valid;
   if (!options.function.empty() && !host.has_function(options.function)) {
-    return absl::NotFoundError(fmt::format("StreamTriggerOptions::function: \"{}\" is not registered",
-                                           options.function.substr(0, 128)));
+    return absl::NotFoundError(
+        fmt::format("StreamTriggerOptions::function: \"{}\" is not registered",
+                    options.function.substr(0, 128)));
   }
   auto impl = std::make_unique<Impl>(std::move(options));
   const StreamTriggerOptions& config = impl->options;
@@ -50,14 +51,12 @@ absl::StatusOr<std::unique_ptr<StreamTrigger>> StreamTrigger::start(Host& host,
   if (config.create_group) {
     if (absl::Status group = detail::ensure_group(*connection, config); !group.ok()) {
       const absl::string_view message = group.message();
-      return absl::UnavailableError(
-          fmt::format("redis stream \"{}\": cannot create group \"{}\": {}",
-                      config.stream.substr(0, 128), config.group.substr(0, 128),
-                      std::string_view(message.data(), message.size())));
+      return absl::UnavailableError(fmt::format(
+          "redis stream \"{}\": cannot create group \"{}\": {}", config.stream.substr(0, 128),
+          config.group.substr(0, 128), std::string_view(message.data(), message.size())));
     }
   }
-  impl->reader =
-      std::make_unique<detail::Reader>(host, config, impl->flow, std::move(connection));
+  impl->reader = std::make_unique<detail::Reader>(host, config, impl->flow, std::move(connection));
   impl->acknowledger = std::make_unique<detail::Acknowledger>(config, impl->flow);
   try {
     impl->acknowledger_thread = std::thread([acknowledger = impl->acknowledger.get()] {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The entry <-> event field mapping (no server needed).
+#include "entries.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "entries.hpp"
 #include "testing/host_helpers.hpp"
 
 namespace fnhost::redis::detail {
@@ -34,8 +35,7 @@ TEST_CASE("an entry becomes an event: data, attributes, extensions, id as idempo
 
 TEST_CASE("an entry with a bad field is refused naming the field", "[redis][entries]") {
   const auto refusal = [](Fields fields) {
-    return event_of_entry(StreamEntry{.id = "1-1", .fields = std::move(fields)}, "s", "")
-        .status();
+    return event_of_entry(StreamEntry{.id = "1-1", .fields = std::move(fields)}, "s", "").status();
   };
   for (const char* bad : {"User_Id", "with space", "id", "source", "specversion", ""}) {
     absl::Status status = refusal({{bad, "x"}});

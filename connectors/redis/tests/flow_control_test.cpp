@@ -3,9 +3,8 @@
 // function queue holds entries back without losing them; stop() acknowledges what settles and
 // leaves the rest pending, and a restarted consumer finishes them — each run once, thanks to the
 // entry id as idempotency key.
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <memory>
 #include <thread>
 
@@ -23,8 +22,8 @@ TEST_CASE("no more than max_in_flight entries are read and unsettled at once", "
   auto gate = std::make_shared<Gate>();
   std::atomic<int> started{0};
   REQUIRE(fixture.host
-              .register_function({.name = "f",
-                                  .handler = fnhost::testing::gated_handler(gate, started)})
+              .register_function(
+                  {.name = "f", .handler = fnhost::testing::gated_handler(gate, started)})
               .ok());
   fixture.add_entries(40);
   StreamTriggerOptions options = fixture.options();
@@ -51,11 +50,12 @@ TEST_CASE("a full function queue holds entries back and loses none", "[redis]") 
   std::atomic<int> started{0};
   REQUIRE(fixture.host
               .register_function({.name = "f",
-                                  .handler = [&, gate](const Event& event, Context& ctx) {
-                                    fixture.recorder.record(event);
-                                    return fnhost::testing::gated_handler(gate, started)(event,
-                                                                                         ctx);
-                                  },
+                                  .handler =
+                                      [&, gate](const Event& event, Context& ctx) {
+                                        fixture.recorder.record(event);
+                                        return fnhost::testing::gated_handler(gate, started)(event,
+                                                                                             ctx);
+                                      },
                                   .max_concurrency = 1,
                                   .max_queued = 2})
               .ok());
@@ -81,8 +81,8 @@ TEST_CASE("stop() acknowledges the entries that settle while it waits", "[redis]
   auto gate = std::make_shared<Gate>();
   std::atomic<int> started{0};
   REQUIRE(fixture.host
-              .register_function({.name = "f",
-                                  .handler = fnhost::testing::gated_handler(gate, started)})
+              .register_function(
+                  {.name = "f", .handler = fnhost::testing::gated_handler(gate, started)})
               .ok());
   fixture.add_entries(20);
   StreamTriggerOptions options = fixture.options();
@@ -112,12 +112,13 @@ TEST_CASE("stop() leaves unsettled entries pending; a restarted consumer runs th
   std::atomic<int> started{0};
   REQUIRE(fixture.host
               .register_function({.name = "f",
-                                  .handler = [&, gate](const Event& event, Context& ctx) {
-                                    auto result =
-                                        fnhost::testing::gated_handler(gate, started)(event, ctx);
-                                    fixture.recorder.record(event);
-                                    return result;
-                                  }})
+                                  .handler =
+                                      [&, gate](const Event& event, Context& ctx) {
+                                        auto result = fnhost::testing::gated_handler(gate, started)(
+                                            event, ctx);
+                                        fixture.recorder.record(event);
+                                        return result;
+                                      }})
               .ok());
   const std::vector<std::string> ids = fixture.add_entries(30);
   StreamTriggerOptions options = fixture.options();

@@ -2,7 +2,6 @@
 // Option validation: every bad field is InvalidArgument naming it; start() refuses what it
 // cannot use.
 #include <catch2/catch.hpp>
-
 #include <functional>
 #include <string>
 #include <vector>
@@ -21,8 +20,7 @@ StreamTriggerOptions good_options() {
   return {.stream = "s", .group = "g", .consumer = "c", .function = "f"};
 }
 
-TEST_CASE("bad stream trigger options are InvalidArgument naming the field",
-          "[redis][options]") {
+TEST_CASE("bad stream trigger options are InvalidArgument naming the field", "[redis][options]") {
   REQUIRE(validate_stream_trigger_options(good_options()).ok());
   struct Case {
     std::string field;
@@ -49,7 +47,8 @@ TEST_CASE("bad stream trigger options are InvalidArgument naming the field",
       {"claim_idle", [](auto& o) { o.claim_idle = absl::Milliseconds(-1); }},
       {"claim_interval", [](auto& o) { o.claim_interval = absl::ZeroDuration(); }},
       {"stop_timeout", [](auto& o) { o.stop_timeout = absl::Seconds(-1); }},
-      {"reconnect_backoff_initial", [](auto& o) { o.reconnect_backoff_initial = absl::Minutes(2); }},
+      {"reconnect_backoff_initial",
+       [](auto& o) { o.reconnect_backoff_initial = absl::Minutes(2); }},
       {"reconnect_backoff_initial",
        [](auto& o) { o.reconnect_backoff_initial = absl::Seconds(10); }},
       {"dead_letter_stream", [](auto& o) { o.dead_letter_stream = "s"; }},
@@ -72,8 +71,7 @@ TEST_CASE("start refuses bad options, an unknown function and an unreachable ser
   Host host = fnhost::testing::make_host();
   StreamTriggerOptions options = good_options();
   options.max_in_flight = 0;
-  CHECK(StreamTrigger::start(host, options).status().code() ==
-        absl::StatusCode::kInvalidArgument);
+  CHECK(StreamTrigger::start(host, options).status().code() == absl::StatusCode::kInvalidArgument);
 
   options = good_options();
   absl::StatusOr<std::unique_ptr<StreamTrigger>> unknown = StreamTrigger::start(host, options);
@@ -93,9 +91,8 @@ TEST_CASE("bad stream writer options are InvalidArgument naming the field", "[re
                          "StreamWriterOptions::stream"));
   CHECK(message_contains(register_stream_writer(host, "w", {.stream = "s", .max_len = -1}),
                          "StreamWriterOptions::max_len"));
-  CHECK(message_contains(
-      register_stream_writer(host, "w", {.stream = "s", .max_concurrency = 0}),
-      "StreamWriterOptions::max_concurrency"));
+  CHECK(message_contains(register_stream_writer(host, "w", {.stream = "s", .max_concurrency = 0}),
+                         "StreamWriterOptions::max_concurrency"));
   CHECK(message_contains(
       register_stream_writer(host, "w", {.server = {.port = 70000}, .stream = "s"}),
       "StreamWriterOptions::server::port"));

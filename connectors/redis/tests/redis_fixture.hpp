@@ -89,8 +89,8 @@ class ChildProcess {
     return false;
   }
   // Sends `signal` and waits (bounded) for it to exit; returns its wait status, or -1.
-  int signal_and_wait(int signal, std::chrono::milliseconds timeout =
-                                      fnhost::testing::kGenerousTimeout) {
+  int signal_and_wait(int signal,
+                      std::chrono::milliseconds timeout = fnhost::testing::kGenerousTimeout) {
     if (pid_ < 0) return exit_status_;
     ::kill(pid_, signal);
     if (!fnhost::testing::wait_until([this] { return has_exited(); }, timeout)) return -1;
@@ -171,8 +171,7 @@ class RedisClient {
 class RedisServer {
  public:
   RedisServer() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "fnhost-redis-XXXXXX").string();
+    std::string pattern = (std::filesystem::temp_directory_path() / "fnhost-redis-XXXXXX").string();
     REQUIRE(::mkdtemp(pattern.data()) != nullptr);
     directory_ = pattern;
     for (int attempt = 0; attempt < 5 && !ready_; ++attempt) start_once();
@@ -196,8 +195,8 @@ class RedisServer {
   void start_once() {
     port_ = free_loopback_port();
     process_ = ChildProcess(
-        {redis_server_path(), "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save",
-         "", "--appendonly", "no", "--dir", directory_.string(), "--loglevel", "warning"},
+        {redis_server_path(), "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", directory_.string(), "--loglevel", "warning"},
         (directory_ / "redis.log").string());
     RedisClient probe(port_);
     ready_ = fnhost::testing::wait_until(

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // register_stream_writer: a destination that XADDs what it receives.
+#include "fnhost/redis/stream_writer.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "fnhost/redis/stream_writer.hpp"
 #include "trigger_fixture.hpp"
 
 namespace fnhost::redis::testing {
@@ -37,11 +38,9 @@ TEST_CASE("a stream writer XADDs each event and returns the entry id", "[redis][
 TEST_CASE("a stream writer as on_success destination receives every result, trimmed by MAXLEN",
           "[redis][writer]") {
   TriggerFixture fixture;
-  REQUIRE(register_stream_writer(fixture.host, "results",
-                                 {.server = fixture.redis.server(),
-                                  .stream = "out",
-                                  .max_len = 5,
-                                  .exact_trim = true})
+  REQUIRE(register_stream_writer(
+              fixture.host, "results",
+              {.server = fixture.redis.server(), .stream = "out", .max_len = 5, .exact_trim = true})
               .ok());
   REQUIRE(fixture.host
               .register_function({.name = "f",
@@ -53,9 +52,8 @@ TEST_CASE("a stream writer as on_success destination receives every result, trim
   fixture.add_entries(8);
   auto trigger = fixture.start(fixture.options());
   REQUIRE(wait_until([&] { return trigger->stats().acked == 8; }));
-  REQUIRE(wait_until([&] {
-    return fnhost::testing::stats_of(fixture.host, "results").successes == 8;
-  }));
+  REQUIRE(wait_until(
+      [&] { return fnhost::testing::stats_of(fixture.host, "results").successes == 8; }));
   CHECK(fixture.client.integer({"XLEN", "out"}) == 5);
   for (const detail::StreamEntry& entry : fixture.client.entries("out")) {
     std::map<std::string, std::string> fields(entry.fields.begin(), entry.fields.end());
@@ -68,10 +66,10 @@ TEST_CASE("a stream writer as on_success destination receives every result, trim
 TEST_CASE("a stream writer that cannot reach its server fails with Unavailable",
           "[redis][writer]") {
   Host host = fnhost::testing::make_host();
-  REQUIRE(register_stream_writer(host, "out",
-                                 {.server = {.port = free_loopback_port(),
-                                             .io_timeout = absl::Seconds(2)},
-                                  .stream = "results"})
+  REQUIRE(register_stream_writer(
+              host, "out",
+              {.server = {.port = free_loopback_port(), .io_timeout = absl::Seconds(2)},
+               .stream = "results"})
               .ok());
   Result written = host.invoke("out", Event::with_data("x")).get();
   CHECK(written.status().code() == absl::StatusCode::kUnavailable);

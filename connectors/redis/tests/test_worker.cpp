@@ -75,16 +75,16 @@ int main(int argc, char** argv) {
   });
   if (!registered.ok()) return 1;
   absl::StatusOr<std::unique_ptr<fnhost::redis::StreamTrigger>> trigger =
-      fnhost::redis::StreamTrigger::start(
-          host, {.server = server,
-                 .stream = argv[2],
-                 .group = argv[3],
-                 .consumer = consumer,
-                 .function = "work",
-                 .max_in_flight = std::atoi(argv[5]),
-                 .read_block = absl::Milliseconds(100),
-                 .claim_idle = absl::Milliseconds(std::atoi(argv[6])),
-                 .claim_interval = absl::Milliseconds(100)});
+      fnhost::redis::StreamTrigger::start(host,
+                                          {.server = server,
+                                           .stream = argv[2],
+                                           .group = argv[3],
+                                           .consumer = consumer,
+                                           .function = "work",
+                                           .max_in_flight = std::atoi(argv[5]),
+                                           .read_block = absl::Milliseconds(100),
+                                           .claim_idle = absl::Milliseconds(std::atoi(argv[6])),
+                                           .claim_interval = absl::Milliseconds(100)});
   if (!trigger.ok()) {
     std::fprintf(stderr, "%s\n", trigger.status().ToString().c_str());
     return 1;

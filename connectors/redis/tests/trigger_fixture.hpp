@@ -73,19 +73,19 @@ struct TriggerFixture {
 
   // A function `name` that records each event and succeeds.
   void register_recording(const std::string& name = "f") {
-    REQUIRE(host.register_function(
-                    {.name = name,
-                     .handler = [this](const Event& event, Context&) -> Result {
-                       recorder.record(event);
-                       return std::string("ok");
-                     }})
+    REQUIRE(host.register_function({.name = name,
+                                    .handler = [this](const Event& event, Context&) -> Result {
+                                      recorder.record(event);
+                                      return std::string("ok");
+                                    }})
                 .ok());
   }
 
   // XADDs `count` entries with data "0".."count-1"; returns their ids in order.
   std::vector<std::string> add_entries(int count, const std::string& stream = "s") {
     std::vector<std::string> ids;
-    for (int i = 0; i < count; ++i) ids.push_back(client.add(stream, {{"data", std::to_string(i)}}));
+    for (int i = 0; i < count; ++i)
+      ids.push_back(client.add(stream, {{"data", std::to_string(i)}}));
     return ids;
   }
 

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The stream trigger against a real redis-server: read, invoke, acknowledge after settlement;
 // publish mode; retries and the dead-letter stream; invalid entries; connection loss.
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <set>
 #include <string>
 

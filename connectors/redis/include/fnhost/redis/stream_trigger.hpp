@@ -93,19 +93,19 @@ struct StreamTriggerOptions {
 
 // A StreamTrigger's counters (each a total since start, except the gauges in_flight and held).
 struct StreamTriggerStats {
-  int64_t read = 0;           // entries received: XREADGROUP, own pending, and XAUTOCLAIM
-  int64_t acked = 0;          // entries acknowledged (XACK), dead-lettered ones included
-  int64_t succeeded = 0;      // settled kSucceeded (then acknowledged)
-  int64_t dead_lettered = 0;  // settled kDeadLettered, or invalid, then acknowledged
-  int64_t invalid = 0;        // entries that could not be made an event (dead-lettered at once)
-  int64_t reclaimed = 0;      // entries claimed from other consumers by XAUTOCLAIM
-  int64_t redelivered = 0;    // entries delivered before: reclaimed plus own pending re-read
-  int64_t refused = 0;        // offers refused for now (ResourceExhausted, ...) and retried
-  int64_t left_pending = 0;   // settled kDropped, or unsettled at stop(): not acknowledged
-  int64_t errors = 0;         // failed Redis commands and lost connections
-  int64_t reconnects = 0;     // connections made again after a loss
-  int64_t in_flight = 0;      // gauge: read and not yet acknowledged or left
-  int64_t peak_in_flight = 0; // the most in_flight has been
+  int64_t read = 0;            // entries received: XREADGROUP, own pending, and XAUTOCLAIM
+  int64_t acked = 0;           // entries acknowledged (XACK), dead-lettered ones included
+  int64_t succeeded = 0;       // settled kSucceeded (then acknowledged)
+  int64_t dead_lettered = 0;   // settled kDeadLettered, or invalid, then acknowledged
+  int64_t invalid = 0;         // entries that could not be made an event (dead-lettered at once)
+  int64_t reclaimed = 0;       // entries claimed from other consumers by XAUTOCLAIM
+  int64_t redelivered = 0;     // entries delivered before: reclaimed plus own pending re-read
+  int64_t refused = 0;         // offers refused for now (ResourceExhausted, ...) and retried
+  int64_t left_pending = 0;    // settled kDropped, or unsettled at stop(): not acknowledged
+  int64_t errors = 0;          // failed Redis commands and lost connections
+  int64_t reconnects = 0;      // connections made again after a loss
+  int64_t in_flight = 0;       // gauge: read and not yet acknowledged or left
+  int64_t peak_in_flight = 0;  // the most in_flight has been
 };
 
 // A running consumer of one stream through one consumer group. Thread-safe: stats() and
