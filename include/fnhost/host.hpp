@@ -33,6 +33,7 @@
 #include "fnhost/event.hpp"
 #include "fnhost/executor.hpp"
 #include "fnhost/function.hpp"
+#include "fnhost/limits.hpp"
 #include "fnhost/metering.hpp"
 #include "fnhost/metrics.hpp"
 #include "fnhost/observability.hpp"
@@ -85,6 +86,9 @@ struct HostOptions {
   // Billed duration, GB-seconds, CPU time and cost per function (see fnhost/metering.hpp,
   // Host::cost_report()). Off unless metering.enabled.
   MeteringOptions metering;
+  // Largest events and attributes, and the host-wide bound on queued invocations and their
+  // bytes (see fnhost/limits.hpp).
+  HostLimits limits;
 };
 
 // What shutdown() found. Every invocation accepted before shutdown is in exactly one of the

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "fnhost/limits.hpp"
 #include "fnhost/executor.hpp"
 #include "fnhost/function.hpp"
 #include "fnhost/router.hpp"
@@ -38,6 +39,7 @@ struct HostMetrics {
   std::vector<TriggerInfo> triggers;    // by id
   std::vector<ScheduleInfo> schedules;  // by id
   TelemetryStats telemetry;
+  LimitStats limits;  // refusals by HostOptions::limits, and what counts against them now
 };
 
 // The Prometheus text exposition format (version 0.0.4) of `metrics`: every family with its

@@ -23,6 +23,10 @@ using detail::quoted;
 absl::Status HostCore::admit(std::string_view name, Event&& event,
                              std::shared_ptr<detail::CompletionState> completion,
                              const detail::Lineage& lineage) {
+  if (absl::Status within = check_event_limits(event, completion != nullptr); !within.ok()) {
+    if (has_observers()) notify_refused(name, within, completion == nullptr);
+    return within;
+  }
   if (!has_observers()) {
     return admit_unobserved(name, std::move(event), std::move(completion), lineage);
   }
@@ -149,6 +153,22 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
       return claimed;
     }
   }
+  // The host-wide bounds, before the function's own (given back if that refuses).
+  int64_t bytes = 0;
+  if (queued_invocations_budget_.enabled() || queued_bytes_budget_.enabled()) {
+    bytes = queued_bytes_budget_.enabled()
+                ? (admission.shared != nullptr ? detail::event_bytes(**admission.shared)
+                   : admission.data != nullptr ? static_cast<int64_t>(admission.data->size())
+                                               : detail::event_bytes(*admission.owned))
+                : 0;
+    if (absl::Status room = take_queue_budget(bytes); !room.ok()) {
+      if (lineage.owns_key && !admission.keeps_key_when_full && lineage.fresh) {
+        slot.idempotency_table().fail(attributes->idempotency_key, room);
+        lineage.owns_key = false;
+      }
+      return room;
+    }
+  }
   const int max_queued = slot.max_queued.load(std::memory_order_relaxed);
   const int64_t queue_bound =
       max_queued > 0 ? max_queued : static_cast<int64_t>(FunctionSlot::kQueuedMask);
@@ -183,6 +203,9 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
     }
   }
   if (!refused.ok()) {
+    if (queued_invocations_budget_.enabled() || queued_bytes_budget_.enabled()) {
+      give_back_queue_budget(1, bytes);
+    }
     const bool keep_key =
         admission.keeps_key_when_full && refused.code() == absl::StatusCode::kResourceExhausted;
     if (lineage.owns_key && !keep_key && lineage.fresh) {
@@ -206,6 +229,7 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
     invocation->event = detail::make_shared_event(std::move(*admission.owned));
   }
   invocation->batch = std::move(admission.batch);
+  invocation->queued_bytes = bytes;
   invocation->is_async = admission.completion == nullptr;
   invocation->completion = std::move(admission.completion);
   invocation->on_end = admission.on_end;
@@ -242,7 +266,8 @@ absl::Status HostCore::invoke_async_settled(std::string_view name, Event&& event
   if (name.empty()) return absl::InvalidArgumentError("function name must not be empty");
   FunctionSlot* slot = table_.find(name);
   absl::Status admitted = detail::not_registered(name);
-  if (slot != nullptr) {
+  if (slot != nullptr) admitted = check_event_limits(event, /*sync=*/false);
+  if (slot != nullptr && admitted.ok()) {
     auto tracker = std::make_shared<detail::SettleTracker>(std::move(on_settled));
     tracker->add_delivery();
     // Held until after release_hold(): the event's release settles what never reported.

@@ -287,6 +287,36 @@ struct Host::Impl : HostCore {
   using HostCore::HostCore;
 };
 
+namespace {
+
+absl::Status validate_limits(const HostLimits& limits) {
+  const auto invalid = [](std::string_view field, std::string_view rule, int64_t value) {
+    return absl::InvalidArgumentError(
+        fmt::format("HostOptions::limits: {} must be {}, got {}", field, rule, value));
+  };
+  if (limits.max_sync_event_bytes < 1) {
+    return invalid("max_sync_event_bytes", ">= 1", limits.max_sync_event_bytes);
+  }
+  if (limits.max_async_event_bytes < 1) {
+    return invalid("max_async_event_bytes", ">= 1", limits.max_async_event_bytes);
+  }
+  if (limits.max_attribute_bytes < 1) {
+    return invalid("max_attribute_bytes", ">= 1", limits.max_attribute_bytes);
+  }
+  if (limits.max_extensions < 0 || limits.max_extensions > 10'000) {
+    return invalid("max_extensions", "in 0..10000", limits.max_extensions);
+  }
+  if (limits.max_queued_invocations < 0) {
+    return invalid("max_queued_invocations", ">= 0 (0: no limit)", limits.max_queued_invocations);
+  }
+  if (limits.max_queued_bytes < 0) {
+    return invalid("max_queued_bytes", ">= 0 (0: no limit)", limits.max_queued_bytes);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<Host> Host::create(HostOptions options) {
   if (options.drain_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(fmt::format("HostOptions: drain_timeout must be >= 0, got {}",
@@ -296,6 +326,7 @@ absl::StatusOr<Host> Host::create(HostOptions options) {
     return absl::InvalidArgumentError(fmt::format(
         "HostOptions: max_chain_depth must be in 1..1000, got {}", options.max_chain_depth));
   }
+  if (absl::Status limits = validate_limits(options.limits); !limits.ok()) return limits;
   if (options.telemetry_queue_capacity < 1) {
     return absl::InvalidArgumentError(
         fmt::format("HostOptions: telemetry_queue_capacity must be >= 1, got {}",

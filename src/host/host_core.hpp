@@ -31,6 +31,7 @@
 #include "fnhost/host.hpp"
 #include "host/clock_access.hpp"
 #include "host/function_table.hpp"
+#include "host/queue_budget.hpp"
 #include "host/host_internal.hpp"
 #include "host/observers.hpp"
 #include "host/ring.hpp"
@@ -77,6 +78,20 @@ struct HostCore {
   // event waits and is re-queued (a throttle), and this returns OK.
   absl::Status admit_shared(detail::FunctionSlot& slot, const std::shared_ptr<const Event>& event,
                             const detail::Lineage& lineage, bool* throttled);
+
+  // HostLimits (host/event_limits.cpp). InvalidArgument, counted, for an event or attribute
+  // over its limit (`sync`: Host::invoke's limit, else the asynchronous one).
+  absl::Status check_event_limits(const Event& event, bool sync) const;
+  // Counts one queued invocation of `bytes` against the host-wide bounds; ResourceExhausted,
+  // counted, at either bound (nothing taken).
+  absl::Status take_queue_budget(int64_t bytes);
+  // Gives back what `count` invocations holding `bytes` took.
+  void give_back_queue_budget(int64_t count, int64_t bytes);
+  // Whether one invocation of `bytes` could be queued now (take_queue_budget's answer, nothing
+  // kept): publish checks it up front, so a full host refuses the event instead of accepting it
+  // into deliveries that could only wait.
+  absl::Status check_queue_room(int64_t bytes);
+  LimitStats limit_stats() const;
 
   ShutdownReport shutdown(absl::Duration timeout);
   bool is_accepting() const { return accepting_.load(); }
@@ -313,12 +328,13 @@ struct HostCore {
   void deliver_timeout(detail::Invocation& invocation, bool on_timer_thread);
   static void on_deadline(detail::TimerNode* node);
   static void pin_for_firing(detail::TimerNode* node);
+  // `count` invocations left `slot`'s queue: gives back what they counted against the host-wide
+  // queue bounds, and remembers the acceptance time of the youngest (see
+  // FunctionSlot::head_accepted_ns).
+  void note_taken(detail::FunctionSlot& slot, detail::Invocation* const* taken, int count);
   // Takes the records of `count` invocations already claimed from `slot`'s count, into `out`,
   // waiting out admissions that counted them but have not enqueued them yet; returns whether
   // any had to be waited for.
-  // Remembers the acceptance time of the youngest invocation a runner took (see
-  // FunctionSlot::head_accepted_ns).
-  static void note_taken(detail::FunctionSlot& slot, const detail::Invocation* youngest);
   bool take_claimed(detail::FunctionSlot& slot, detail::Invocation** out, int count);
   // Claims and takes one queued invocation of `slot` without running it (shutdown, refusal);
   // null when none is queued.
@@ -502,6 +518,17 @@ struct HostCore {
   // Schedule timers taken out to fire whose fire is not yet in the executor (counted in
   // live_tasks_): stop_schedules() waits for none to be left.
   std::atomic<int64_t> schedule_handoffs_{0};
+
+  // HostLimits (host/event_limits.cpp): the host-wide queue bounds, and refusals by reason.
+  detail::QueueBudget queued_invocations_budget_{options.limits.max_queued_invocations};
+  detail::QueueBudget queued_bytes_budget_{options.limits.max_queued_bytes};
+  struct LimitCounters {
+    std::atomic<int64_t> event_too_large{0};
+    std::atomic<int64_t> attribute_too_large{0};
+    std::atomic<int64_t> queued_invocations_full{0};
+    std::atomic<int64_t> queued_bytes_full{0};
+  };
+  mutable LimitCounters limit_counters_;
 };
 
 }  // namespace fnhost

@@ -46,6 +46,9 @@ using ItemFailures = std::vector<std::pair<size_t, absl::Status>>;
 
 // Where an asynchronous event stands across its attempts, handed from attempt to attempt; and
 // what a handler's call passes to its callee (chain_depth, budget_ns).
+// An event's size as HostLimits counts it: its data plus every attribute's bytes.
+[[nodiscard]] int64_t event_bytes(const Event& event);
+
 struct Lineage {
   int64_t accepted_ns = 0;  // host coarse time when first accepted (set by admission if fresh)
   int64_t budget_ns = 0;    // each attempt's timeout is at most this; 0: no limit
@@ -333,6 +336,8 @@ struct Invocation : TimerNode {
   std::unique_ptr<ItemFailures> item_failures;
   bool is_async = false;
   bool cold_start = false;
+  // Bytes it counts against HostLimits::max_queued_bytes until it is taken from its queue.
+  int64_t queued_bytes = 0;
   Lineage lineage;
   // Exactly one of {handler result, deadline, shutdown} answers the invocation, and says so
   // here (an Answer), so the runner can tell observers how it ended.

@@ -259,6 +259,7 @@ HostMetrics HostCore::metrics() const {
   metrics.triggers = triggers();
   metrics.schedules = schedules();
   metrics.telemetry = telemetry_stats();
+  metrics.limits = limit_stats();
   return metrics;
 }
 

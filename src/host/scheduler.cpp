@@ -180,7 +180,7 @@ void HostCore::end_running(FunctionSlot& slot, int count) {
 bool HostCore::take_claimed(FunctionSlot& slot, Invocation** out, int count) {
   size_t taken = slot.queue.try_dequeue_bulk(out, static_cast<size_t>(count));
   if (taken == static_cast<size_t>(count)) {
-    note_taken(slot, out[count - 1]);
+    note_taken(slot, out, count);
     return false;
   }
   detail::Backoff backoff;
@@ -190,13 +190,18 @@ bool HostCore::take_claimed(FunctionSlot& slot, Invocation** out, int count) {
     taken += slot.queue.try_dequeue_bulk(out + taken, static_cast<size_t>(count) - taken);
     if (taken < static_cast<size_t>(count)) backoff.pause();
   }
-  note_taken(slot, out[count - 1]);
+  note_taken(slot, out, count);
   return true;
 }
 
-void HostCore::note_taken(FunctionSlot& slot, const Invocation* youngest) {
+void HostCore::note_taken(FunctionSlot& slot, Invocation* const* taken, int count) {
+  if (queued_invocations_budget_.enabled() || queued_bytes_budget_.enabled()) {
+    int64_t bytes = 0;
+    for (int i = 0; i < count; ++i) bytes += taken[i]->queued_bytes;
+    give_back_queue_budget(count, bytes);
+  }
   // Rarely changes under a steady load of one producer's events; a store only when it does.
-  const int64_t accepted = youngest->lineage.accepted_ns;
+  const int64_t accepted = taken[count - 1]->lineage.accepted_ns;
   if (slot.head_accepted_ns.load(std::memory_order_relaxed) != accepted) {
     slot.head_accepted_ns.store(accepted, std::memory_order_relaxed);
   }

@@ -338,6 +338,26 @@ void telemetry_families(Exposition& out, const TelemetryStats& telemetry) {
   scalar_families(out, families);
 }
 
+void limit_families(Exposition& out, const LimitStats& limits) {
+  out.family("fnhost_limit_refusals_total", "counter",
+             "Calls refused by the host's limits (HostOptions::limits), by reason.");
+  const std::pair<std::string_view, int64_t> reasons[] = {
+      {"event_too_large", limits.event_too_large},
+      {"attribute_too_large", limits.attribute_too_large},
+      {"queued_invocations_full", limits.queued_invocations_full},
+      {"queued_bytes_full", limits.queued_bytes_full},
+  };
+  for (const auto& [reason, value] : reasons) out.sample("fnhost_limit_refusals_total", {{"reason", reason}}, value);
+  const ScalarFamily families[] = {
+      {"fnhost_queued_invocations", "gauge",
+       "Invocations counted against HostLimits::max_queued_invocations.",
+       limits.queued_invocations},
+      {"fnhost_queued_bytes", "gauge", "Event bytes counted against HostLimits::max_queued_bytes.",
+       limits.queued_bytes},
+  };
+  scalar_families(out, families);
+}
+
 }  // namespace
 
 std::string prometheus_text(const HostMetrics& metrics) {
@@ -346,6 +366,7 @@ std::string prometheus_text(const HostMetrics& metrics) {
   executor_families(out, metrics.executor);
   router_families(out, metrics);
   telemetry_families(out, metrics.telemetry);
+  limit_families(out, metrics.limits);
   return out.take();
 }
 

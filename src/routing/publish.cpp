@@ -91,6 +91,7 @@ absl::Status HostCore::set_unrouted_function(std::string_view name) {
 absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage,
                                SettledCallback on_settled) {
   if (absl::Status valid = detail::validate_topic(event.topic); !valid.ok()) return valid;
+  if (absl::Status within = check_event_limits(event, /*sync=*/false); !within.ok()) return within;
   if (!accepting_.load()) {
     return detail::unavailable_after_shutdown(
         fmt::format("event for topic {}", quoted(event.topic)));
@@ -100,6 +101,14 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage,
         "publish to topic {} refused: chain depth {} exceeds max_chain_depth {} (does a "
         "handler publish to a topic that triggers it again?)",
         quoted(event.topic), lineage.chain_depth, options.max_chain_depth));
+  }
+  // A full host refuses the event rather than accept deliveries that could only wait.
+  if (queued_invocations_budget_.enabled() || queued_bytes_budget_.enabled()) {
+    if (absl::Status room = check_queue_room(
+            queued_bytes_budget_.enabled() ? detail::event_bytes(event) : 0);
+        !room.ok()) {
+      return room;
+    }
   }
   // With a callback, every delivery shares a tracked copy of the event; `shared` outlives the
   // tracker's hold, which `settling` releases (or disarms, for a refusal) as this returns.
