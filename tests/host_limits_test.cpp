@@ -41,7 +41,7 @@ HostOptions limited(fnhost::HostLimits limits) {
 LimitStats limits_of(const Host& host) { return host.metrics().limits; }
 
 TEST_CASE("events over the size limits are refused before they are queued", "[limits]") {
-  Host host = make_host(limited({.max_sync_event_bytes = 100, .max_async_event_bytes = 50}));
+  Host host = make_host(limited({.max_sync_payload_bytes = 100, .max_async_payload_bytes = 50}));
   std::atomic<int> runs{0};
   REQUIRE(host.register_function({.name = "f",
                                   .handler = [&runs](const Event&, Context&) -> Result {
@@ -54,30 +54,30 @@ TEST_CASE("events over the size limits are refused before they are queued", "[li
   CHECK(host.invoke("f", Event::with_data(std::string(100, 'x'))).get().ok());
   const Result sync = host.invoke("f", Event::with_data(std::string(101, 'x'))).get();
   CHECK(sync.status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK(message_contains(sync.status(), "max_sync_event_bytes"));
-  CHECK(message_contains(sync.status(), "101 bytes"));
+  CHECK(message_contains(sync.status(), "max_sync_payload_bytes"));
+  CHECK(message_contains(sync.status(), "data is 101 bytes"));
 
   CHECK(host.invoke_async("f", Event::with_data(std::string(50, 'x'))).ok());
   const absl::Status async = host.invoke_async("f", Event::with_data(std::string(51, 'x')));
   CHECK(async.code() == absl::StatusCode::kInvalidArgument);
-  CHECK(message_contains(async, "max_async_event_bytes"));
-  // Attributes count too: 40 bytes of data and a 20-byte subject.
-  CHECK(host.invoke_async("f", Event{.subject = std::string(20, 's'), .data = std::string(40, 'x')})
-            .code() == absl::StatusCode::kInvalidArgument);
+  CHECK(message_contains(async, "max_async_payload_bytes"));
+  // The payload limit is on the data alone: 50 bytes of data and a 20-byte subject pass.
+  CHECK(host.invoke_async("f", Event{.subject = std::string(20, 's'), .data = std::string(50, 'x')})
+            .ok());
   CHECK(host.publish(Event{.topic = "t", .data = std::string(60, 'x')}).code() ==
         absl::StatusCode::kInvalidArgument);
   CHECK(host.invoke_async("f", Event::with_data(std::string(60, 'x')), [](const auto&) {})
             .code() == absl::StatusCode::kInvalidArgument);
 
-  REQUIRE(wait_until([&] { return runs.load() == 2; }));
-  CHECK(limits_of(host).event_too_large == 5);
+  REQUIRE(wait_until([&] { return runs.load() == 3; }));
+  CHECK(limits_of(host).payload_too_large == 4);
   CHECK(host.router_stats().published == 0);
   host.shutdown(absl::Seconds(10));
-  CHECK(runs.load() == 2);
+  CHECK(runs.load() == 3);
 }
 
 TEST_CASE("a handler's own calls are held to the same limits", "[limits]") {
-  Host host = make_host(limited({.max_async_event_bytes = 10}));
+  Host host = make_host(limited({.max_async_payload_bytes = 10}));
   REQUIRE(host.register_function(fnhost::testing::echo_spec("sink")).ok());
   REQUIRE(host.register_function(
                   {.name = "caller",
@@ -102,14 +102,17 @@ TEST_CASE("attributes over their limits are refused, naming the attribute", "[li
   CHECK(subject.code() == absl::StatusCode::kInvalidArgument);
   CHECK(message_contains(subject, "\"subject\" is 9 bytes"));
   const absl::Status extension = host.invoke_async(
-      "f", Event{.extensions = {{"devicekey", std::string(9, 'v')}}});
-  CHECK(message_contains(extension, "\"devicekey\""));
+      "f", Event{.extensions = {{"dk", std::string(9, 'v')}}});
+  CHECK(message_contains(extension, "\"dk\" is 9 bytes"));
+  const absl::Status long_name = host.invoke_async(
+      "f", Event{.extensions = {{std::string(9, 'k'), "v"}}});
+  CHECK(message_contains(long_name, "\"extension name\" is 9 bytes"));
   const absl::Status many =
       host.invoke_async("f", Event{.extensions = {{"a", "1"}, {"b", "2"}, {"c", "3"}}});
   CHECK(many.code() == absl::StatusCode::kInvalidArgument);
   CHECK(message_contains(many, "max_extensions"));
   CHECK(host.invoke_async("f", Event{.subject = std::string(8, 's')}).ok());
-  CHECK(limits_of(host).attribute_too_large == 3);
+  CHECK(limits_of(host).attribute_too_large == 4);
 }
 
 TEST_CASE("a huge name is refused with a status that quotes a bounded prefix", "[limits]") {
@@ -248,8 +251,8 @@ TEST_CASE("HostLimits are validated by Host::create, naming the field", "[limits
     options.limits = limits;
     return Host::create(std::move(options)).status();
   };
-  CHECK(message_contains(refused({.max_sync_event_bytes = 0}), "max_sync_event_bytes"));
-  CHECK(message_contains(refused({.max_async_event_bytes = -1}), "max_async_event_bytes"));
+  CHECK(message_contains(refused({.max_sync_payload_bytes = 0}), "max_sync_payload_bytes"));
+  CHECK(message_contains(refused({.max_async_payload_bytes = -1}), "max_async_payload_bytes"));
   CHECK(message_contains(refused({.max_attribute_bytes = 0}), "max_attribute_bytes"));
   CHECK(message_contains(refused({.max_extensions = -1}), "max_extensions"));
   CHECK(message_contains(refused({.max_queued_invocations = -5}), "max_queued_invocations"));
@@ -258,11 +261,11 @@ TEST_CASE("HostLimits are validated by Host::create, naming the field", "[limits
 }
 
 TEST_CASE("refusals by limit are in the Prometheus exposition, by reason", "[limits]") {
-  Host host = make_host(limited({.max_async_event_bytes = 4}));
+  Host host = make_host(limited({.max_async_payload_bytes = 4}));
   REQUIRE(host.register_function(fnhost::testing::echo_spec("f")).ok());
   CHECK(!host.invoke_async("f", Event::with_data("12345")).ok());
   const std::string text = fnhost::prometheus_text(host.metrics());
-  CHECK_THAT(text, Catch::Contains("fnhost_limit_refusals_total{reason=\"event_too_large\"} 1"));
+  CHECK_THAT(text, Catch::Contains("fnhost_limit_refusals_total{reason=\"payload_too_large\"} 1"));
   CHECK_THAT(text, Catch::Contains("fnhost_queued_invocations 0"));
 }
 

@@ -177,6 +177,39 @@ TEST_CASE("a duplicate idempotency key settles at once as a success without runn
   CHECK(runs.load() == 1);
 }
 
+TEST_CASE("a duplicate that arrives while the first copy runs settles as the first does",
+          "[settlement]") {
+  auto settled = std::make_shared<Settlements>();
+  auto gate = std::make_shared<Gate>();
+  std::atomic<int> started{0};
+  std::atomic<bool> fail{false};
+  Host host = make_host();
+  GateOpener opener(gate);
+  REQUIRE(host.register_function({.name = "held",
+                                  .handler = [&](const Event&, Context&) -> Result {
+                                    started.fetch_add(1);
+                                    gate->wait();
+                                    if (fail.load()) {
+                                      return fnhost::not_retryable(absl::InternalError("broken"));
+                                    }
+                                    return std::string("done");
+                                  }})
+              .ok());
+  const bool first_fails = GENERATE(false, true);
+  fail.store(first_fails);
+  const Event keyed{.data = "x", .idempotency_key = "entry-7"};
+  REQUIRE(host.invoke_async("held", keyed, Settlements::recorder(settled)).ok());
+  REQUIRE(wait_until([&] { return started.load() == 1; }));
+  REQUIRE(host.invoke_async("held", keyed, Settlements::recorder(settled)).ok());
+  // Not acknowledged while the first copy's work is not done.
+  CHECK(settled->count.load() == 0);
+  gate->open();
+  REQUIRE(wait_until([&] { return settled->count.load() == 2; }));
+  const Settlement expected = first_fails ? Settlement::kDeadLettered : Settlement::kSucceeded;
+  CHECK(settled->counted(expected) == 2);
+  CHECK(started.load() == 1);
+}
+
 TEST_CASE("shutdown settles queued and cancelled events as dropped", "[settlement]") {
   auto settled = std::make_shared<Settlements>();
   auto gate = std::make_shared<Gate>();

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "delivery/idempotency.hpp"
 
+#include "delivery/settlement.hpp"
+
 #include <utility>
 
 namespace fnhost::detail {
@@ -30,7 +32,8 @@ void IdempotencyTable::prune_locked(int64_t now_ns, bool make_room) {
 }
 
 IdempotencyTable::Outcome IdempotencyTable::claim(std::string_view key, int64_t now_ns,
-                                                  std::shared_ptr<CompletionState> waiter) {
+                                                  std::shared_ptr<CompletionState> waiter,
+                                                  const std::shared_ptr<const Event>* duplicate) {
   MutexLock lock(mu_);
   prune_locked(now_ns, /*make_room=*/false);
   auto it = records_.find(key_view(key));
@@ -39,6 +42,12 @@ IdempotencyTable::Outcome IdempotencyTable::claim(std::string_view key, int64_t 
     if (record.done && record.expires_ns > now_ns) return {Claim::kDone, record.result};
     if (!record.done) {
       if (waiter != nullptr) record.waiters.push_back(std::move(waiter));
+      // Acknowledging a broker's redelivery before the first copy's work is done would lose
+      // it if the process died now: the duplicate settles when the owner does.
+      if (duplicate != nullptr && tracker_of(*duplicate) != nullptr) {
+        record.settle_waiters.push_back(*duplicate);
+        return {Claim::kRunning, {}, /*settles_with_owner=*/true};
+      }
       return {Claim::kRunning, {}};
     }
     records_.erase(it);  // expired, not yet pruned
@@ -54,12 +63,14 @@ IdempotencyTable::Outcome IdempotencyTable::claim(std::string_view key, int64_t 
 void IdempotencyTable::succeed(std::string_view key, const std::string& result, int64_t now_ns,
                                int64_t window_ns) {
   std::vector<std::shared_ptr<CompletionState>> waiters;
+  std::vector<std::shared_ptr<const Event>> settle_waiters;
   {
     MutexLock lock(mu_);
     auto it = records_.find(key_view(key));
     if (it == records_.end()) return;
     Record& record = it->second;
     waiters.swap(record.waiters);
+    settle_waiters.swap(record.settle_waiters);
     record.done = true;
     record.result = result;
     record.expires_ns = now_ns + window_ns;
@@ -67,18 +78,25 @@ void IdempotencyTable::succeed(std::string_view key, const std::string& result, 
   }
   // Outside the lock: their callbacks are user code.
   for (auto& waiter : waiters) waiter->complete(result);
+  for (const auto& duplicate : settle_waiters) {
+    report_settled(duplicate, Settlement::kSucceeded, absl::OkStatus(), 0);
+  }
 }
 
-void IdempotencyTable::fail(std::string_view key, const absl::Status& error) {
+void IdempotencyTable::fail(std::string_view key, const absl::Status& error,
+                            Settlement outcome) {
   std::vector<std::shared_ptr<CompletionState>> waiters;
+  std::vector<std::shared_ptr<const Event>> settle_waiters;
   {
     MutexLock lock(mu_);
     auto it = records_.find(key_view(key));
     if (it == records_.end() || it->second.done) return;
     waiters.swap(it->second.waiters);
+    settle_waiters.swap(it->second.settle_waiters);
     records_.erase(it);
   }
   for (auto& waiter : waiters) waiter->complete(error);
+  for (const auto& duplicate : settle_waiters) report_settled(duplicate, outcome, error, 0);
 }
 
 size_t IdempotencyTable::size() const {

@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "common/sync.hpp"
+#include "fnhost/delivery.hpp"
 #include "host/host_internal.hpp"
 
 namespace fnhost::detail {
@@ -35,17 +36,23 @@ class IdempotencyTable {
   struct Outcome {
     Claim claim = Claim::kOwner;
     std::string result;
+    // kRunning: the duplicate's settlement waits for the owner's (see claim()).
+    bool settles_with_owner = false;
   };
 
   // Claims `key` at host time `now_ns`. With kRunning, a non-null `waiter` (a synchronous
-  // duplicate) is answered when the owner settles.
-  Outcome claim(std::string_view key, int64_t now_ns, std::shared_ptr<CompletionState> waiter);
+  // duplicate) is answered when the owner settles, and so is an asynchronous duplicate's
+  // settlement callback (`duplicate`, when it carries one): it settles as the owner does.
+  Outcome claim(std::string_view key, int64_t now_ns, std::shared_ptr<CompletionState> waiter,
+                const std::shared_ptr<const Event>* duplicate = nullptr);
   // The owner succeeded: duplicates until now_ns + window_ns get `result`.
   void succeed(std::string_view key, const std::string& result, int64_t now_ns,
                int64_t window_ns);
   // The owner failed for good (or was refused): the key is forgotten, so the event may be sent
-  // again; waiting duplicates get `error`.
-  void fail(std::string_view key, const absl::Status& error);
+  // again; waiting duplicates get `error`, and settle as `outcome` (a duplicate of an owner that
+  // never ended its work is dropped: sent again, it runs).
+  void fail(std::string_view key, const absl::Status& error,
+            Settlement outcome = Settlement::kDropped);
   [[nodiscard]] size_t size() const;
 
  private:
@@ -54,6 +61,8 @@ class IdempotencyTable {
     std::string result;
     int64_t expires_ns = 0;
     std::vector<std::shared_ptr<CompletionState>> waiters;
+    // Asynchronous duplicates with settlement callbacks (delivery/settlement.hpp).
+    std::vector<std::shared_ptr<const Event>> settle_waiters;
   };
   // Drops the records whose window ended, and (when full) the oldest successes.
   void prune_locked(int64_t now_ns, bool make_room) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -357,7 +357,9 @@ void HostCore::dead_letter(FunctionSlot& slot, std::string data,
                            std::shared_ptr<const Event> event, const Lineage& lineage,
                            int attempts, const absl::Status& error, int64_t last_attempt_ns,
                            std::string_view invocation) {
-  if (lineage.owns_key) slot.idempotency_table().fail(event->idempotency_key, error);
+  // Once shutdown began, a failure is not final for a broker: it should deliver it again.
+  const Settlement outcome = accepting_.load() ? Settlement::kDeadLettered : Settlement::kDropped;
+  if (lineage.owns_key) slot.idempotency_table().fail(event->idempotency_key, error, outcome);
   bool kept = false;
   uint64_t id = 0;
   if (options.dead_letter_store != nullptr) {
@@ -379,9 +381,7 @@ void HostCore::dead_letter(FunctionSlot& slot, std::string data,
   if (!kept) slot.dead_letters_lost.fetch_add(1, std::memory_order_relaxed);
   // Counted once the letter is in the store: whoever sees the count can find it.
   slot.events_dead_lettered.fetch_add(1, std::memory_order_relaxed);
-  // Once shutdown began, a failure is not final for a broker: it should deliver it again.
-  detail::report_settled(event, accepting_.load() ? Settlement::kDeadLettered : Settlement::kDropped,
-                         error, attempts);
+  detail::report_settled(event, outcome, error, attempts);
   if (options.log_sink != nullptr) {
     log(LogLevel::kError, slot.name, invocation,
         kept ? fmt::format("dead-lettered (id {}) after {} attempt(s): {}", id, attempts,

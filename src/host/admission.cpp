@@ -102,8 +102,10 @@ absl::Status HostCore::claim_idempotency_key(FunctionSlot& slot, const Event& ev
                     quoted(slot.name), detail::IdempotencyTable::kMaxKeyBytes, key.size()));
   }
   if (slot.idempotency_window_ns.load(std::memory_order_relaxed) <= 0) return absl::OkStatus();
-  detail::IdempotencyTable::Outcome outcome =
-      slot.idempotency_table().claim(key, now_ns(), admission.completion);
+  const bool may_settle_later = admission.completion == nullptr && admission.shared != nullptr;
+  detail::IdempotencyTable::Outcome outcome = slot.idempotency_table().claim(
+      key, now_ns(), admission.completion, may_settle_later ? admission.shared : nullptr);
+  admission.settles_with_owner = outcome.settles_with_owner;
   switch (outcome.claim) {
     case detail::IdempotencyTable::Claim::kOwner:
       admission.lineage.owns_key = true;
@@ -146,8 +148,10 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
         claim_idempotency_key(slot, *attributes, admission, &admission.duplicate);
     if (!claimed.ok()) return claimed;
     if (admission.duplicate) {
-      // Answered without running: a tracked event settles as a success.
-      if (admission.shared != nullptr && admission.completion == nullptr) {
+      // Answered without running: a tracked event settles as a success now, or (the first
+      // still running) as the first does.
+      if (admission.shared != nullptr && admission.completion == nullptr &&
+          !admission.settles_with_owner) {
         detail::report_settled(*admission.shared, Settlement::kSucceeded, absl::OkStatus(), 0);
       }
       return claimed;

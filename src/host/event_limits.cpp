@@ -36,6 +36,7 @@ std::string_view oversized_attribute(const Event& event, int64_t limit, size_t* 
   if (over(event.subject)) return "subject";
   if (over(event.datacontenttype)) return "datacontenttype";
   for (const auto& [name, value] : event.extensions) {
+    if (over(name)) return "extension name";
     if (over(value)) return name;
   }
   return {};
@@ -45,31 +46,30 @@ std::string_view oversized_attribute(const Event& event, int64_t limit, size_t* 
 
 absl::Status HostCore::check_event_limits(const Event& event, bool sync) const {
   const HostLimits& limits = options.limits;
-  const int64_t most = sync ? limits.max_sync_event_bytes : limits.max_async_event_bytes;
-  // Data-only events (the common case) need one comparison.
-  if (event.carries_only_data()) {
-    if (static_cast<int64_t>(event.data.size()) <= most) return absl::OkStatus();
-  } else {
-    if (static_cast<int64_t>(event.extensions.size()) > limits.max_extensions) {
-      limit_counters_.attribute_too_large.fetch_add(1, std::memory_order_relaxed);
-      return absl::InvalidArgumentError(fmt::format(
-          "event has {} extension attributes; HostLimits::max_extensions is {}",
-          event.extensions.size(), limits.max_extensions));
-    }
-    size_t size = 0;
-    if (const std::string_view name = oversized_attribute(event, limits.max_attribute_bytes, &size);
-        !name.empty()) {
-      limit_counters_.attribute_too_large.fetch_add(1, std::memory_order_relaxed);
-      return absl::InvalidArgumentError(fmt::format(
-          "event attribute {} is {} bytes; HostLimits::max_attribute_bytes is {}",
-          detail::quoted(name), size, limits.max_attribute_bytes));
-    }
-    if (detail::event_bytes(event) <= most) return absl::OkStatus();
+  const int64_t most = sync ? limits.max_sync_payload_bytes : limits.max_async_payload_bytes;
+  if (static_cast<int64_t>(event.data.size()) > most) {
+    limit_counters_.payload_too_large.fetch_add(1, std::memory_order_relaxed);
+    return absl::InvalidArgumentError(fmt::format(
+        "event data is {} bytes; HostLimits::{} is {}", event.data.size(),
+        sync ? "max_sync_payload_bytes" : "max_async_payload_bytes", most));
   }
-  limit_counters_.event_too_large.fetch_add(1, std::memory_order_relaxed);
-  return absl::InvalidArgumentError(fmt::format(
-      "event is {} bytes (data and attributes); HostLimits::{} is {}", detail::event_bytes(event),
-      sync ? "max_sync_event_bytes" : "max_async_event_bytes", most));
+  // Data-only events (the common case) have nothing more to check.
+  if (event.carries_only_data()) return absl::OkStatus();
+  if (static_cast<int64_t>(event.extensions.size()) > limits.max_extensions) {
+    limit_counters_.attribute_too_large.fetch_add(1, std::memory_order_relaxed);
+    return absl::InvalidArgumentError(
+        fmt::format("event has {} extension attributes; HostLimits::max_extensions is {}",
+                    event.extensions.size(), limits.max_extensions));
+  }
+  size_t size = 0;
+  if (const std::string_view name = oversized_attribute(event, limits.max_attribute_bytes, &size);
+      !name.empty()) {
+    limit_counters_.attribute_too_large.fetch_add(1, std::memory_order_relaxed);
+    return absl::InvalidArgumentError(
+        fmt::format("event attribute {} is {} bytes; HostLimits::max_attribute_bytes is {}",
+                    detail::quoted(name), size, limits.max_attribute_bytes));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status HostCore::take_queue_budget(int64_t bytes) {
@@ -105,7 +105,7 @@ LimitStats HostCore::limit_stats() const {
   const auto read = [](const std::atomic<int64_t>& counter) {
     return counter.load(std::memory_order_relaxed);
   };
-  return {.event_too_large = read(limit_counters_.event_too_large),
+  return {.payload_too_large = read(limit_counters_.payload_too_large),
           .attribute_too_large = read(limit_counters_.attribute_too_large),
           .queued_invocations_full = read(limit_counters_.queued_invocations_full),
           .queued_bytes_full = read(limit_counters_.queued_bytes_full),

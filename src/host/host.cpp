@@ -294,11 +294,11 @@ absl::Status validate_limits(const HostLimits& limits) {
     return absl::InvalidArgumentError(
         fmt::format("HostOptions::limits: {} must be {}, got {}", field, rule, value));
   };
-  if (limits.max_sync_event_bytes < 1) {
-    return invalid("max_sync_event_bytes", ">= 1", limits.max_sync_event_bytes);
+  if (limits.max_sync_payload_bytes < 1) {
+    return invalid("max_sync_payload_bytes", ">= 1", limits.max_sync_payload_bytes);
   }
-  if (limits.max_async_event_bytes < 1) {
-    return invalid("max_async_event_bytes", ">= 1", limits.max_async_event_bytes);
+  if (limits.max_async_payload_bytes < 1) {
+    return invalid("max_async_payload_bytes", ">= 1", limits.max_async_payload_bytes);
   }
   if (limits.max_attribute_bytes < 1) {
     return invalid("max_attribute_bytes", ">= 1", limits.max_attribute_bytes);

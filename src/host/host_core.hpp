@@ -227,6 +227,8 @@ struct HostCore {
     // Set by admit_to(): a duplicate of an idempotency key was answered, nothing was queued
     // (on_end will not be called).
     bool duplicate = false;
+    // A duplicate whose settlement callback waits for the first copy (IdempotencyTable).
+    bool settles_with_owner = false;
     // A batch invocation's events (`shared` is then the batch's summary).
     std::shared_ptr<const detail::BatchItems> batch;
   };
@@ -523,7 +525,7 @@ struct HostCore {
   detail::QueueBudget queued_invocations_budget_{options.limits.max_queued_invocations};
   detail::QueueBudget queued_bytes_budget_{options.limits.max_queued_bytes};
   struct LimitCounters {
-    std::atomic<int64_t> event_too_large{0};
+    std::atomic<int64_t> payload_too_large{0};
     std::atomic<int64_t> attribute_too_large{0};
     std::atomic<int64_t> queued_invocations_full{0};
     std::atomic<int64_t> queued_bytes_full{0};

@@ -342,7 +342,7 @@ void limit_families(Exposition& out, const LimitStats& limits) {
   out.family("fnhost_limit_refusals_total", "counter",
              "Calls refused by the host's limits (HostOptions::limits), by reason.");
   const std::pair<std::string_view, int64_t> reasons[] = {
-      {"event_too_large", limits.event_too_large},
+      {"payload_too_large", limits.payload_too_large},
       {"attribute_too_large", limits.attribute_too_large},
       {"queued_invocations_full", limits.queued_invocations_full},
       {"queued_bytes_full", limits.queued_bytes_full},
