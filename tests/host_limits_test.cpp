@@ -66,8 +66,8 @@ TEST_CASE("events over the size limits are refused before they are queued", "[li
             .ok());
   CHECK(host.publish(Event{.topic = "t", .data = std::string(60, 'x')}).code() ==
         absl::StatusCode::kInvalidArgument);
-  CHECK(host.invoke_async("f", Event::with_data(std::string(60, 'x')), [](const auto&) {})
-            .code() == absl::StatusCode::kInvalidArgument);
+  CHECK(host.invoke_async("f", Event::with_data(std::string(60, 'x')), [](const auto&) {}).code() ==
+        absl::StatusCode::kInvalidArgument);
 
   REQUIRE(wait_until([&] { return runs.load() == 3; }));
   CHECK(limits_of(host).payload_too_large == 4);
@@ -79,16 +79,16 @@ TEST_CASE("events over the size limits are refused before they are queued", "[li
 TEST_CASE("a handler's own calls are held to the same limits", "[limits]") {
   Host host = make_host(limited({.max_async_payload_bytes = 10}));
   REQUIRE(host.register_function(fnhost::testing::echo_spec("sink")).ok());
-  REQUIRE(host.register_function(
-                  {.name = "caller",
-                   .handler = [](const Event&, Context& ctx) -> Result {
-                     const absl::Status queued =
-                         ctx.invoke_async("sink", Event::with_data(std::string(11, 'x')));
-                     const absl::Status published =
-                         ctx.publish(Event{.topic = "t", .data = std::string(11, 'x')});
-                     return std::string(absl::StatusCodeToString(queued.code())) + "," +
-                            std::string(absl::StatusCodeToString(published.code()));
-                   }})
+  REQUIRE(host.register_function({.name = "caller",
+                                  .handler = [](const Event&, Context& ctx) -> Result {
+                                    const absl::Status queued = ctx.invoke_async(
+                                        "sink", Event::with_data(std::string(11, 'x')));
+                                    const absl::Status published = ctx.publish(
+                                        Event{.topic = "t", .data = std::string(11, 'x')});
+                                    return std::string(absl::StatusCodeToString(queued.code())) +
+                                           "," +
+                                           std::string(absl::StatusCodeToString(published.code()));
+                                  }})
               .ok());
   const Result result = host.invoke("caller", Event{}).get();
   REQUIRE(result.ok());
@@ -101,11 +101,11 @@ TEST_CASE("attributes over their limits are refused, naming the attribute", "[li
   const absl::Status subject = host.invoke_async("f", Event{.subject = std::string(9, 's')});
   CHECK(subject.code() == absl::StatusCode::kInvalidArgument);
   CHECK(message_contains(subject, "\"subject\" is 9 bytes"));
-  const absl::Status extension = host.invoke_async(
-      "f", Event{.extensions = {{"dk", std::string(9, 'v')}}});
+  const absl::Status extension =
+      host.invoke_async("f", Event{.extensions = {{"dk", std::string(9, 'v')}}});
   CHECK(message_contains(extension, "\"dk\" is 9 bytes"));
-  const absl::Status long_name = host.invoke_async(
-      "f", Event{.extensions = {{std::string(9, 'k'), "v"}}});
+  const absl::Status long_name =
+      host.invoke_async("f", Event{.extensions = {{std::string(9, 'k'), "v"}}});
   CHECK(message_contains(long_name, "\"extension name\" is 9 bytes"));
   const absl::Status many =
       host.invoke_async("f", Event{.extensions = {{"a", "1"}, {"b", "2"}, {"c", "3"}}});
@@ -194,11 +194,11 @@ TEST_CASE("the queue bounds hold while many producers race runners and shutdown"
           "[limits][stress]") {
   constexpr int64_t kBound = 64;
   for (int round = 0; round < fnhost::testing::scaled(5, 2); ++round) {
-    Host host = make_host(limited({.max_queued_invocations = kBound, .max_queued_bytes = 64 * 100}));
-    REQUIRE(host.register_function({.name = "f",
-                                    .handler = [](const Event&, Context&) -> Result {
-                                      return std::string();
-                                    }})
+    Host host =
+        make_host(limited({.max_queued_invocations = kBound, .max_queued_bytes = 64 * 100}));
+    REQUIRE(host.register_function(
+                    {.name = "f",
+                     .handler = [](const Event&, Context&) -> Result { return std::string(); }})
                 .ok());
     REQUIRE(host.subscribe({.pattern = "t", .function = "f"}).ok());
     std::atomic<bool> stop{false};

@@ -40,12 +40,12 @@ struct HostLimits {
 
 // Refusals by reason (HostMetrics::limits).
 struct LimitStats {
-  int64_t payload_too_large = 0;       // event data over max_sync/async_payload_bytes
-  int64_t attribute_too_large = 0;     // an attribute over max_attribute_bytes, or too many extensions
-  int64_t queued_invocations_full = 0; // refused at max_queued_invocations
-  int64_t queued_bytes_full = 0;       // refused at max_queued_bytes
-  int64_t queued_invocations = 0;      // gauge: invocations counted against the bound now
-  int64_t queued_bytes = 0;            // gauge: their bytes
+  int64_t payload_too_large = 0;    // event data over max_sync/async_payload_bytes
+  int64_t attribute_too_large = 0;  // an attribute over max_attribute_bytes, or too many extensions
+  int64_t queued_invocations_full = 0;  // refused at max_queued_invocations
+  int64_t queued_bytes_full = 0;        // refused at max_queued_bytes
+  int64_t queued_invocations = 0;       // gauge: invocations counted against the bound now
+  int64_t queued_bytes = 0;             // gauge: their bytes
 };
 
 }  // namespace fnhost

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "delivery/idempotency.hpp"
 
-#include "delivery/settlement.hpp"
-
 #include <utility>
+
+#include "delivery/settlement.hpp"
 
 namespace fnhost::detail {
 
@@ -83,8 +83,7 @@ void IdempotencyTable::succeed(std::string_view key, const std::string& result, 
   }
 }
 
-void IdempotencyTable::fail(std::string_view key, const absl::Status& error,
-                            Settlement outcome) {
+void IdempotencyTable::fail(std::string_view key, const absl::Status& error, Settlement outcome) {
   std::vector<std::shared_ptr<CompletionState>> waiters;
   std::vector<std::shared_ptr<const Event>> settle_waiters;
   {

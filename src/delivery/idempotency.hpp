@@ -46,8 +46,7 @@ class IdempotencyTable {
   Outcome claim(std::string_view key, int64_t now_ns, std::shared_ptr<CompletionState> waiter,
                 const std::shared_ptr<const Event>* duplicate = nullptr);
   // The owner succeeded: duplicates until now_ns + window_ns get `result`.
-  void succeed(std::string_view key, const std::string& result, int64_t now_ns,
-               int64_t window_ns);
+  void succeed(std::string_view key, const std::string& result, int64_t now_ns, int64_t window_ns);
   // The owner failed for good (or was refused): the key is forgotten, so the event may be sent
   // again; waiting duplicates get `error`, and settle as `outcome` (a duplicate of an owner that
   // never ended its work is dropped: sent again, it runs).

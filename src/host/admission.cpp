@@ -6,9 +6,9 @@
 #include <memory>
 #include <utility>
 
-#include "fmt/format.h"
 #include "delivery/idempotency.hpp"
 #include "delivery/settlement.hpp"
+#include "fmt/format.h"
 #include "host/host_core.hpp"
 #include "host/invocation_pool.hpp"
 #include "host/messages.hpp"
@@ -116,7 +116,8 @@ absl::Status HostCore::claim_idempotency_key(FunctionSlot& slot, const Event& ev
           "tracks; retry later",
           quoted(slot.name), detail::IdempotencyTable::kMaxRecords));
     case detail::IdempotencyTable::Claim::kDone:
-      if (admission.completion != nullptr) admission.completion->complete(std::move(outcome.result));
+      if (admission.completion != nullptr)
+        admission.completion->complete(std::move(outcome.result));
       break;
     case detail::IdempotencyTable::Claim::kRunning:
       break;  // a synchronous caller was added as a waiter

@@ -49,9 +49,9 @@ absl::Status HostCore::check_event_limits(const Event& event, bool sync) const {
   const int64_t most = sync ? limits.max_sync_payload_bytes : limits.max_async_payload_bytes;
   if (static_cast<int64_t>(event.data.size()) > most) {
     limit_counters_.payload_too_large.fetch_add(1, std::memory_order_relaxed);
-    return absl::InvalidArgumentError(fmt::format(
-        "event data is {} bytes; HostLimits::{} is {}", event.data.size(),
-        sync ? "max_sync_payload_bytes" : "max_async_payload_bytes", most));
+    return absl::InvalidArgumentError(
+        fmt::format("event data is {} bytes; HostLimits::{} is {}", event.data.size(),
+                    sync ? "max_sync_payload_bytes" : "max_async_payload_bytes", most));
   }
   // Data-only events (the common case) have nothing more to check.
   if (event.carries_only_data()) return absl::OkStatus();

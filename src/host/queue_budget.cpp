@@ -51,13 +51,14 @@ bool QueueBudget::try_take(int64_t amount) {
 void QueueBudget::give_back(int64_t amount) {
   if (amount == 0) return;
   stripes_[static_cast<size_t>(home_stripe())].available.fetch_add(amount,
-                                                                  std::memory_order_relaxed);
+                                                                   std::memory_order_relaxed);
 }
 
 int64_t QueueBudget::in_use() const {
   if (limit_ <= 0) return 0;
   int64_t available = 0;
-  for (const Stripe& stripe : stripes_) available += stripe.available.load(std::memory_order_relaxed);
+  for (const Stripe& stripe : stripes_)
+    available += stripe.available.load(std::memory_order_relaxed);
   return std::clamp<int64_t>(limit_ - available, 0, limit_);
 }
 

@@ -5,8 +5,8 @@
 #include <memory>
 #include <utility>
 
-#include "fmt/format.h"
 #include "delivery/settlement.hpp"
+#include "fmt/format.h"
 #include "host/host_core.hpp"
 #include "host/invocation_pool.hpp"
 #include "host/messages.hpp"
@@ -28,31 +28,30 @@ absl::StatusOr<TriggerId> HostCore::subscribe(TriggerSpec spec) {
   if (!slot.ok()) return slot.status();
   detail::Batcher* batcher = nullptr;
   if (spec.batch_size < 0 || spec.batch_size > 10'000) {
-    return absl::InvalidArgumentError(fmt::format(
-        "TriggerSpec for function {}: batch_size must be in 0..10000, got {}",
-        quoted(spec.function), spec.batch_size));
+    return absl::InvalidArgumentError(
+        fmt::format("TriggerSpec for function {}: batch_size must be in 0..10000, got {}",
+                    quoted(spec.function), spec.batch_size));
   }
   if (spec.batch_size >= 2) {
     if (spec.batch_window < absl::Milliseconds(1) || spec.batch_window > absl::Minutes(5)) {
-      return absl::InvalidArgumentError(fmt::format(
-          "TriggerSpec for function {}: batch_window must be in 1ms..5m, got {}",
-          quoted(spec.function), absl::FormatDuration(spec.batch_window)));
+      return absl::InvalidArgumentError(
+          fmt::format("TriggerSpec for function {}: batch_window must be in 1ms..5m, got {}",
+                      quoted(spec.function), absl::FormatDuration(spec.batch_window)));
     }
     if (!spec.ordering_key.empty()) {
       return absl::InvalidArgumentError(
           fmt::format("TriggerSpec for function {}: a batch trigger cannot have an ordering_key",
                       quoted(spec.function)));
     }
-    auto fresh = std::make_unique<detail::Batcher>(
-        timers_, *slot, spec.batch_size, detail::saturated_ns(spec.batch_window),
-        &HostCore::on_batch_window);
+    auto fresh = std::make_unique<detail::Batcher>(timers_, *slot, spec.batch_size,
+                                                   detail::saturated_ns(spec.batch_window),
+                                                   &HostCore::on_batch_window);
     batcher = fresh.get();
     MutexLock lock(batchers_mu_);
     batchers_.push_back(std::move(fresh));
   }
-  absl::StatusOr<TriggerId> id =
-      router_.add(std::move(spec.pattern), std::move(spec.filter), *slot,
-                  std::move(spec.ordering_key), batcher);
+  absl::StatusOr<TriggerId> id = router_.add(std::move(spec.pattern), std::move(spec.filter), *slot,
+                                             std::move(spec.ordering_key), batcher);
   if (!id.ok()) {
     return absl::Status(id.status().code(),
                         fmt::format("TriggerSpec for function {}: {}", quoted(spec.function),
@@ -104,8 +103,8 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage,
   }
   // A full host refuses the event rather than accept deliveries that could only wait.
   if (queued_invocations_budget_.enabled() || queued_bytes_budget_.enabled()) {
-    if (absl::Status room = check_queue_room(
-            queued_bytes_budget_.enabled() ? detail::event_bytes(event) : 0);
+    if (absl::Status room =
+            check_queue_room(queued_bytes_budget_.enabled() ? detail::event_bytes(event) : 0);
         !room.ok()) {
       return room;
     }
@@ -113,7 +112,8 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage,
   // With a callback, every delivery shares a tracked copy of the event; `shared` outlives the
   // tracker's hold, which `settling` releases (or disarms, for a refusal) as this returns.
   std::shared_ptr<detail::SettleTracker> tracker;
-  if (on_settled != nullptr) tracker = std::make_shared<detail::SettleTracker>(std::move(on_settled));
+  if (on_settled != nullptr)
+    tracker = std::make_shared<detail::SettleTracker>(std::move(on_settled));
   std::shared_ptr<const Event> shared;
   const auto share = [&] {
     if (shared == nullptr) {
@@ -167,11 +167,10 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage,
   for (detail::Trigger* trigger : matches) {
     throttled = false;
     add_delivery();
-    absl::Status admitted = trigger->ordering != nullptr
-                                ? deliver_ordered(*trigger, shared, accepted, &throttled)
-                            : trigger->batcher != nullptr
-                                ? deliver_batched(*trigger, shared)
-                                : admit_shared(*trigger->slot, shared, accepted, &throttled);
+    absl::Status admitted =
+        trigger->ordering != nullptr  ? deliver_ordered(*trigger, shared, accepted, &throttled)
+        : trigger->batcher != nullptr ? deliver_batched(*trigger, shared)
+                                      : admit_shared(*trigger->slot, shared, accepted, &throttled);
     if (admitted.ok()) {
       trigger->delivered.fetch_add(1, std::memory_order_relaxed);
       ++delivered;
