@@ -167,7 +167,7 @@ void check_json_matches_host(const json& data, const HostMetrics& metrics) {
 void check_screenshot(const std::filesystem::path& path) {
   INFO("screenshot " << path);
   REQUIRE(std::filesystem::exists(path));
-  const std::string png = testing::read_whole_file(path);
+  const std::string png = fnhost::testing::read_file(path);
   CHECK(png.size() > 20 * 1024);
   REQUIRE(png.size() > 24);
   CHECK(png.substr(0, 8) == "\x89PNG\r\n\x1a\n");

@@ -15,13 +15,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
-#include <system_error>
 #include <thread>
 #include <vector>
+
+#include "testing/temporary_directory.hpp"
 
 extern char** environ;
 
@@ -51,13 +51,6 @@ struct ChromiumRun {
   std::string log;         // what it wrote to stderr
 };
 
-inline std::string read_whole_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
-
 // Loads `url` in a 1280x900 window, lets `budget` of page time pass, and dumps the DOM; with a
 // `screenshot` path, also writes the window's PNG there. Blocks for at most `timeout`.
 inline ChromiumRun run_headless_chromium(const std::filesystem::path& chromium,
@@ -66,10 +59,8 @@ inline ChromiumRun run_headless_chromium(const std::filesystem::path& chromium,
                                          std::chrono::milliseconds budget,
                                          std::chrono::seconds timeout) {
   ChromiumRun run;
-  std::string scratch_template =
-      (std::filesystem::temp_directory_path() / "fnhost-chromium-XXXXXX").string();
-  if (::mkdtemp(scratch_template.data()) == nullptr) return run;
-  const std::filesystem::path scratch = scratch_template;
+  const fnhost::testing::TemporaryDirectory scratch_directory("fnhost-chromium-");
+  const std::filesystem::path& scratch = scratch_directory.path();
   const std::filesystem::path dom_file = scratch / "dom.html";
   const std::filesystem::path log_file = scratch / "chromium.log";
 
@@ -133,10 +124,8 @@ inline ChromiumRun run_headless_chromium(const std::filesystem::path& chromium,
     // Helpers that outlive the browser process (a crash handler) go with it.
     ::kill(-pid, SIGKILL);
   }
-  run.dom = read_whole_file(dom_file);
-  run.log = read_whole_file(log_file);
-  std::error_code ignored;
-  std::filesystem::remove_all(scratch, ignored);
+  run.dom = fnhost::testing::read_file(dom_file);
+  run.log = fnhost::testing::read_file(log_file);
   return run;
 }
 

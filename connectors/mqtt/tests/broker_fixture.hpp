@@ -11,19 +11,15 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -33,144 +29,34 @@
 #include "fnhost/host.hpp"
 #include "fnhost/mqtt/connector.hpp"
 #include "mqtt_session.hpp"
+#include "testing/child_process.hpp"
 #include "testing/host_helpers.hpp"
+#include "testing/loopback.hpp"
+#include "testing/temporary_directory.hpp"
 #include "testing/wait.hpp"
-
-extern char** environ;
 
 namespace fnhost::mqtt::testing {
 
-using fnhost::testing::kGenerousTimeout;
+using fnhost::testing::ChildProcess;
+using fnhost::testing::free_loopback_port;
+using fnhost::testing::read_file;
 using fnhost::testing::wait_until;
-
-// A port the kernel just handed out on 127.0.0.1 (free unless taken meanwhile; the broker
-// retries with another one if it cannot bind).
-inline int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
-  socklen_t length = sizeof(address);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
-// Whether something accepts TCP connections on 127.0.0.1:`port` now.
-inline bool accepts(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-  ::close(fd);
-  return connected;
-}
-
-// A child process; killed (SIGKILL) and reaped by the destructor if still running.
-class ChildProcess {
- public:
-  ChildProcess() = default;
-  explicit ChildProcess(const std::vector<std::string>& argv, const std::string& stdout_path = "",
-                        const std::string& stdin_path = "") {
-    std::vector<char*> words;
-    for (const std::string& word : argv) words.push_back(const_cast<char*>(word.c_str()));
-    words.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (!stdout_path.empty()) {
-      posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(),
-                                       O_WRONLY | O_CREAT | O_APPEND, 0644);
-      posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    }
-    if (!stdin_path.empty()) {
-      posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, stdin_path.c_str(), O_RDONLY, 0);
-    }
-    const int spawned = posix_spawn(&pid_, words[0], &actions, nullptr, words.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    INFO("posix_spawn " << argv[0]);
-    REQUIRE(spawned == 0);
-  }
-  ChildProcess(ChildProcess&& other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
-  ChildProcess& operator=(ChildProcess&& other) noexcept {
-    if (this != &other) {
-      kill_now();
-      pid_ = std::exchange(other.pid_, -1);
-    }
-    return *this;
-  }
-  ~ChildProcess() { kill_now(); }
-
-  // Whether it has exited (reaping it if so).
-  bool has_exited() {
-    if (pid_ < 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      exit_status_ = status;
-      pid_ = -1;
-      return true;
-    }
-    return false;
-  }
-  // Waits (bounded) for it to exit; returns its exit code, or -1 (killed) on timeout.
-  int wait_exit(std::chrono::milliseconds timeout = kGenerousTimeout) {
-    if (!wait_until([this] { return has_exited(); }, timeout)) {
-      kill_now();
-      return -1;
-    }
-    return WIFEXITED(exit_status_) ? WEXITSTATUS(exit_status_) : -1;
-  }
-  void signal_and_wait(int signal) {
-    if (pid_ < 0) return;
-    ::kill(pid_, signal);
-    if (!wait_until([this] { return has_exited(); })) kill_now();
-  }
-  void kill_now() {
-    if (pid_ < 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int exit_status_ = -1;
-};
-
-inline std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // mosquitto on 127.0.0.1:<free port>, its config, log and persistence in a temporary directory.
 class MosquittoBroker {
  public:
   MosquittoBroker() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "fnhost-mqtt-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    directory_ = pattern;
     for (int attempt = 0; attempt < 5 && !running_; ++attempt) start_on(free_loopback_port());
     INFO(log());
     REQUIRE(running_);
   }
-  ~MosquittoBroker() {
-    process_.signal_and_wait(SIGTERM);
-    std::error_code ignored;
-    std::filesystem::remove_all(directory_, ignored);
-  }
+  ~MosquittoBroker() { process_.signal_and_wait(SIGTERM); }
   MosquittoBroker(const MosquittoBroker&) = delete;
   MosquittoBroker& operator=(const MosquittoBroker&) = delete;
 
   [[nodiscard]] int port() const { return port_; }
-  [[nodiscard]] const std::filesystem::path& directory() const { return directory_; }
-  [[nodiscard]] std::string log() const { return read_file(directory_ / "mosquitto.log"); }
+  [[nodiscard]] const std::filesystem::path& directory() const { return directory_.path(); }
+  [[nodiscard]] std::string log() const { return read_file(directory() / "mosquitto.log"); }
 
   // Broker options for a client `client_id` (short timeouts: the broker is local).
   [[nodiscard]] BrokerOptions broker(std::string client_id = "") const {
@@ -201,7 +87,7 @@ class MosquittoBroker {
     std::vector<std::string> argv = {"/usr/bin/mosquitto_pub", "-h", "127.0.0.1", "-p",
                                      std::to_string(port_)};
     argv.insert(argv.end(), arguments.begin(), arguments.end());
-    const std::string out = (directory_ / "pub.out").string();
+    const std::string out = (directory() / "pub.out").string();
     ChildProcess child(argv, out);
     const int code = child.wait_exit();
     INFO(read_file(out));
@@ -209,12 +95,12 @@ class MosquittoBroker {
   }
   // Publishes each of `lines` as one message to `topic` at `qos` (mosquitto_pub -l).
   void pub_lines(const std::string& topic, const std::vector<std::string>& lines, int qos) const {
-    const std::filesystem::path input = directory_ / "lines.txt";
+    const std::filesystem::path input = directory() / "lines.txt";
     {
       std::ofstream out(input, std::ios::trunc);
       for (const std::string& line : lines) out << line << '\n';
     }
-    const std::string out = (directory_ / "pub.out").string();
+    const std::string out = (directory() / "pub.out").string();
     ChildProcess child({"/usr/bin/mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port_),
                         "-q", std::to_string(qos), "-t", topic, "-l"},
                        out, input.string());
@@ -226,14 +112,14 @@ class MosquittoBroker {
  private:
   void start_on(int port) {
     port_ = port;
-    const std::filesystem::path config = directory_ / "mosquitto.conf";
+    const std::filesystem::path config = directory() / "mosquitto.conf";
     {
       std::ofstream out(config, std::ios::trunc);
       out << "listener " << port << " 127.0.0.1\n"
           << "allow_anonymous true\n"
           << "persistence true\n"
-          << "persistence_location " << directory_.string() << "/\n"
-          << "log_dest file " << (directory_ / "mosquitto.log").string() << "\n"
+          << "persistence_location " << directory().string() << "/\n"
+          << "log_dest file " << (directory() / "mosquitto.log").string() << "\n"
           << "log_type all\n";
       // Run as whoever runs the tests: started as root, mosquitto would otherwise switch to the
       // "mosquitto" user, which cannot write into this directory.
@@ -242,12 +128,15 @@ class MosquittoBroker {
       }
     }
     process_ = ChildProcess({FNHOST_MOSQUITTO_PATH, "-c", config.string()},
-                            (directory_ / "broker.out").string());
-    running_ = wait_until([&] { return process_.has_exited() ? true : accepts(port); }) &&
+                            (directory() / "broker.out").string());
+    running_ = wait_until([&] {
+                 return process_.has_exited() ? true : fnhost::testing::loopback_accepts(port);
+               }) &&
                !process_.has_exited();
   }
 
-  std::filesystem::path directory_;
+  // First, so that it goes last: the broker is stopped before its directory is removed.
+  fnhost::testing::TemporaryDirectory directory_{"fnhost-mqtt-"};
   int port_ = 0;
   ChildProcess process_;
   bool running_ = false;

@@ -4,17 +4,11 @@
 // the tests' own commands, and child processes (the kill test's workers).
 #pragma once
 
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -24,90 +18,15 @@
 #include "connection.hpp"
 #include "entries.hpp"
 #include "fnhost/redis/stream_trigger.hpp"
+#include "testing/child_process.hpp"
+#include "testing/loopback.hpp"
+#include "testing/temporary_directory.hpp"
 #include "testing/wait.hpp"
-
-extern char** environ;
 
 namespace fnhost::redis::testing {
 
-// A port the kernel just handed out on 127.0.0.1 (free unless someone takes it meanwhile;
-// RedisServer retries with another one if it cannot bind).
-inline int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
-  socklen_t length = sizeof(address);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
-// A child process; killed (SIGKILL) and reaped by the destructor if still running.
-class ChildProcess {
- public:
-  ChildProcess() = default;
-  explicit ChildProcess(const std::vector<std::string>& argv, const std::string& log_path = "") {
-    std::vector<char*> words;
-    for (const std::string& word : argv) words.push_back(const_cast<char*>(word.c_str()));
-    words.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (!log_path.empty()) {
-      posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
-                                       O_WRONLY | O_CREAT | O_APPEND, 0644);
-      posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    }
-    const int spawned = posix_spawn(&pid_, words[0], &actions, nullptr, words.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    INFO("posix_spawn " << argv[0]);
-    REQUIRE(spawned == 0);
-  }
-  ChildProcess(ChildProcess&& other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
-  ChildProcess& operator=(ChildProcess&& other) noexcept {
-    if (this != &other) {
-      kill_now();
-      pid_ = std::exchange(other.pid_, -1);
-    }
-    return *this;
-  }
-  ~ChildProcess() { kill_now(); }
-
-  [[nodiscard]] pid_t pid() const { return pid_; }
-  // Whether it has exited (reaping it if so).
-  bool has_exited() {
-    if (pid_ < 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      exit_status_ = status;
-      pid_ = -1;
-      return true;
-    }
-    return false;
-  }
-  // Sends `signal` and waits (bounded) for it to exit; returns its wait status, or -1.
-  int signal_and_wait(int signal,
-                      std::chrono::milliseconds timeout = fnhost::testing::kGenerousTimeout) {
-    if (pid_ < 0) return exit_status_;
-    ::kill(pid_, signal);
-    if (!fnhost::testing::wait_until([this] { return has_exited(); }, timeout)) return -1;
-    return exit_status_;
-  }
-  void kill_now() {
-    if (pid_ < 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int exit_status_ = -1;
-};
+using fnhost::testing::ChildProcess;
+using fnhost::testing::free_loopback_port;
 
 inline std::string redis_server_path() {
   for (const char* candidate : {"/usr/bin/redis-server", "/usr/local/bin/redis-server"}) {
@@ -171,24 +90,16 @@ class RedisClient {
 class RedisServer {
  public:
   RedisServer() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "fnhost-redis-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    directory_ = pattern;
     for (int attempt = 0; attempt < 5 && !ready_; ++attempt) start_once();
     REQUIRE(ready_);
   }
-  ~RedisServer() {
-    process_.signal_and_wait(SIGTERM, std::chrono::seconds(10));
-    process_.kill_now();
-    std::error_code ignored;
-    std::filesystem::remove_all(directory_, ignored);
-  }
+  ~RedisServer() { process_.signal_and_wait(SIGTERM, std::chrono::seconds(10)); }
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
 
   [[nodiscard]] int port() const { return port_; }
   [[nodiscard]] ServerOptions server() const { return ServerOptions{.port = port_}; }
-  [[nodiscard]] const std::filesystem::path& directory() const { return directory_; }
+  [[nodiscard]] const std::filesystem::path& directory() const { return directory_.path(); }
   [[nodiscard]] RedisClient client() const { return RedisClient(port_); }
 
  private:
@@ -196,8 +107,8 @@ class RedisServer {
     port_ = free_loopback_port();
     process_ = ChildProcess(
         {redis_server_path(), "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", directory_.string(), "--loglevel", "warning"},
-        (directory_ / "redis.log").string());
+         "--appendonly", "no", "--dir", directory().string(), "--loglevel", "warning"},
+        (directory() / "redis.log").string());
     RedisClient probe(port_);
     ready_ = fnhost::testing::wait_until(
         [&] {
@@ -209,7 +120,8 @@ class RedisServer {
     ready_ = ready_ && !process_.has_exited();
   }
 
-  std::filesystem::path directory_;
+  // First, so that it goes last: the server is stopped before its directory is removed.
+  fnhost::testing::TemporaryDirectory directory_{"fnhost-redis-"};
   int port_ = 0;
   bool ready_ = false;
   ChildProcess process_;
