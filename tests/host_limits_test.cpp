@@ -270,3 +270,56 @@ TEST_CASE("refusals by limit are in the Prometheus exposition, by reason", "[lim
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("a validator refuses bad events before the handler and its init run", "[limits]") {
+  fnhost::testing::ClockedHost clocked;
+  Host& host = clocked.host;
+  std::atomic<int> runs{0};
+  std::atomic<int> inits{0};
+  REQUIRE(host.register_function({.name = "orders",
+                                  .handler = [&runs](const Event&, Context&) -> Result {
+                                    runs.fetch_add(1);
+                                    return std::string("ok");
+                                  },
+                                  .init = [&inits](const fnhost::InitContext&)
+                                      -> absl::StatusOr<fnhost::InstanceState> {
+                                    inits.fetch_add(1);
+                                    return fnhost::InstanceState();
+                                  },
+                                  .validator = [](const Event& event) -> absl::Status {
+                                    if (event.data.empty())
+                                      return absl::InvalidArgumentError("data is empty");
+                                    if (event.data == "throw")
+                                      throw std::runtime_error("cannot parse");
+                                    if (event.data == "internal") return absl::InternalError("odd");
+                                    return absl::OkStatus();
+                                  }})
+              .ok());
+  const Result refused = host.invoke("orders", Event{}).get();
+  CHECK(refused.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(message_contains(refused.status(), "validator of function \"orders\" refused the event"));
+  CHECK(message_contains(refused.status(), "data is empty"));
+  CHECK(host.invoke("orders", Event::with_data("throw")).get().status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  // Any refusal is InvalidArgument, and is not retried: an async event is dead-lettered at once.
+  REQUIRE(host.invoke_async("orders", Event::with_data("internal")).ok());
+  REQUIRE(wait_until([&] { return host.dead_letter_count("orders") == 1; }));
+  CHECK(host.dead_letters("orders").front().error.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(host.dead_letters("orders").front().attempts == 1);
+  CHECK(runs.load() == 0);
+  CHECK(inits.load() == 0);
+  // A good event runs, on data lent back and forth intact.
+  const Result good = host.invoke("orders", Event::with_data("fine")).get();
+  CHECK(good.ok());
+  CHECK(runs.load() == 1);
+  const fnhost::FunctionStats stats = fnhost::testing::stats_of(host, "orders");
+  CHECK(stats.validation_failures == 3);
+  CHECK(stats.errors == 3);
+  CHECK(stats.retries == 0);
+  CHECK_THAT(fnhost::prometheus_text(host.metrics()),
+             Catch::Contains("fnhost_validation_failures_total{function=\"orders\"} 3"));
+}
+
+}  // namespace

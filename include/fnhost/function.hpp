@@ -141,6 +141,13 @@ struct FunctionSpec {
   // messages and the host's own records, such as a failed attempt's error) shows
   // "[redacted]" where such a value would appear. Each key must be set in `env`.
   std::vector<std::string> secret_env;
+  // Optional: checks each event on the executor before the handler runs (and before an
+  // instance is taken or initialised). A non-OK status refuses the event: the invocation fails
+  // with InvalidArgument carrying the validator's message — never retried, so an asynchronous
+  // event is dead-lettered at once — and the handler does not run. A validator that throws
+  // refuses likewise. Counted in FunctionStats::validation_failures (and errors). Must be
+  // thread-safe: it runs on any executor thread, concurrently.
+  std::function<absl::Status(const Event&)> validator;
 };
 
 // Checks `spec` without registering it: InvalidArgument naming the field and what to fix.
@@ -365,6 +372,7 @@ struct FunctionStats {
   int64_t dead_letters_lost = 0;     // dead letters the store refused (full) or no store kept
   int64_t destination_errors = 0;    // outcomes a destination refused (missing function, ...)
   int64_t redriven = 0;              // dead letters redriven
+  int64_t validation_failures = 0;   // events FunctionSpec::validator refused (handler not run)
   DurationSummary duration;       // handler run time of finished invocations
   DurationSummary init_duration;  // init run time of cold starts
   // Gauge, approximate: how long the oldest queued invocation's event has waited since it was

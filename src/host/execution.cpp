@@ -78,10 +78,12 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
     if (reads_cpu_clock) cpu_start_ns = detail::platform::current_thread_cpu_ns();
   }
 
-  // Always overwritten (by the handler, or by acquire_instance's failure); an empty message
-  // keeps this placeholder off the heap.
+  // Always overwritten (by the handler, the validator, or acquire_instance's failure); an empty
+  // message keeps this placeholder off the heap.
   Result result{absl::Status(absl::StatusCode::kUnknown, "")};
-  if (held.instance != nullptr && held.version == invocation.version) {
+  if (spec.validator && !passes_validator(invocation, spec, result)) {
+    release_held(held);
+  } else if (held.instance != nullptr && held.version == invocation.version) {
     invocation.instance = held.instance;
     held = {};
   } else {
@@ -108,9 +110,8 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
     }
   }
   const int64_t end_ns = now_ns();
-  const int64_t cpu_ns = reads_cpu_clock
-                             ? detail::platform::current_thread_cpu_ns() - cpu_start_ns
-                             : (has_observers() ? end_ns - invocation.start_ns : 0);
+  const int64_t cpu_ns = reads_cpu_clock ? detail::platform::current_thread_cpu_ns() - cpu_start_ns
+                                         : (has_observers() ? end_ns - invocation.start_ns : 0);
   const bool runs_short = end_ns - invocation.start_ns < kShortInvocationNs;
   if (slot.runs_short.load(std::memory_order_relaxed) != runs_short) {
     slot.runs_short.store(runs_short, std::memory_order_relaxed);
@@ -143,6 +144,32 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   invocation.release();
   detail::delete_if_unused(version, version->unpin(1));
   return {.timed_out = fired, .end_ns = end_ns};
+}
+
+bool HostCore::passes_validator(Invocation& invocation, const FunctionSpec& spec, Result& result) {
+  absl::Status valid;
+  // A data-only event is lent as an Event and taken back, as for the handler.
+  Event lent;
+  try {
+    if (invocation.event != nullptr) {
+      valid = spec.validator(*invocation.event);
+    } else {
+      lent.data = std::move(invocation.data);
+      valid = spec.validator(lent);
+      invocation.data = std::move(lent.data);
+    }
+  } catch (...) {
+    if (invocation.event == nullptr) invocation.data = std::move(lent.data);
+    valid = absl::InvalidArgumentError(
+        fmt::format("threw: {}", detail::describe_exception(std::current_exception())));
+  }
+  if (valid.ok()) return true;
+  FunctionSlot& slot = *invocation.slot;
+  slot.validation_failures.fetch_add(1, std::memory_order_relaxed);
+  result = not_retryable(absl::InvalidArgumentError(
+      fmt::format("the validator of function {} refused the event: {}", detail::quoted(slot.name),
+                  detail::std_view(valid.message()))));
+  return false;
 }
 
 void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int64_t end_ns,
@@ -310,10 +337,10 @@ void HostCore::deliver_timeout(Invocation& invocation, bool on_timer_thread) {
       detail::CompletionState::Callbacks callbacks =
           completion->complete_without_callbacks(timeout_status(invocation));
       if (!callbacks.empty()) {
-        run_off_timer([completion = std::move(completion),
-                       callbacks = std::move(callbacks)]() mutable {
-          completion->run_callbacks(callbacks);
-        });
+        run_off_timer(
+            [completion = std::move(completion), callbacks = std::move(callbacks)]() mutable {
+              completion->run_callbacks(callbacks);
+            });
       }
     }
   }

@@ -334,6 +334,10 @@ struct HostCore {
   // queue bounds, and remembers the acceptance time of the youngest (see
   // FunctionSlot::head_accepted_ns).
   void note_taken(detail::FunctionSlot& slot, detail::Invocation* const* taken, int count);
+  // Runs the function's validator on the invocation's event; on a refusal sets `result` to the
+  // InvalidArgument the caller gets, counts it, and returns false.
+  static bool passes_validator(detail::Invocation& invocation, const FunctionSpec& spec,
+                               Result& result);
   // Takes the records of `count` invocations already claimed from `slot`'s count, into `out`,
   // waiting out admissions that counted them but have not enqueued them yet; returns whether
   // any had to be waited for.

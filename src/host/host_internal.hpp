@@ -185,6 +185,7 @@ struct FunctionSlot {
   std::atomic<int64_t> timeouts{0};
   std::atomic<int64_t> cold_starts{0};
   std::atomic<int64_t> late_results{0};
+  std::atomic<int64_t> validation_failures{0};
   std::atomic<int64_t> dropped{0};
   DurationHistogram duration;
   DurationHistogram init_duration;

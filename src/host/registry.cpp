@@ -220,6 +220,7 @@ absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) co
   stats.timeouts = relaxed(slot->timeouts);
   stats.cold_starts = relaxed(slot->cold_starts);
   stats.late_results = relaxed(slot->late_results);
+  stats.validation_failures = relaxed(slot->validation_failures);
   stats.dropped = relaxed(slot->dropped);
   const uint64_t word = slot->state.load(std::memory_order_relaxed);
   stats.in_flight = FunctionSlot::running_of(word);

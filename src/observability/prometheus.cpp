@@ -173,6 +173,9 @@ void function_families(Exposition& out, const std::vector<FunctionStats>& functi
       {"fnhost_destination_errors_total", "counter", "Outcomes a destination refused.",
        &FunctionStats::destination_errors},
       {"fnhost_redriven_total", "counter", "Dead letters redriven.", &FunctionStats::redriven},
+      {"fnhost_validation_failures_total", "counter",
+       "Events the function's validator refused (the handler did not run).",
+       &FunctionStats::validation_failures},
   };
   for (const Family& family : kFamilies) {
     family_of(out, family.name, family.type, family.help, functions, by_function,
