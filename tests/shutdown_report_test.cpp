@@ -132,6 +132,9 @@ RunResult run_once(int invocations, absl::Duration timeout) {
         },
         std::chrono::seconds(10));
     run.later = totals_of(*host);
+    // The error records reach the sink on the host's background export thread, which a loaded
+    // machine may starve for longer than the destructor's one-second flush.
+    host->flush_telemetry(absl::Seconds(120));
     host.reset();
   }
   run.entered = entered.load();
