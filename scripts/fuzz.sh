@@ -27,6 +27,12 @@ clang++ "${flags[@]}" tests/fuzz/destination_record_fuzz.cpp src/delivery/destin
 clang++ "${flags[@]}" tests/fuzz/filter_fuzz.cpp src/routing/filter.cpp \
   "${libs[@]}" $(pkg-config --libs absl_statusor absl_time) -lpthread -o "${out}/filter_fuzz"
 
+# policy: Policy::parse, to_string, create and evaluate against a reference evaluator, and
+# glob_matches against two reference matchers (src/security/policy*.cpp, with the topic rules).
+clang++ "${flags[@]}" tests/fuzz/policy_fuzz.cpp src/security/policy.cpp \
+  src/security/policy_rules.cpp src/security/policy_text.cpp src/routing/topic.cpp \
+  "${libs[@]}" $(pkg-config --libs absl_statusor) -lpthread -o "${out}/policy_fuzz"
+
 # prometheus_labels: prometheus_text's escaping of label values made of any bytes
 # (src/observability/prometheus.cpp).
 clang++ "${flags[@]}" tests/fuzz/prometheus_labels_fuzz.cpp src/observability/prometheus.cpp \
