@@ -27,6 +27,11 @@ clang++ "${flags[@]}" tests/fuzz/destination_record_fuzz.cpp src/delivery/destin
 clang++ "${flags[@]}" tests/fuzz/filter_fuzz.cpp src/routing/filter.cpp \
   "${libs[@]}" $(pkg-config --libs absl_statusor absl_time) -lpthread -o "${out}/filter_fuzz"
 
+# event_limits: the event size checks of every admission against a reference, with the topic
+# validator (src/security/event_validation.cpp).
+clang++ "${flags[@]}" tests/fuzz/event_limits_fuzz.cpp src/security/event_validation.cpp \
+  src/routing/topic.cpp "${libs[@]}" -lpthread -o "${out}/event_limits_fuzz"
+
 # policy: Policy::parse, to_string, create and evaluate against a reference evaluator, and
 # glob_matches against two reference matchers (src/security/policy*.cpp, with the topic rules).
 clang++ "${flags[@]}" tests/fuzz/policy_fuzz.cpp src/security/policy.cpp \

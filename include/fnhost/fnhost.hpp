@@ -3,6 +3,7 @@
 // The whole public API of fnhost: include this one header.
 #pragma once
 
+#include "fnhost/caller.hpp"
 #include "fnhost/clock.hpp"
 #include "fnhost/completion.hpp"
 #include "fnhost/delivery.hpp"
@@ -11,9 +12,11 @@
 #include "fnhost/filter.hpp"
 #include "fnhost/function.hpp"
 #include "fnhost/host.hpp"
+#include "fnhost/limits.hpp"
 #include "fnhost/metering.hpp"
 #include "fnhost/metrics.hpp"
 #include "fnhost/observability.hpp"
+#include "fnhost/policy.hpp"
 #include "fnhost/router.hpp"
 #include "fnhost/schedule.hpp"
 #include "fnhost/trace.hpp"

@@ -37,6 +37,7 @@
 #include "fmt/format.h"
 #include "fnhost/delivery.hpp"
 #include "fnhost/event.hpp"
+#include "fnhost/limits.hpp"
 #include "fnhost/observability.hpp"
 
 namespace fnhost {
@@ -148,6 +149,19 @@ struct FunctionSpec {
   // refuses likewise. Counted in FunctionStats::validation_failures (and errors). Must be
   // thread-safe: it runs on any executor thread, concurrently.
   std::function<absl::Status(const Event&)> validator;
+  // Every invocation of this function, whoever calls (retries, deliveries of published events
+  // and re-queues included), takes a token first; without one a direct call is refused with
+  // ResourceExhausted and a retry-after hint, and an accepted asynchronous event waits and is
+  // re-queued (a throttle: no attempt used). Counted in FunctionStats::throttles and
+  // rate_limited. Default: no limit. update_function keeps the bucket's state.
+  RateLimit rate_limit;
+  // Optional: the principal this function's own calls (Context::invoke, invoke_async and
+  // publish) are made as, and checked against the host's policy as (Host::set_policy) — a
+  // narrower identity, like a Lambda execution role. Empty: they are made as the principal of
+  // the call that started the invocation (the host's own principal, which no policy restricts,
+  // for calls through Host). A principal name (fnhost/policy.hpp): 1..128 of
+  // [A-Za-z0-9_.:@/-], not "host".
+  std::string identity;
 };
 
 // Checks `spec` without registering it: InvalidArgument naming the field and what to fix.
@@ -347,18 +361,18 @@ inline constexpr std::array<absl::Duration, 27> kDurationBucketBounds = {
 // Per-function counters (cumulative since registration, across versions) and gauges (now).
 struct FunctionStats {
   std::string name;
-  int64_t version = 0;            // current version
-  int64_t invocations = 0;        // accepted invocations (sync and async)
-  int64_t successes = 0;          // handler returned a value
-  int64_t errors = 0;             // handler or init returned an error or threw
-  int64_t throttles = 0;          // refused with ResourceExhausted (queue full)
-  int64_t timeouts = 0;           // answered DeadlineExceeded at the deadline
-  int64_t cold_starts = 0;        // instances created on demand (init ran for an invocation)
-  int64_t late_results = 0;       // results that arrived after the deadline and were dropped
-  int64_t dropped = 0;            // queued invocations dropped by shutdown, never run
-  int64_t in_flight = 0;          // gauge: running now
-  int64_t queued = 0;             // gauge: accepted, waiting to start
-  int64_t instances = 0;          // gauge: instances alive (idle + busy)
+  int64_t version = 0;       // current version
+  int64_t invocations = 0;   // accepted invocations (sync and async)
+  int64_t successes = 0;     // handler returned a value
+  int64_t errors = 0;        // handler or init returned an error or threw
+  int64_t throttles = 0;     // refused with ResourceExhausted (queue full, rate limit)
+  int64_t timeouts = 0;      // answered DeadlineExceeded at the deadline
+  int64_t cold_starts = 0;   // instances created on demand (init ran for an invocation)
+  int64_t late_results = 0;  // results that arrived after the deadline and were dropped
+  int64_t dropped = 0;       // queued invocations dropped by shutdown, never run
+  int64_t in_flight = 0;     // gauge: running now
+  int64_t queued = 0;        // gauge: accepted, waiting to start
+  int64_t instances = 0;     // gauge: instances alive (idle + busy)
   // Asynchronous events (invoke_async, triggers, schedules, destinations, redrives). Each
   // accepted event ends exactly once, as a success or a dead letter, however many attempts it
   // takes: events_accepted = events_succeeded + events_dead_lettered + events_pending.
@@ -372,9 +386,10 @@ struct FunctionStats {
   int64_t dead_letters_lost = 0;     // dead letters the store refused (full) or no store kept
   int64_t destination_errors = 0;    // outcomes a destination refused (missing function, ...)
   int64_t redriven = 0;              // dead letters redriven
+  int64_t rate_limited = 0;          // of the throttles, refused by FunctionSpec::rate_limit
   int64_t validation_failures = 0;   // events FunctionSpec::validator refused (handler not run)
-  DurationSummary duration;       // handler run time of finished invocations
-  DurationSummary init_duration;  // init run time of cold starts
+  DurationSummary duration;          // handler run time of finished invocations
+  DurationSummary init_duration;     // init run time of cold starts
   // Gauge, approximate: how long the oldest queued invocation's event has waited since it was
   // first accepted (a retry's counts from its first attempt's acceptance, as Lambda's
   // AsyncEventAge does); zero when none is queued. Read from the acceptance time of the

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "fnhost/caller.hpp"
 #include "fnhost/clock.hpp"
 #include "fnhost/completion.hpp"
 #include "fnhost/delivery.hpp"
@@ -37,6 +39,7 @@
 #include "fnhost/metering.hpp"
 #include "fnhost/metrics.hpp"
 #include "fnhost/observability.hpp"
+#include "fnhost/policy.hpp"
 #include "fnhost/router.hpp"
 #include "fnhost/tracing.hpp"
 
@@ -89,6 +92,9 @@ struct HostOptions {
   // Largest events and attributes, and the host-wide bound on queued invocations and their
   // bytes (see fnhost/limits.hpp).
   HostLimits limits;
+  // The rate limit every principal other than the host gets (each its own bucket), unless
+  // Host::set_rate_limit gives it another. Default: none.
+  RateLimit principal_rate_limit;
 };
 
 // What shutdown() found. Every invocation accepted before shutdown is in exactly one of the
@@ -181,9 +187,10 @@ class Host {
   // subscriber). OK means the event was routed: each invocation then ends like one from
   // invoke_async. A delivery that finds its function's queue full waits and is re-queued (a
   // throttle, counted in the trigger's `throttled`); one its function refuses (removed,
-  // shutting down) is counted in the trigger's `refused`. An event no trigger takes is counted as unrouted and, if
-  // set_unrouted_function() named one, queued for that function. InvalidArgument for a bad
-  // topic, Unavailable after shutdown. Never blocks; no ordering between events is promised.
+  // shutting down) is counted in the trigger's `refused`. An event no trigger takes is counted as
+  // unrouted and, if set_unrouted_function() named one, queued for that function. InvalidArgument
+  // for a bad topic, Unavailable after shutdown. Never blocks; no ordering between events is
+  // promised.
   [[nodiscard]] absl::Status publish(Event event);
   // As publish(event), and `on_settled` is told once every delivery the event made has ended
   // (after retries; batch and ordered deliveries included): kDropped if any was dropped, else
@@ -212,7 +219,7 @@ class Host {
   // Dead letters (see HostOptions::dead_letter_store): up to `limit` of function `function`
   // (every function when empty), oldest first. Empty without a store.
   [[nodiscard]] std::vector<DeadLetter> dead_letters(std::string_view function = {},
-                                                    size_t limit = 100) const;
+                                                     size_t limit = 100) const;
   // One dead letter; NotFound if the store does not keep that id (or there is no store).
   [[nodiscard]] absl::StatusOr<DeadLetter> dead_letter(uint64_t id) const;
   // How many dead letters are kept for `function` (every function when empty).
@@ -230,6 +237,24 @@ class Host {
   [[nodiscard]] absl::StatusOr<int64_t> redrive_all(std::string_view function = {},
                                                     size_t limit = 1000);
 
+  // Access control (README, "Access control"). A Caller makes calls as `principal` (1..128 of
+  // [A-Za-z0-9_.:@/-], not "host"): checked against the policy and the principal's rate limit.
+  // InvalidArgument for a bad name, ResourceExhausted past HostLimits::max_principals distinct
+  // principals. The Host's own methods act as the host's principal, which no policy or
+  // principal rate limit restricts.
+  [[nodiscard]] absl::StatusOr<Caller> caller(std::string_view principal);
+  // Installs `policy` for every check that starts after this returns, atomically (a check sees
+  // the old policy or the new one, never a mix). Until the first call, and after clear_policy(),
+  // there is no policy and every principal may do everything.
+  void set_policy(Policy policy);
+  void clear_policy();
+  // The installed policy; nullopt when there is none.
+  [[nodiscard]] std::optional<Policy> policy() const;
+  // The rate limit of `principal`'s calls (invoke, invoke_async, publish, through a Caller or
+  // from its handlers), replacing HostOptions::principal_rate_limit for it; RateLimit{} removes
+  // the limit. Errors as for caller(), and InvalidArgument for a bad limit.
+  [[nodiscard]] absl::Status set_rate_limit(std::string_view principal, RateLimit limit);
+
   // Counters of function `name`. NotFound if it is not registered.
   [[nodiscard]] absl::StatusOr<FunctionStats> function_stats(std::string_view name) const;
   // The executor's counters.
@@ -240,8 +265,8 @@ class Host {
   // Waits until every log record and span queued before the call has been handed to its sink
   // (records reach sinks on the host's "fnhost-export" thread, not on the caller's), or
   // `timeout` passed; returns whether they all were. shutdown() does this before it returns
-  // (for its time left, at least a second), and the destructor once more, for up to a second. From a sink
-  // (on that thread) it returns false at once.
+  // (for its time left, at least a second), and the destructor once more, for up to a second. From
+  // a sink (on that thread) it returns false at once.
   bool flush_telemetry(absl::Duration timeout = absl::Seconds(10)) const;
   // What each function's invocations cost since the host was created (HostOptions::metering;
   // empty when metering is off). Use CostReport::since() for a window.

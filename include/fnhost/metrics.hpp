@@ -40,6 +40,7 @@ struct HostMetrics {
   std::vector<ScheduleInfo> schedules;  // by id
   TelemetryStats telemetry;
   LimitStats limits;  // refusals by HostOptions::limits, and what counts against them now
+  AccessStats access;  // calls the policy refused (Host::set_policy)
 };
 
 // The Prometheus text exposition format (version 0.0.4) of `metrics`: every family with its

@@ -28,11 +28,14 @@
 //   function glob  1..128 of [A-Za-z0-9_.-*?]: '*' matches any run of characters (none
 //                  included), '?' exactly one; "function:*" is every function
 //   topic pattern  an MQTT-style topic pattern, as a trigger's (levels split by '/', '+' one
-//                  level, a last '#' the rest: "topic:shop/#", "topic:devices/+/temp")
+//                  level, a last '#' the rest: "topic:shop/#", "topic:devices/+/temp"),
+//                  without blanks, control bytes or ',' (the text form could not hold them)
 //   principal glob 1..128 of the principal characters below, plus '*' and '?' as above
 // A principal's name is 1..128 of [A-Za-z0-9_.:@/-] and is never "host" (the host's own
 // principal, which no policy restricts). Limits, so hostile text cannot exhaust memory: at most
-// 65,536 bytes of text, 1,000 statements, and 64 actions, resources or principals in one.
+// 65,536 bytes of text (parse's input, and the canonical text of a policy from create(), so
+// that parse(to_string()) always round-trips), 1,000 statements, and 64 actions, resources or
+// principals in one. A '*' action is kept as the three actions. CRLF line ends are accepted.
 // Every error names the line and the byte within it, and quotes at most 64 bytes of the text.
 //
 // Resources by action:
@@ -103,8 +106,9 @@ struct AccessDecision {
 class Policy {
  public:
   Policy();
-  // Checks every statement (InvalidArgument names the statement by index and id, the field and
-  // what is wrong) and compiles the patterns.
+  // Checks every statement (InvalidArgument names the statement — "policy statement 3" is the
+  // third — and its id, the field with a 0-based index, "resources[1]", and what is wrong) and
+  // compiles the patterns.
   [[nodiscard]] static absl::StatusOr<Policy> create(std::vector<PolicyStatement> statements);
   // Reads the text form (top of this file). InvalidArgument names the line (1-based), the
   // byte within it (0-based) and what was expected.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <random>
 #include <thread>
 #include <utility>
@@ -32,7 +33,19 @@ namespace {
 // Jitter only has to spread retries apart: a per-thread splitmix64, seeded once.
 using detail::thread_random_bits;
 
-const std::string& key_of(const Invocation& invocation) { return invocation.event->idempotency_key; }
+const std::string& key_of(const Invocation& invocation) {
+  return invocation.event->idempotency_key;
+}
+
+// How long a throttled event waits: the policy's backoff (jittered), and at least what a rate
+// limit's refusal said it needs (a re-queue sooner would only be refused again).
+int64_t throttle_delay_ns(const RetryPolicy& policy, int throttles, const absl::Status& refusal) {
+  int64_t delay_ns = detail::saturated_ns(retry_delay(policy, throttles, thread_random_bits()));
+  if (std::optional<absl::Duration> hint = retry_after(refusal)) {
+    delay_ns = std::max(delay_ns, detail::saturated_ns(*hint));
+  }
+  return delay_ns;
+}
 
 // Why an event that waited for a retry ends at shutdown.
 absl::Status shut_down_while_waiting(const WaitingDelivery& waiting) {
@@ -79,7 +92,8 @@ void HostCore::settle_success(Invocation& invocation, const std::string& result)
                                    .result = &result};
   Event outcome = detail::make_destination_event(copy_event(invocation), facts, destination.topic);
   inject_span(invocation, outcome);
-  send_to_destination(slot, destination, std::move(outcome), invocation.lineage);
+  send_to_destination(slot, destination, std::move(outcome), invocation.lineage,
+                      detail::acting_principal(invocation));
 }
 
 void HostCore::settle_failure(Invocation& invocation, const absl::Status& error, int64_t end_ns) {
@@ -100,8 +114,9 @@ void HostCore::settle_failure(Invocation& invocation, const absl::Status& error,
   // Once shutdown began nothing waits for a retry: the event is dead-lettered now.
   if (accepting_.load() &&
       (throttle || (retry == RetryClass::kRetry && lineage.attempt < policy.max_attempts))) {
-    const int64_t delay_ns = detail::saturated_ns(retry_delay(
-        policy, throttle ? lineage.throttles + 1 : lineage.attempt, thread_random_bits()));
+    const int64_t delay_ns =
+        throttle ? throttle_delay_ns(policy, lineage.throttles + 1, error)
+                 : detail::saturated_ns(retry_delay(policy, lineage.attempt, thread_random_bits()));
     // A retry that would start after max_event_age is not made: this failure is the last.
     if (end_ns + delay_ns - lineage.accepted_ns <= invocation.version->max_event_age_ns) {
       auto waiting = std::make_unique<WaitingDelivery>();
@@ -148,7 +163,10 @@ void HostCore::settle_failure(Invocation& invocation, const absl::Status& error,
   take_event(invocation, data, event);
   dead_letter(slot, std::move(data), std::move(event), lineage, lineage.attempt, error, end_ns,
               invocation_id(invocation));
-  if (!destination.empty()) send_to_destination(slot, destination, std::move(outcome), lineage);
+  if (!destination.empty()) {
+    send_to_destination(slot, destination, std::move(outcome), lineage,
+                        detail::acting_principal(invocation));
+  }
 }
 
 void HostCore::settle_batch(Invocation& invocation, const absl::Status* whole, int64_t end_ns) {
@@ -248,16 +266,25 @@ void HostCore::wait_to_retry(std::unique_ptr<WaitingDelivery> waiting, int64_t d
   // Due from now, and counted only once queued: whoever sees the count and then advances a
   // manual clock past the backoff finds the event due.
   waiting->due_ns = now_ns() + delay_ns;
+  // A waiting event counts against the host's queue bounds as a queued one does (even past
+  // them: it was accepted), so retries of a failing function cannot grow the process without
+  // bound; new work is refused meanwhile.
+  waiting->budget_bytes = waiting->event != nullptr ? budget_bytes(*waiting->event)
+                          : queued_bytes_budget_.enabled()
+                              ? static_cast<int64_t>(waiting->data.size())
+                              : 0;
+  take_queue_budget_anyway(1, waiting->budget_bytes);
   const bool accepting = accepting_.load();
   if (accepting) waiting = retries_.push(std::move(waiting), options.max_pending_retries);
   counter.fetch_add(1, std::memory_order_relaxed);
   if (waiting == nullptr) return;
+  give_back_queue_budget(1, waiting->budget_bytes);
   const absl::Status refusal =
       accepting && accepting_.load()
-          ? absl::ResourceExhaustedError(fmt::format(
-                "not retried: {} events already wait for a retry, the host's "
-                "max_pending_retries; last error: {}",
-                options.max_pending_retries, waiting->last_error.ToString()))
+          ? absl::ResourceExhaustedError(
+                fmt::format("not retried: {} events already wait for a retry, the host's "
+                            "max_pending_retries; last error: {}",
+                            options.max_pending_retries, waiting->last_error.ToString()))
           : shut_down_while_waiting(*waiting);
   end_waiting(std::move(waiting), refusal);
 }
@@ -271,13 +298,12 @@ void HostCore::end_waiting(std::unique_ptr<WaitingDelivery> waiting, const absl:
 }
 
 void HostCore::dead_letter_each(FunctionSlot& slot, std::string data,
-                                std::shared_ptr<const Event> event,
-                                const detail::BatchItems* batch, const Lineage& lineage,
-                                int attempts, const absl::Status& error, int64_t last_attempt_ns,
-                                std::string_view invocation) {
+                                std::shared_ptr<const Event> event, const detail::BatchItems* batch,
+                                const Lineage& lineage, int attempts, const absl::Status& error,
+                                int64_t last_attempt_ns, std::string_view invocation) {
   if (batch == nullptr) {
-    dead_letter(slot, std::move(data), std::move(event), lineage, attempts, error,
-                last_attempt_ns, invocation);
+    dead_letter(slot, std::move(data), std::move(event), lineage, attempts, error, last_attempt_ns,
+                invocation);
     return;
   }
   for (const std::shared_ptr<const Event>& item : *batch) {
@@ -306,8 +332,8 @@ void HostCore::requeue_throttled(FunctionSlot& slot, std::string data,
   waiting->last_error = std::move(refusal);
   waiting->on_end = on_end;
   waiting->on_end_context = on_end_context;
-  const int64_t delay_ns = detail::saturated_ns(
-      retry_delay(slot.retry_policy(), waiting->lineage.throttles, thread_random_bits()));
+  const int64_t delay_ns =
+      throttle_delay_ns(slot.retry_policy(), waiting->lineage.throttles, waiting->last_error);
   wait_to_retry(std::move(waiting), delay_ns, /*throttle=*/true);
 }
 
@@ -329,6 +355,7 @@ void HostCore::redeliver_due() {
 
 void HostCore::redeliver(std::unique_ptr<WaitingDelivery> waiting) {
   FunctionSlot& slot = *waiting->slot;
+  give_back_queue_budget(1, waiting->budget_bytes);  // admission counts it again
   Admission admission{.on_end = waiting->on_end,
                       .on_end_context = waiting->on_end_context,
                       .lineage = waiting->lineage,
@@ -344,8 +371,8 @@ void HostCore::redeliver(std::unique_ptr<WaitingDelivery> waiting) {
   if (admitted.code() == absl::StatusCode::kResourceExhausted) {
     ++waiting->lineage.throttles;
     waiting->last_error = std::move(admitted);
-    const int64_t delay_ns = detail::saturated_ns(
-        retry_delay(slot.retry_policy(), waiting->lineage.throttles, thread_random_bits()));
+    const int64_t delay_ns =
+        throttle_delay_ns(slot.retry_policy(), waiting->lineage.throttles, waiting->last_error);
     wait_to_retry(std::move(waiting), delay_ns, /*throttle=*/true);
     return;
   }
@@ -353,10 +380,9 @@ void HostCore::redeliver(std::unique_ptr<WaitingDelivery> waiting) {
   end_waiting(std::move(waiting), admitted);
 }
 
-void HostCore::dead_letter(FunctionSlot& slot, std::string data,
-                           std::shared_ptr<const Event> event, const Lineage& lineage,
-                           int attempts, const absl::Status& error, int64_t last_attempt_ns,
-                           std::string_view invocation) {
+void HostCore::dead_letter(FunctionSlot& slot, std::string data, std::shared_ptr<const Event> event,
+                           const Lineage& lineage, int attempts, const absl::Status& error,
+                           int64_t last_attempt_ns, std::string_view invocation) {
   // Once shutdown began, a failure is not final for a broker: it should deliver it again.
   const Settlement outcome = accepting_.load() ? Settlement::kDeadLettered : Settlement::kDropped;
   if (lineage.owns_key) slot.idempotency_table().fail(event->idempotency_key, error, outcome);
@@ -392,16 +418,17 @@ void HostCore::dead_letter(FunctionSlot& slot, std::string data,
 }
 
 void HostCore::send_to_destination(FunctionSlot& slot, const Destination& destination,
-                                   Event outcome, const Lineage& lineage) {
+                                   Event outcome, const Lineage& lineage,
+                                   const detail::Principal* sender) {
   // A new event, one level deeper: a destination leading back to its function cannot loop
-  // for ever.
-  const Lineage next{.chain_depth = lineage.chain_depth + 1};
+  // for ever. Sent as the function's principal, checked like its handler's own calls.
+  const Lineage next{.chain_depth = lineage.chain_depth + 1, .principal = sender};
   absl::Status sent;
   if (!destination.function.empty()) {
-    FunctionSlot* target = table_.find(destination.function);
-    if (target == nullptr) {
-      sent = detail::not_registered(destination.function);
-    } else {
+    sent = authorize_call(sender, Action::kInvoke, ResourceKind::kFunction, destination.function);
+    FunctionSlot* target = sent.ok() ? table_.find(destination.function) : nullptr;
+    if (sent.ok() && target == nullptr) sent = detail::not_registered(destination.function);
+    if (target != nullptr) {
       Admission admission{.owned = &outcome, .lineage = next};
       sent = admit_or_wait(*target, admission);
     }
@@ -413,8 +440,9 @@ void HostCore::send_to_destination(FunctionSlot& slot, const Destination& destin
   if (options.log_sink != nullptr) {
     log(LogLevel::kError, slot.name, "",
         fmt::format("destination {} refused the outcome: {}",
-                    destination.function.empty() ? "topic " + detail::quoted(destination.topic)
-                                                 : "function " + detail::quoted(destination.function),
+                    destination.function.empty()
+                        ? "topic " + detail::quoted(destination.topic)
+                        : "function " + detail::quoted(destination.function),
                     sent.ToString()));
   }
 }
@@ -422,6 +450,7 @@ void HostCore::send_to_destination(FunctionSlot& slot, const Destination& destin
 int64_t HostCore::stop_retries() {
   detail::RetryQueue::Batch waiting = retries_.stop();
   for (std::unique_ptr<WaitingDelivery>& ended : waiting) {
+    give_back_queue_budget(1, ended->budget_bytes);
     const absl::Status refusal = shut_down_while_waiting(*ended);
     end_waiting(std::move(ended), refusal);
   }

@@ -30,6 +30,9 @@ struct WaitingDelivery {
   absl::Status last_error;
   int64_t last_attempt_ns = 0;
   int64_t due_ns = 0;
+  // What it counts against the host's queue bounds while it waits (HostLimits): one
+  // invocation and these bytes.
+  int64_t budget_bytes = 0;
   // The invocation's on_end hook, handed on to the next attempt (a schedule's run is not over
   // while its event waits for a retry).
   void (*on_end)(void*) = nullptr;

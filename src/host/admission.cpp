@@ -27,6 +27,14 @@ absl::Status HostCore::admit(std::string_view name, Event&& event,
     if (has_observers()) notify_refused(name, within, completion == nullptr);
     return within;
   }
+  if (lineage.principal != nullptr) {
+    absl::Status allowed =
+        authorize_call(lineage.principal, Action::kInvoke, ResourceKind::kFunction, name);
+    if (!allowed.ok()) {
+      if (has_observers()) notify_refused(name, allowed, completion == nullptr);
+      return allowed;
+    }
+  }
   if (!has_observers()) {
     return admit_unobserved(name, std::move(event), std::move(completion), lineage);
   }
@@ -158,6 +166,26 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
       return claimed;
     }
   }
+  // A capacity refusal before the count: the key claimed above is given up, unless the caller
+  // re-queues the event (it keeps the key while it waits).
+  const auto refuse_for_capacity = [&](absl::Status refusal) {
+    if (lineage.owns_key && !admission.keeps_key_when_full && lineage.fresh) {
+      slot.idempotency_table().fail(attributes->idempotency_key, refusal);
+      lineage.owns_key = false;
+    }
+    return refusal;
+  };
+  if (slot.rate_gate.limited()) {
+    if (const int64_t wait_ns = slot.rate_gate.try_take(now_ns()); wait_ns != 0) {
+      slot.throttles.fetch_add(1, std::memory_order_relaxed);
+      slot.rate_limited.fetch_add(1, std::memory_order_relaxed);
+      limit_counters_.function_rate_limited.fetch_add(1, std::memory_order_relaxed);
+      return refuse_for_capacity(detail::rate_limited_error(
+          fmt::format("function {}: over its rate_limit; retry after {}", quoted(name),
+                      absl::FormatDuration(absl::Nanoseconds(wait_ns))),
+          wait_ns));
+    }
+  }
   // The host-wide bounds, before the function's own (given back if that refuses).
   int64_t bytes = 0;
   if (queued_invocations_budget_.enabled() || queued_bytes_budget_.enabled()) {
@@ -167,11 +195,7 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
                                                : detail::event_bytes(*admission.owned))
                 : 0;
     if (absl::Status room = take_queue_budget(bytes); !room.ok()) {
-      if (lineage.owns_key && !admission.keeps_key_when_full && lineage.fresh) {
-        slot.idempotency_table().fail(attributes->idempotency_key, room);
-        lineage.owns_key = false;
-      }
-      return room;
+      return refuse_for_capacity(std::move(room));
     }
   }
   const int max_queued = slot.max_queued.load(std::memory_order_relaxed);
@@ -266,19 +290,25 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
 }
 
 absl::Status HostCore::invoke_async_settled(std::string_view name, Event&& event,
-                                            SettledCallback on_settled) {
-  if (on_settled == nullptr) return admit(name, std::move(event), nullptr);
+                                            SettledCallback on_settled,
+                                            const detail::Lineage& lineage) {
+  if (on_settled == nullptr) return admit(name, std::move(event), nullptr, lineage);
   if (name.empty()) return absl::InvalidArgumentError("function name must not be empty");
-  FunctionSlot* slot = table_.find(name);
-  absl::Status admitted = detail::not_registered(name);
-  if (slot != nullptr) admitted = check_event_limits(event, /*sync=*/false);
-  if (slot != nullptr && admitted.ok()) {
+  // The same checks, in the same order, as admit(): a principal denied learns nothing of
+  // whether the function exists.
+  absl::Status admitted = check_event_limits(event, /*sync=*/false);
+  if (admitted.ok()) {
+    admitted = authorize_call(lineage.principal, Action::kInvoke, ResourceKind::kFunction, name);
+  }
+  FunctionSlot* slot = admitted.ok() ? table_.find(name) : nullptr;
+  if (admitted.ok() && slot == nullptr) admitted = detail::not_registered(name);
+  if (admitted.ok()) {
     auto tracker = std::make_shared<detail::SettleTracker>(std::move(on_settled));
     tracker->add_delivery();
     // Held until after release_hold(): the event's release settles what never reported.
     const std::shared_ptr<const Event> shared =
         detail::make_tracked_event(std::move(event), tracker);
-    Admission admission{.shared = &shared};
+    Admission admission{.shared = &shared, .lineage = lineage};
     admitted = admit_to(*slot, admission);
     if (!admitted.ok()) tracker->disarm();
     tracker->release_hold();

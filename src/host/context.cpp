@@ -68,15 +68,19 @@ const InstanceState* Context::instance_state_holder() const {
 namespace {
 // What a handler's call hands its callee: one level deeper, within what the caller has left.
 // DeadlineExceeded when nothing is left.
-absl::StatusOr<detail::Lineage> callee_lineage(const detail::Invocation& caller,
+// Counted against HostLimits::max_calls_per_invocation, and made as the caller's identity.
+absl::StatusOr<detail::Lineage> callee_lineage(detail::Invocation& caller,
                                                std::string_view callee) {
-  const int64_t left = caller.deadline_ns - caller.slot->host->now_ns();
+  HostCore& host = *caller.slot->host;
+  const int64_t left = caller.deadline_ns - host.now_ns();
   if (left <= 0) {
-    return absl::DeadlineExceededError(
-        fmt::format("function \"{}\": no time left to call {}", caller.slot->name,
-                    detail::quoted(callee)));
+    return absl::DeadlineExceededError(fmt::format("function \"{}\": no time left to call {}",
+                                                   caller.slot->name, detail::quoted(callee)));
   }
-  return detail::Lineage{.budget_ns = left, .chain_depth = caller.lineage.chain_depth + 1};
+  absl::StatusOr<const detail::Principal*> principal = host.begin_context_call(caller, callee);
+  if (!principal.ok()) return principal.status();
+  return detail::Lineage{
+      .budget_ns = left, .chain_depth = caller.lineage.chain_depth + 1, .principal = *principal};
 }
 }  // namespace
 
@@ -91,9 +95,9 @@ absl::Status Context::fail_batch_item(size_t index, absl::Status error) {
     return absl::InvalidArgumentError("fail_batch_item: this invocation is not a batch");
   }
   if (index >= invocation_->batch->size()) {
-    return absl::InvalidArgumentError(fmt::format(
-        "fail_batch_item: index {} out of range (the batch has {} events)", index,
-        invocation_->batch->size()));
+    return absl::InvalidArgumentError(
+        fmt::format("fail_batch_item: index {} out of range (the batch has {} events)", index,
+                    invocation_->batch->size()));
   }
   if (error.ok()) return absl::InvalidArgumentError("fail_batch_item: the error must not be OK");
   if (invocation_->item_failures == nullptr) {
@@ -119,8 +123,7 @@ Result Context::invoke(std::string_view name, Event event) {
   if (!lineage.ok()) return lineage.status();
   host.inject_span(*invocation_, event);
   auto state = std::make_shared<detail::CompletionState>();
-  if (absl::Status admitted = host.admit(name, std::move(event), state, *lineage);
-      !admitted.ok()) {
+  if (absl::Status admitted = host.admit(name, std::move(event), state, *lineage); !admitted.ok()) {
     return admitted;
   }
   // Waiting for the callee blocks this worker: say so, so the executor can run the callee (and

@@ -8,6 +8,7 @@
 #include "common/quote.hpp"
 #include "fmt/format.h"
 #include "fnhost/executor.hpp"
+#include "fnhost/policy.hpp"
 #include "host/host_internal.hpp"
 #include "platform/deadline.hpp"
 #include "routing/topic.hpp"
@@ -111,6 +112,15 @@ absl::Status validate_function_spec(const FunctionSpec& spec) {
       spec.idempotency_window > absl::Hours(24 * 7)) {
     return invalid(fmt::format("idempotency_window must be in 0..7 days (0 = off), got {}",
                                absl::FormatDuration(spec.idempotency_window)));
+  }
+  if (absl::Status rate = detail::validate_rate_limit(spec.rate_limit, "rate_limit");
+      !rate.ok()) {
+    return invalid(std::string(detail::std_view(rate.message())));
+  }
+  if (!spec.identity.empty()) {
+    if (absl::Status identity = validate_principal_name(spec.identity); !identity.ok()) {
+      return invalid(fmt::format("identity: {}", detail::std_view(identity.message())));
+    }
   }
   return absl::OkStatus();
 }

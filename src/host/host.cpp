@@ -312,6 +312,12 @@ absl::Status validate_limits(const HostLimits& limits) {
   if (limits.max_queued_bytes < 0) {
     return invalid("max_queued_bytes", ">= 0 (0: no limit)", limits.max_queued_bytes);
   }
+  if (limits.max_fanout < 0) return invalid("max_fanout", ">= 0 (0: no limit)", limits.max_fanout);
+  if (limits.max_calls_per_invocation < 0) {
+    return invalid("max_calls_per_invocation", ">= 0 (0: no limit)",
+                   limits.max_calls_per_invocation);
+  }
+  if (limits.max_principals < 1) return invalid("max_principals", ">= 1", limits.max_principals);
   return absl::OkStatus();
 }
 
@@ -327,6 +333,11 @@ absl::StatusOr<Host> Host::create(HostOptions options) {
         "HostOptions: max_chain_depth must be in 1..1000, got {}", options.max_chain_depth));
   }
   if (absl::Status limits = validate_limits(options.limits); !limits.ok()) return limits;
+  if (absl::Status rate = detail::validate_rate_limit(options.principal_rate_limit,
+                                                      "HostOptions::principal_rate_limit");
+      !rate.ok()) {
+    return rate;
+  }
   if (options.telemetry_queue_capacity < 1) {
     return absl::InvalidArgumentError(
         fmt::format("HostOptions: telemetry_queue_capacity must be >= 1, got {}",
@@ -421,6 +432,18 @@ absl::StatusOr<int64_t> Host::redrive_all(std::string_view function, size_t limi
 absl::StatusOr<FunctionStats> Host::function_stats(std::string_view name) const {
   return impl_->function_stats(name);
 }
+absl::StatusOr<Caller> Host::caller(std::string_view principal) {
+  absl::StatusOr<detail::Principal*> interned = impl_->intern_principal(principal);
+  if (!interned.ok()) return interned.status();
+  return Caller(impl_.get(), *interned);
+}
+void Host::set_policy(Policy policy) { impl_->set_policy(std::move(policy)); }
+void Host::clear_policy() { impl_->set_policy(std::nullopt); }
+std::optional<Policy> Host::policy() const { return impl_->policy(); }
+absl::Status Host::set_rate_limit(std::string_view principal, RateLimit limit) {
+  return impl_->set_rate_limit(principal, limit);
+}
+
 ExecutorStats Host::executor_stats() const { return impl_->executor->stats(); }
 HostMetrics Host::metrics() const { return impl_->metrics(); }
 CostReport Host::cost_report() const { return impl_->cost_report(); }

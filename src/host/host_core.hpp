@@ -17,6 +17,8 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -31,9 +33,9 @@
 #include "fnhost/host.hpp"
 #include "host/clock_access.hpp"
 #include "host/function_table.hpp"
-#include "host/queue_budget.hpp"
 #include "host/host_internal.hpp"
 #include "host/observers.hpp"
+#include "host/queue_budget.hpp"
 #include "host/ring.hpp"
 #include "host/timer_service.hpp"
 #include "observability/invocation_reports.hpp"
@@ -45,6 +47,7 @@
 #include "routing/ordering.hpp"
 #include "routing/router.hpp"
 #include "routing/schedules.hpp"
+#include "security/principals.hpp"
 
 namespace fnhost {
 
@@ -53,8 +56,10 @@ struct HostCore {
   ~HostCore();
 
   // Registration.
-  absl::Status register_function(FunctionSpec spec);
-  absl::Status update_function(FunctionSpec spec);
+  // `owner`: the Caller's principal registering it (null: the host); it becomes the
+  // function's identity unless spec.identity names one, which must then be the owner itself.
+  absl::Status register_function(FunctionSpec spec, const detail::Principal* owner = nullptr);
+  absl::Status update_function(FunctionSpec spec, const detail::Principal* owner = nullptr);
   absl::Status remove_function(std::string_view name);
   bool has_function(std::string_view name) const;
   std::vector<std::string> function_names() const;
@@ -72,7 +77,8 @@ struct HostCore {
   Completion invoke(std::string_view name, Event&& event, const detail::Lineage& lineage = {});
   // An asynchronous invocation whose end `on_settled` is told (delivery/settlement.hpp).
   absl::Status invoke_async_settled(std::string_view name, Event&& event,
-                                    SettledCallback on_settled);
+                                    SettledCallback on_settled,
+                                    const detail::Lineage& lineage = {});
   // Queues an asynchronous invocation of `slot`'s function with an event shared by others
   // (publish's fan-out); observed like admit(). A refusal for capacity is not returned: the
   // event waits and is re-queued (a throttle), and this returns OK.
@@ -85,6 +91,15 @@ struct HostCore {
   // Counts one queued invocation of `bytes` against the host-wide bounds; ResourceExhausted,
   // counted, at either bound (nothing taken).
   absl::Status take_queue_budget(int64_t bytes);
+  // Counts `count` events of `bytes` that wait outside the queues (behind an earlier event of
+  // their ordering key) against the bounds, even past them: they were accepted already, and the
+  // count makes publish refuse new events until they drain. Given back with
+  // give_back_queue_budget.
+  void take_queue_budget_anyway(int64_t count, int64_t bytes);
+  // What one event counts against max_queued_bytes (0 when that bound is off).
+  int64_t budget_bytes(const Event& event) const {
+    return queued_bytes_budget_.enabled() ? detail::event_bytes(event) : 0;
+  }
   // Gives back what `count` invocations holding `bytes` took.
   void give_back_queue_budget(int64_t count, int64_t bytes);
   // Whether one invocation of `bytes` could be queued now (take_queue_budget's answer, nothing
@@ -93,11 +108,36 @@ struct HostCore {
   absl::Status check_queue_room(int64_t bytes);
   LimitStats limit_stats() const;
 
+  // Access control (security/access.cpp). A null principal is the host's own: always allowed.
+  // PermissionDenied, counted, naming the deciding statement, unless the installed policy (if
+  // any) lets `principal` do `action` to the resource.
+  absl::Status authorize(const detail::Principal* principal, Action action, ResourceKind kind,
+                         std::string_view name) const;
+  // authorize(), then one token of the principal's rate limit (ResourceExhausted, counted, with
+  // a retry-after hint).
+  absl::Status authorize_call(const detail::Principal* principal, Action action, ResourceKind kind,
+                              std::string_view name);
+  absl::StatusOr<detail::Principal*> intern_principal(std::string_view name) {
+    return principals_.intern(name);
+  }
+  absl::Status set_rate_limit(std::string_view principal, const RateLimit& limit);
+  void set_policy(std::optional<Policy> policy);
+  std::optional<Policy> policy() const;
+  AccessStats access_stats() const;
+  // A handler's call through Context: counts it against HostLimits::max_calls_per_invocation
+  // (ResourceExhausted, counted, past it) and says which principal it is made as.
+  absl::StatusOr<const detail::Principal*> begin_context_call(detail::Invocation& caller,
+                                                              std::string_view callee);
+  // What a Caller's unsubscribe checks: the function trigger or schedule `id` delivers to;
+  // NotFound if there is none.
+  absl::StatusOr<std::string> function_of_trigger(TriggerId id) const;
+
   ShutdownReport shutdown(absl::Duration timeout);
   bool is_accepting() const { return accepting_.load(); }
 
   // Triggers and publishing (routing/publish.cpp).
-  absl::StatusOr<TriggerId> subscribe(TriggerSpec spec);
+  // `owner`: whose trigger it is: its deliveries run as that principal (null: the host).
+  absl::StatusOr<TriggerId> subscribe(TriggerSpec spec, const detail::Principal* owner = nullptr);
   absl::Status unsubscribe(TriggerId id);
   std::vector<TriggerInfo> triggers() const { return router_.list(); }
   // With `on_settled`, it is told once every delivery ended (delivery/settlement.hpp).
@@ -115,7 +155,8 @@ struct HostCore {
   absl::StatusOr<int64_t> redrive_all(std::string_view function, size_t limit);
 
   // Schedules (routing/schedules.cpp).
-  absl::StatusOr<TriggerId> schedule(ScheduleSpec spec);
+  // `owner`: whose schedule it is: its runs are made as that principal (null: the host).
+  absl::StatusOr<TriggerId> schedule(ScheduleSpec spec, const detail::Principal* owner = nullptr);
   std::vector<ScheduleInfo> schedules() const;
 
   // The host's steady time in nanoseconds: the platform's steady clock, or the manual clock's
@@ -252,6 +293,9 @@ struct HostCore {
   // duplicate was answered (or will be) without running.
   absl::Status claim_idempotency_key(detail::FunctionSlot& slot, const Event& event,
                                      Admission& admission, bool* answered);
+  // What a registration's functions run their Context calls as (FunctionVersion::identity).
+  absl::StatusOr<const detail::Principal*> identity_for(const FunctionSpec& spec,
+                                                        const detail::Principal* owner);
   // Creates `count` instances of `version` by running its init on this thread; they count in
   // `*instances`.
   absl::Status provision(const detail::FunctionVersion& version, int count, int64_t* instances);
@@ -405,8 +449,10 @@ struct HostCore {
                         const detail::Lineage& lineage, int attempts, const absl::Status& error,
                         int64_t last_attempt_ns, std::string_view invocation);
   // Sends an outcome to a destination; a refusal is counted on `slot` and logged.
+  // Sent as `sender` (the function's principal: checked against the policy and its rate limit).
   void send_to_destination(detail::FunctionSlot& slot, const Destination& destination,
-                           Event outcome, const detail::Lineage& lineage);
+                           Event outcome, const detail::Lineage& lineage,
+                           const detail::Principal* sender);
   // Shutdown's part: dead-letters every waiting retry and has none wait from now on; returns
   // how many it dead-lettered.
   int64_t stop_retries();
@@ -533,8 +579,30 @@ struct HostCore {
     std::atomic<int64_t> attribute_too_large{0};
     std::atomic<int64_t> queued_invocations_full{0};
     std::atomic<int64_t> queued_bytes_full{0};
+    std::atomic<int64_t> function_rate_limited{0};
+    std::atomic<int64_t> principal_rate_limited{0};
+    std::atomic<int64_t> fanout_exceeded{0};
+    std::atomic<int64_t> calls_per_invocation_exceeded{0};
   };
   mutable LimitCounters limit_counters_;
+
+  // Access control (security/access.cpp): the principals, and the installed policy (null: none,
+  // every call allowed) with how many denials each of its statements decided.
+  detail::PrincipalTable principals_{options.limits.max_principals, options.principal_rate_limit};
+  struct InstalledPolicy {
+    explicit InstalledPolicy(Policy installed)
+        : policy(std::move(installed)),
+          denials(std::make_unique<std::atomic<int64_t>[]>(policy.statements().size())) {}
+    Policy policy;
+    std::unique_ptr<std::atomic<int64_t>[]> denials;
+  };
+  mutable std::shared_mutex policy_mu_;
+  std::shared_ptr<const InstalledPolicy> policy_ ABSL_GUARDED_BY(policy_mu_);
+  struct AccessCounters {
+    std::atomic<int64_t> denied_explicitly{0};
+    std::atomic<int64_t> denied_implicitly{0};
+  };
+  mutable AccessCounters access_counters_;
 };
 
 }  // namespace fnhost

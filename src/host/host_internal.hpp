@@ -18,6 +18,8 @@
 #include "fnhost/function.hpp"
 #include "host/timer_service.hpp"
 #include "observability/histogram.hpp"
+#include "security/event_validation.hpp"
+#include "security/rate_gate.hpp"
 
 namespace fnhost {
 struct HostCore;
@@ -37,6 +39,7 @@ struct Instance {
 };
 
 struct FunctionSlot;
+struct Principal;
 class IdempotencyTable;
 
 // The events of one batch invocation, shared with its retries.
@@ -46,8 +49,6 @@ using ItemFailures = std::vector<std::pair<size_t, absl::Status>>;
 
 // Where an asynchronous event stands across its attempts, handed from attempt to attempt; and
 // what a handler's call passes to its callee (chain_depth, budget_ns).
-// An event's size as HostLimits counts it: its data plus every attribute's bytes.
-[[nodiscard]] int64_t event_bytes(const Event& event);
 
 struct Lineage {
   int64_t accepted_ns = 0;  // host coarse time when first accepted (set by admission if fresh)
@@ -57,6 +58,9 @@ struct Lineage {
   int32_t chain_depth = 0;  // calls between the outside caller and this invocation
   bool fresh = true;        // not yet accepted: admission counts it and stamps accepted_ns
   bool owns_key = false;    // holds its function's idempotency record for its key
+  // Who it runs for (security/principals.hpp): the caller, a trigger's or schedule's owner, or
+  // what its caller ran as; null: the host itself, which no policy restricts.
+  const Principal* principal = nullptr;
 };
 
 // An immutable registration of a function (one version) plus its pool of idle instances.
@@ -72,6 +76,9 @@ struct FunctionVersion {
   int64_t max_event_age_ns = 0;
   // Whether spec.on_success or on_failure is set.
   bool has_destination = false;
+  // What its handlers' Context calls run as: spec.identity, or the principal that registered it
+  // through a Caller; null: each invocation's own principal.
+  const Principal* identity = nullptr;
   // Set when published; instances count into its live_instances (FunctionStats::instances).
   FunctionSlot* slot = nullptr;
 
@@ -127,6 +134,8 @@ struct FunctionSlot {
   // Mirrors the current version's limits so admission reads plain atomics.
   std::atomic<int> max_concurrency{0};
   std::atomic<int> max_queued{0};
+  // FunctionSpec::rate_limit's bucket: every admission takes a token while it is limited.
+  RateGate rate_gate;
   // Whether its last invocation ran under HostCore::kShortInvocationNs: turns may then claim a
   // batch. Written only when it changes, so it stays a read-mostly line.
   std::atomic<bool> runs_short{false};
@@ -186,6 +195,7 @@ struct FunctionSlot {
   std::atomic<int64_t> cold_starts{0};
   std::atomic<int64_t> late_results{0};
   std::atomic<int64_t> validation_failures{0};
+  std::atomic<int64_t> rate_limited{0};
   std::atomic<int64_t> dropped{0};
   DurationHistogram duration;
   DurationHistogram init_duration;
@@ -340,6 +350,8 @@ struct Invocation : TimerNode {
   // Bytes it counts against HostLimits::max_queued_bytes until it is taken from its queue.
   int64_t queued_bytes = 0;
   Lineage lineage;
+  // Calls its handler made through Context (HostLimits::max_calls_per_invocation).
+  int64_t context_calls = 0;
   // Exactly one of {handler result, deadline, shutdown} answers the invocation, and says so
   // here (an Answer), so the runner can tell observers how it ended.
   enum Answer : uint8_t { kUnanswered = 0, kByResult, kByTimeout, kByShutdown };
@@ -360,7 +372,7 @@ struct Invocation : TimerNode {
   RunningTask worker;  // the executor task running it, for Executor::mark_stuck
   // Only with observers installed: when it was admitted, and the init it ran (cold start).
   int64_t admitted_ns = 0;
-  int64_t init_ns = 0;              // the init it ran (a cold start)
+  int64_t init_ns = 0;  // the init it ran (a cold start)
   // With tracing on: its span, set as it starts (begin_span).
   bool traced = false;
   InvocationSpan span;
@@ -391,6 +403,7 @@ struct Invocation : TimerNode {
   // The runner's part as it claims the invocation, pinned to `pinned`.
   void begin_claim(const FunctionVersion* pinned) {
     version = pinned;
+    context_calls = 0;
     stage.store(kClaimed, std::memory_order_relaxed);
     delivered.store(false, std::memory_order_relaxed);
   }
@@ -406,6 +419,13 @@ struct Invocation : TimerNode {
   // payload's capacity (bounded).
   void release_payload();
 };
+
+// What a running invocation's own calls (Context, destinations) are made as: its function's
+// identity, else the principal it runs for.
+inline const Principal* acting_principal(const Invocation& invocation) {
+  return invocation.version->identity != nullptr ? invocation.version->identity
+                                                 : invocation.lineage.principal;
+}
 
 }  // namespace detail
 }  // namespace fnhost

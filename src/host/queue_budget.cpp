@@ -48,6 +48,13 @@ bool QueueBudget::try_take(int64_t amount) {
   return false;
 }
 
+void QueueBudget::take_anyway(int64_t amount) {
+  if (amount == 0) return;
+  // A stripe may go below zero: try_take never takes from one, and give_back repays it.
+  stripes_[static_cast<size_t>(home_stripe())].available.fetch_sub(amount,
+                                                                   std::memory_order_relaxed);
+}
+
 void QueueBudget::give_back(int64_t amount) {
   if (amount == 0) return;
   stripes_[static_cast<size_t>(home_stripe())].available.fetch_add(amount,
@@ -59,7 +66,7 @@ int64_t QueueBudget::in_use() const {
   int64_t available = 0;
   for (const Stripe& stripe : stripes_)
     available += stripe.available.load(std::memory_order_relaxed);
-  return std::clamp<int64_t>(limit_ - available, 0, limit_);
+  return std::max<int64_t>(limit_ - available, 0);
 }
 
 }  // namespace fnhost::detail

@@ -23,6 +23,10 @@ class QueueBudget {
   [[nodiscard]] bool enabled() const { return limit_ > 0; }
   // Takes `amount` (>= 0) tokens; false, taking nothing, if fewer are left.
   [[nodiscard]] bool try_take(int64_t amount);
+  // Takes `amount` tokens even if fewer are left (the count may then pass the bound until they
+  // are given back, and every try_take fails meanwhile): for work accepted already that must be
+  // counted, not refused.
+  void take_anyway(int64_t amount);
   // Returns `amount` tokens taken before.
   void give_back(int64_t amount);
   // Tokens taken now (a snapshot: exact when nothing moves).

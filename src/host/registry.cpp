@@ -27,6 +27,7 @@ const FunctionVersion* HostCore::publish(FunctionSlot& slot,
   slot.live_instances.fetch_add(provisioned, std::memory_order_relaxed);
   slot.max_concurrency.store(version->spec.max_concurrency);
   slot.max_queued.store(version->spec.max_queued);
+  slot.rate_gate.configure(version->spec.rate_limit);
   slot.set_retry_policy(version->spec.retry);
   slot.set_secrets(detail::secret_values(version->spec));
   slot.idempotency_window_ns.store(detail::saturated_ns(version->spec.idempotency_window));
@@ -43,8 +44,26 @@ const FunctionVersion* HostCore::publish(FunctionSlot& slot,
   return replaced->retire() ? replaced : nullptr;
 }
 
-absl::Status HostCore::register_function(FunctionSpec spec) {
+absl::StatusOr<const detail::Principal*> HostCore::identity_for(const FunctionSpec& spec,
+                                                                const detail::Principal* owner) {
+  if (spec.identity.empty()) return owner;
+  // Through a Caller, a function may only run as its owner: naming another principal would let
+  // a caller borrow rights it does not have.
+  if (owner != nullptr && spec.identity != owner->name) {
+    return absl::PermissionDeniedError(fmt::format(
+        "function {}: principal {} may not give it identity {}; leave identity empty or name "
+        "the principal itself",
+        detail::quoted(spec.name), detail::quoted(owner->name), detail::quoted(spec.identity)));
+  }
+  absl::StatusOr<detail::Principal*> identity = principals_.intern(spec.identity);
+  if (!identity.ok()) return identity.status();
+  return *identity;
+}
+
+absl::Status HostCore::register_function(FunctionSpec spec, const detail::Principal* owner) {
   FNHOST_RETURN_IF_ERROR(validate_function_spec(spec));
+  absl::StatusOr<const detail::Principal*> identity = identity_for(spec, owner);
+  if (!identity.ok()) return identity.status();
   if (!accepting_.load()) return detail::unavailable_after_shutdown("register_function");
   const auto already_exists = [&] {
     return absl::AlreadyExistsError(
@@ -56,6 +75,7 @@ absl::Status HostCore::register_function(FunctionSpec spec) {
   const int wanted = spec.min_instances;
   version->spec = std::move(spec);
   version->number = 1;
+  version->identity = *identity;
   // Provisioned instances run user code (init): outside every lock.
   int64_t provisioned = 0;
   FNHOST_RETURN_IF_ERROR(provision(*version, wanted, &provisioned));
@@ -83,8 +103,10 @@ absl::Status HostCore::register_function(FunctionSpec spec) {
   return absl::OkStatus();
 }
 
-absl::Status HostCore::update_function(FunctionSpec spec) {
+absl::Status HostCore::update_function(FunctionSpec spec, const detail::Principal* owner) {
   FNHOST_RETURN_IF_ERROR(validate_function_spec(spec));
+  absl::StatusOr<const detail::Principal*> identity = identity_for(spec, owner);
+  if (!identity.ok()) return identity.status();
   if (!accepting_.load()) return detail::unavailable_after_shutdown("update_function");
   const auto not_found = [&] {
     return absl::NotFoundError(
@@ -96,6 +118,7 @@ absl::Status HostCore::update_function(FunctionSpec spec) {
   auto version = std::make_unique<FunctionVersion>();
   const int wanted = spec.min_instances;
   version->spec = std::move(spec);
+  version->identity = *identity;
   // The number is taken once, before init runs, so init sees the number it is published under.
   version->number = slot->version_numbers.fetch_add(1) + 1;
   int64_t provisioned = 0;
@@ -221,6 +244,7 @@ absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) co
   stats.cold_starts = relaxed(slot->cold_starts);
   stats.late_results = relaxed(slot->late_results);
   stats.validation_failures = relaxed(slot->validation_failures);
+  stats.rate_limited = relaxed(slot->rate_limited);
   stats.dropped = relaxed(slot->dropped);
   const uint64_t word = slot->state.load(std::memory_order_relaxed);
   stats.in_flight = FunctionSlot::running_of(word);
@@ -261,6 +285,7 @@ HostMetrics HostCore::metrics() const {
   metrics.schedules = schedules();
   metrics.telemetry = telemetry_stats();
   metrics.limits = limit_stats();
+  metrics.access = access_stats();
   return metrics;
 }
 

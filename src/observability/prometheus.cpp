@@ -90,9 +90,8 @@ class Exposition {
 
 // One counter or gauge family with a sample per item of `items`.
 template <class Item, class LabelsOf, class ValueOf>
-void family_of(Exposition& out, std::string_view name, std::string_view type,
-               std::string_view help, const std::vector<Item>& items, LabelsOf labels_of,
-               ValueOf value_of) {
+void family_of(Exposition& out, std::string_view name, std::string_view type, std::string_view help,
+               const std::vector<Item>& items, LabelsOf labels_of, ValueOf value_of) {
   out.family(name, type, help);
   for (const Item& item : items) out.sample(name, labels_of(item), value_of(item));
 }
@@ -138,8 +137,8 @@ void function_families(Exposition& out, const std::vector<FunctionStats>& functi
        "Invocations whose handler or init returned an error or threw.", &FunctionStats::errors},
       {"fnhost_throttles_total", "counter",
        "Invocations refused with ResourceExhausted (queue full).", &FunctionStats::throttles},
-      {"fnhost_timeouts_total", "counter", "Invocations answered DeadlineExceeded at their deadline.",
-       &FunctionStats::timeouts},
+      {"fnhost_timeouts_total", "counter",
+       "Invocations answered DeadlineExceeded at their deadline.", &FunctionStats::timeouts},
       {"fnhost_cold_starts_total", "counter", "Instances created on demand for an invocation.",
        &FunctionStats::cold_starts},
       {"fnhost_late_results_total", "counter", "Results that arrived after the deadline, dropped.",
@@ -176,6 +175,9 @@ void function_families(Exposition& out, const std::vector<FunctionStats>& functi
       {"fnhost_validation_failures_total", "counter",
        "Events the function's validator refused (the handler did not run).",
        &FunctionStats::validation_failures},
+      {"fnhost_rate_limited_total", "counter",
+       "Invocations refused by the function's rate limit (also counted as throttles).",
+       &FunctionStats::rate_limited},
   };
   for (const Family& family : kFamilies) {
     family_of(out, family.name, family.type, family.help, functions, by_function,
@@ -226,8 +228,7 @@ void executor_families(Exposition& out, const ExecutorStats& executor) {
        executor.reclaimed},
       {"fnhost_executor_completed_total", "counter", "Tasks that returned normally.",
        executor.completed},
-      {"fnhost_executor_failed_total", "counter", "Tasks that ended by throwing.",
-       executor.failed},
+      {"fnhost_executor_failed_total", "counter", "Tasks that ended by throwing.", executor.failed},
       {"fnhost_executor_discarded_total", "counter", "Queued tasks destroyed unrun by stop().",
        executor.discarded},
   };
@@ -267,8 +268,7 @@ void router_families(Exposition& out, const HostMetrics& metrics) {
       {"fnhost_trigger_delivered_total", "counter", "Events the trigger handed to its function.",
        &TriggerInfo::delivered},
       {"fnhost_trigger_filtered_out_total", "counter",
-       "Events the trigger's pattern matched and its filter refused.",
-       &TriggerInfo::filtered_out},
+       "Events the trigger's pattern matched and its filter refused.", &TriggerInfo::filtered_out},
       {"fnhost_trigger_refused_total", "counter", "Events the trigger's function refused.",
        &TriggerInfo::refused},
       {"fnhost_trigger_throttled_total", "counter",
@@ -349,8 +349,13 @@ void limit_families(Exposition& out, const LimitStats& limits) {
       {"attribute_too_large", limits.attribute_too_large},
       {"queued_invocations_full", limits.queued_invocations_full},
       {"queued_bytes_full", limits.queued_bytes_full},
+      {"function_rate", limits.function_rate_limited},
+      {"principal_rate", limits.principal_rate_limited},
+      {"fanout", limits.fanout_exceeded},
+      {"calls_per_invocation", limits.calls_per_invocation_exceeded},
   };
-  for (const auto& [reason, value] : reasons) out.sample("fnhost_limit_refusals_total", {{"reason", reason}}, value);
+  for (const auto& [reason, value] : reasons)
+    out.sample("fnhost_limit_refusals_total", {{"reason", reason}}, value);
   const ScalarFamily families[] = {
       {"fnhost_queued_invocations", "gauge",
        "Invocations counted against HostLimits::max_queued_invocations.",
@@ -359,6 +364,21 @@ void limit_families(Exposition& out, const LimitStats& limits) {
        limits.queued_bytes},
   };
   scalar_families(out, families);
+}
+
+void access_families(Exposition& out, const AccessStats& access) {
+  out.family("fnhost_access_denials_total", "counter",
+             "Calls the access policy refused, by reason: a deny statement, or none allowing.");
+  out.sample("fnhost_access_denials_total", {{"reason", "explicit_deny"}},
+             access.denied_explicitly);
+  out.sample("fnhost_access_denials_total", {{"reason", "implicit_deny"}},
+             access.denied_implicitly);
+  if (access.denials_by_statement.empty()) return;
+  out.family("fnhost_policy_statement_denials_total", "counter",
+             "Denials each statement of the installed policy decided.");
+  for (const auto& [statement, count] : access.denials_by_statement) {
+    out.sample("fnhost_policy_statement_denials_total", {{"statement", statement}}, count);
+  }
 }
 
 }  // namespace
@@ -370,6 +390,7 @@ std::string prometheus_text(const HostMetrics& metrics) {
   router_families(out, metrics);
   telemetry_families(out, metrics.telemetry);
   limit_families(out, metrics.limits);
+  access_families(out, metrics.access);
   return out.take();
 }
 

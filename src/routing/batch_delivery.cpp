@@ -41,11 +41,13 @@ absl::Status HostCore::deliver_batched(detail::Trigger& trigger,
 
 void HostCore::flush_batch(Batcher& batcher, std::shared_ptr<BatchItems> items) {
   FunctionSlot& slot = batcher.slot();
-  const std::shared_ptr<const Event> summary = detail::make_shared_event(
-      Event{.type = "fnhost.batch", .topic = items->front()->topic,
-            .data = std::to_string(items->size())});
+  const std::shared_ptr<const Event> summary =
+      detail::make_shared_event(Event{.type = "fnhost.batch",
+                                      .topic = items->front()->topic,
+                                      .data = std::to_string(items->size())});
   // Accepted already (each item when it was collected): admitted as a re-admission.
-  detail::Lineage lineage{.accepted_ns = coarse_now_ns(), .fresh = false};
+  detail::Lineage lineage{
+      .accepted_ns = coarse_now_ns(), .fresh = false, .principal = batcher.owner};
   Admission admission{.shared = &summary, .lineage = lineage, .batch = std::move(items)};
   const std::shared_ptr<const BatchItems> kept = admission.batch;
   absl::Status admitted = admit_or_wait(slot, admission);
@@ -78,14 +80,16 @@ std::vector<Batcher*> HostCore::all_batchers() {
 
 void HostCore::flush_batches() {
   for (Batcher* batcher : all_batchers()) {
-    if (std::shared_ptr<BatchItems> items = batcher->take()) flush_batch(*batcher, std::move(items));
+    if (std::shared_ptr<BatchItems> items = batcher->take())
+      flush_batch(*batcher, std::move(items));
   }
 }
 
 void HostCore::stop_batches() {
   for (Batcher* batcher : all_batchers()) {
     // Closed slots refuse the flush: its items are dead-lettered.
-    if (std::shared_ptr<BatchItems> items = batcher->close()) flush_batch(*batcher, std::move(items));
+    if (std::shared_ptr<BatchItems> items = batcher->close())
+      flush_batch(*batcher, std::move(items));
   }
 }
 

@@ -15,6 +15,8 @@
 
 namespace fnhost::detail {
 
+struct Principal;
+
 class Batcher : public TimerNode {
  public:
   Batcher(TimerService& timers, FunctionSlot* slot, int batch_size, int64_t window_ns,
@@ -24,6 +26,9 @@ class Batcher : public TimerNode {
   }
 
   FunctionSlot& slot() const { return *slot_; }
+  // Whose trigger collects it: its batches run as this principal (null: the host). Set before
+  // the trigger is added, never changed.
+  const Principal* owner = nullptr;
   int batch_size() const { return batch_size_; }
   // Adds `event` (accepted): returns the full batch to flush now, or null. Refused (false) once
   // closed.

@@ -36,11 +36,16 @@ absl::Status HostCore::deliver_ordered(detail::Trigger& trigger,
   Lineage waiting = accepted;
   waiting.fresh = false;
   if (waiting.accepted_ns == 0) waiting.accepted_ns = coarse_now_ns();  // publish stamps it
-  // Counted before it can be taken out and admitted (which counts it as a re-admission).
+  // Counted before it can be taken out and admitted (which counts it as a re-admission); and
+  // against the host's queue bounds while it waits (advance_ordered gives that back), so a
+  // flood of one key cannot grow the process without bound.
   slot.accepted_waiting.fetch_add(1, std::memory_order_relaxed);
+  const int64_t bytes = budget_bytes(*event);
+  take_queue_budget_anyway(1, bytes);
   bool first = false;
   OrderingGroup* group = table.enter(*key, event, waiting, &first);
   if (!first) return absl::OkStatus();
+  give_back_queue_budget(1, bytes);
   slot.accepted_waiting.fetch_sub(1, std::memory_order_relaxed);
   Admission admission{.shared = &event,
                       .on_end = &HostCore::on_ordered_end,
@@ -70,6 +75,7 @@ void HostCore::advance_ordered(OrderingGroup* group) {
   std::shared_ptr<const Event> event;
   Lineage lineage;
   while (table->next(group, event, lineage)) {
+    give_back_queue_budget(1, budget_bytes(*event));
     Admission admission{.shared = &event,
                         .on_end = &HostCore::on_ordered_end,
                         .on_end_context = group,

@@ -19,7 +19,7 @@ using detail::FunctionSlot;
 using detail::MutexLock;
 using detail::quoted;
 
-absl::StatusOr<TriggerId> HostCore::subscribe(TriggerSpec spec) {
+absl::StatusOr<TriggerId> HostCore::subscribe(TriggerSpec spec, const detail::Principal* owner) {
   if (!accepting_.load()) return detail::unavailable_after_shutdown("subscribe");
   if (spec.function.empty()) {
     return absl::InvalidArgumentError("TriggerSpec: function must name a registered function");
@@ -47,11 +47,12 @@ absl::StatusOr<TriggerId> HostCore::subscribe(TriggerSpec spec) {
                                                    detail::saturated_ns(spec.batch_window),
                                                    &HostCore::on_batch_window);
     batcher = fresh.get();
+    batcher->owner = owner;
     MutexLock lock(batchers_mu_);
     batchers_.push_back(std::move(fresh));
   }
   absl::StatusOr<TriggerId> id = router_.add(std::move(spec.pattern), std::move(spec.filter), *slot,
-                                             std::move(spec.ordering_key), batcher);
+                                             std::move(spec.ordering_key), batcher, owner);
   if (!id.ok()) {
     return absl::Status(id.status().code(),
                         fmt::format("TriggerSpec for function {}: {}", quoted(spec.function),
@@ -76,6 +77,19 @@ absl::Status HostCore::unsubscribe(TriggerId id) {
   return removed;
 }
 
+absl::StatusOr<std::string> HostCore::function_of_trigger(TriggerId id) const {
+  {
+    MutexLock lock(schedules_mu_);
+    auto it = schedules_.find(id);
+    if (it != schedules_.end()) return it->second->function_name;
+  }
+  absl::StatusOr<std::string> function = router_.function_of(id);
+  if (!function.ok()) {
+    return absl::NotFoundError(fmt::format("no trigger or schedule has id {}", id));
+  }
+  return function;
+}
+
 absl::Status HostCore::set_unrouted_function(std::string_view name) {
   if (name.empty()) {
     unrouted_slot_.store(nullptr);
@@ -91,6 +105,11 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage,
                                SettledCallback on_settled) {
   if (absl::Status valid = detail::validate_topic(event.topic); !valid.ok()) return valid;
   if (absl::Status within = check_event_limits(event, /*sync=*/false); !within.ok()) return within;
+  if (lineage.principal != nullptr) {
+    absl::Status allowed =
+        authorize_call(lineage.principal, Action::kPublish, ResourceKind::kTopic, event.topic);
+    if (!allowed.ok()) return allowed;
+  }
   if (!accepting_.load()) {
     return detail::unavailable_after_shutdown(
         fmt::format("event for topic {}", quoted(event.topic)));
@@ -140,11 +159,21 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage,
   detail::Matches matches;
   // Unsubscribe waits for this publish's deliveries, so the triggers need no references.
   const std::shared_lock<std::shared_mutex> triggers_held = router_.match(event, matches);
+  if (options.limits.max_fanout > 0 &&
+      static_cast<int64_t>(matches.size()) > options.limits.max_fanout) {
+    limit_counters_.fanout_exceeded.fetch_add(1, std::memory_order_relaxed);
+    settling.refused = true;
+    return absl::ResourceExhaustedError(fmt::format(
+        "publish to topic {} refused: it matches {} triggers, more than HostLimits::max_fanout "
+        "({}); nothing was delivered",
+        quoted(event.topic), matches.size(), options.limits.max_fanout));
+  }
   bool throttled = false;
   // Accepted now, for every subscriber: one clock read, not one per delivery.
   detail::Lineage accepted = lineage;
   if (accepted.fresh) accepted.accepted_ns = coarse_now_ns();
   if (matches.empty()) {
+    accepted.principal = nullptr;  // the catch-all is the host's
     publish_counters_.published.fetch_add(1, std::memory_order_relaxed);
     publish_counters_.unrouted.fetch_add(1, std::memory_order_relaxed);
     FunctionSlot* catch_all = unrouted_slot_.load();
@@ -166,6 +195,8 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage,
   absl::Status shut_down;
   for (detail::Trigger* trigger : matches) {
     throttled = false;
+    // A delivery runs as its trigger's owner, not as the publisher.
+    accepted.principal = trigger->owner;
     add_delivery();
     absl::Status admitted =
         trigger->ordering != nullptr  ? deliver_ordered(*trigger, shared, accepted, &throttled)

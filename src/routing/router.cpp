@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "routing/router.hpp"
 
-#include "host/host_internal.hpp"
-#include "routing/batcher.hpp"
-#include "routing/ordering.hpp"
-
 #include <algorithm>
 #include <mutex>
 #include <utility>
 
 #include "fmt/format.h"
 #include "host/host_internal.hpp"
+#include "routing/batcher.hpp"
+#include "routing/ordering.hpp"
 
 namespace fnhost::detail {
 
@@ -26,15 +24,16 @@ Trigger* trigger_of(uint64_t value) {
 }  // namespace
 
 absl::StatusOr<TriggerId> Router::add(std::string pattern, Filter filter, FunctionSlot* slot,
-                                      std::string ordering_key, Batcher* batcher) {
+                                      std::string ordering_key, Batcher* batcher,
+                                      const Principal* owner) {
   if (absl::Status valid = validate_topic_pattern(pattern); !valid.ok()) return valid;
   if (absl::Status valid = filter.validate(); !valid.ok()) return valid;
   auto trigger = std::make_shared<Trigger>();
   if (!ordering_key.empty()) {
     if (!OrderingTable::is_valid_attribute(ordering_key)) {
-      return absl::InvalidArgumentError(fmt::format(
-          "ordering_key \"{}\" must be an attribute name: 1-64 of [A-Za-z0-9_.-]",
-          ordering_key.substr(0, 64)));
+      return absl::InvalidArgumentError(
+          fmt::format("ordering_key \"{}\" must be an attribute name: 1-64 of [A-Za-z0-9_.-]",
+                      ordering_key.substr(0, 64)));
     }
     trigger->ordering = std::make_shared<OrderingTable>(std::move(ordering_key), slot->host, slot);
   }
@@ -43,6 +42,7 @@ absl::StatusOr<TriggerId> Router::add(std::string pattern, Filter filter, Functi
   trigger->filters = !filter.is_match_all();
   trigger->filter = std::move(filter);
   trigger->slot = slot;
+  trigger->owner = owner;
   std::unique_lock lock(mu_);
   if (triggers_.size() >= kMaxTriggers) {
     return absl::ResourceExhaustedError(
@@ -72,6 +72,13 @@ absl::Status Router::remove(TriggerId id, Batcher** batcher) {
   trie_.erase(removed->pattern, trie_value(removed.get()));
   if (batcher != nullptr) *batcher = removed->batcher;
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Router::function_of(TriggerId id) const {
+  std::shared_lock lock(mu_);
+  auto it = triggers_.find(id);
+  if (it == triggers_.end()) return absl::NotFoundError(fmt::format("no trigger has id {}", id));
+  return it->second->slot->name;
 }
 
 std::vector<TriggerInfo> Router::list() const {

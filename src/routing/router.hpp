@@ -23,6 +23,8 @@
 
 namespace fnhost::detail {
 
+struct Principal;
+
 struct FunctionSlot;
 class OrderingTable;
 class Batcher;
@@ -35,6 +37,9 @@ struct Trigger {
   // The function's registry slot: slots outlive removal (a re-registered name reuses its
   // slot), so a trigger of a removed function is refused by admission, never dangling.
   FunctionSlot* slot = nullptr;
+  // Whose trigger it is (Caller::subscribe): its deliveries run as this principal; null: the
+  // host. Principals live as long as the host.
+  const Principal* owner = nullptr;
 
   std::atomic<int64_t> delivered{0};
   std::atomic<int64_t> filtered_out{0};
@@ -58,7 +63,10 @@ class Router {
   // Adds a trigger for `slot`'s function. InvalidArgument for a bad pattern or filter,
   // ResourceExhausted past kMaxTriggers.
   absl::StatusOr<TriggerId> add(std::string pattern, Filter filter, FunctionSlot* slot,
-                                std::string ordering_key = {}, Batcher* batcher = nullptr);
+                                std::string ordering_key = {}, Batcher* batcher = nullptr,
+                                const Principal* owner = nullptr);
+  // The name of the function trigger `id` delivers to; NotFound if no trigger has that id.
+  absl::StatusOr<std::string> function_of(TriggerId id) const;
   // NotFound if no trigger has that id.
   // `*batcher` (may be null) receives the removed trigger's batcher, if it had one.
   absl::Status remove(TriggerId id, Batcher** batcher = nullptr);

@@ -62,7 +62,7 @@ class SchedulePin {
 
 }  // namespace
 
-absl::StatusOr<TriggerId> HostCore::schedule(ScheduleSpec spec) {
+absl::StatusOr<TriggerId> HostCore::schedule(ScheduleSpec spec, const detail::Principal* owner) {
   if (!accepting_.load()) return detail::unavailable_after_shutdown("schedule");
   absl::StatusOr<ScheduleExpression> expression = ScheduleExpression::parse(spec.expression);
   if (!expression.ok()) {
@@ -80,6 +80,7 @@ absl::StatusOr<TriggerId> HostCore::schedule(ScheduleSpec spec) {
   auto created = std::make_unique<Schedule>(router_.allocate_id(), *std::move(expression),
                                             std::move(spec.function), slot, std::move(spec.event),
                                             spec.overlap, start, this);
+  created->principal = owner;
   created->on_due = &HostCore::on_schedule_due;
   created->on_taken = &HostCore::on_schedule_taken;
   created->next_fire = created->expression.next_fire(start, start);
@@ -172,8 +173,10 @@ void HostCore::queue_run(Schedule& schedule, absl::Time fire_time, int64_t numbe
   if (event.type.empty()) event.type = "fnhost.schedule";
   if (event.source.empty()) event.source = fmt::format("fnhost/schedule/{}", schedule.id);
   FunctionSlot& slot = *schedule.slot;
-  Admission admission{
-      .owned = &event, .on_end = &Schedule::run_ended, .on_end_context = &schedule};
+  Admission admission{.owned = &event,
+                      .on_end = &Schedule::run_ended,
+                      .on_end_context = &schedule,
+                      .lineage = {.principal = schedule.principal}};
   absl::Status admitted = admit_to(slot, admission);
   if (admitted.ok()) {
     schedule.fired.fetch_add(1, std::memory_order_relaxed);

@@ -24,6 +24,7 @@ struct HostCore;
 namespace detail {
 
 struct FunctionSlot;
+struct Principal;
 
 struct Schedule : TimerNode {
   Schedule(TriggerId schedule_id, ScheduleExpression schedule_expression, std::string function,
@@ -49,14 +50,17 @@ struct Schedule : TimerNode {
   const OverlapPolicy overlap;
   const absl::Time start;
   HostCore* const host;  // only while in the host's table or firing
+  // Whose schedule it is: its runs are made as this principal (null: the host). Set before the
+  // schedule is armed.
+  const Principal* principal = nullptr;
 
   // Guarded by the host's schedules_mu_.
   absl::Time next_fire = absl::InfiniteFuture();  // what the timer is armed for
   // What ScheduleInfo::next_fire shows: next_fire, updated once a fire's counters moved, so a
   // reader who sees it move sees that fire counted.
   absl::Time shown_next_fire = absl::InfiniteFuture();
-  int64_t fire_number = 0;                        // fires so far, skipped ones included
-  bool removed = false;                           // unsubscribed, or stopped by shutdown
+  int64_t fire_number = 0;  // fires so far, skipped ones included
+  bool removed = false;     // unsubscribed, or stopped by shutdown
 
   // Invocations it queued that have not ended (Invocation::on_end).
   std::atomic<int> running{0};
