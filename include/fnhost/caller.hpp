@@ -68,6 +68,9 @@ class Caller {
  private:
   friend class Host;
   Caller(HostCore* host, const detail::Principal* principal) : host_(host), principal_(principal) {}
+  // Whether this principal may `manage` `function` (or the function of dead letter `id`).
+  [[nodiscard]] absl::Status may_manage(std::string_view function) const;
+  [[nodiscard]] absl::Status may_manage_letter(uint64_t id) const;
 
   HostCore* host_;
   const detail::Principal* principal_;

@@ -6,6 +6,7 @@
 
 #include <utility>
 
+#include "common/status_macros.hpp"
 #include "host/host_core.hpp"
 
 namespace fnhost {
@@ -42,81 +43,55 @@ absl::Status Caller::publish(Event event, SettledCallback on_settled) const {
   return host_->publish(std::move(event), lineage_of(principal_), std::move(on_settled));
 }
 
+absl::Status Caller::may_manage(std::string_view function) const {
+  return host_->authorize(principal_, Action::kManage, ResourceKind::kFunction, function);
+}
+
+absl::Status Caller::may_manage_letter(uint64_t id) const {
+  absl::StatusOr<DeadLetter> letter = host_->dead_letter(id);
+  if (!letter.ok()) return letter.status();
+  return may_manage(letter->function);
+}
+
 absl::Status Caller::register_function(FunctionSpec spec) const {
-  if (absl::Status allowed =
-          host_->authorize(principal_, Action::kManage, ResourceKind::kFunction, spec.name);
-      !allowed.ok()) {
-    return allowed;
-  }
+  FNHOST_RETURN_IF_ERROR(may_manage(spec.name));
   return host_->register_function(std::move(spec), principal_);
 }
 
 absl::Status Caller::update_function(FunctionSpec spec) const {
-  if (absl::Status allowed =
-          host_->authorize(principal_, Action::kManage, ResourceKind::kFunction, spec.name);
-      !allowed.ok()) {
-    return allowed;
-  }
+  FNHOST_RETURN_IF_ERROR(may_manage(spec.name));
   return host_->update_function(std::move(spec), principal_);
 }
 
 absl::Status Caller::remove_function(std::string_view name) const {
-  if (absl::Status allowed =
-          host_->authorize(principal_, Action::kManage, ResourceKind::kFunction, name);
-      !allowed.ok()) {
-    return allowed;
-  }
+  FNHOST_RETURN_IF_ERROR(may_manage(name));
   return host_->remove_function(name);
 }
 
 absl::StatusOr<TriggerId> Caller::subscribe(TriggerSpec spec) const {
-  if (absl::Status allowed =
-          host_->authorize(principal_, Action::kManage, ResourceKind::kFunction, spec.function);
-      !allowed.ok()) {
-    return allowed;
-  }
+  FNHOST_RETURN_IF_ERROR(may_manage(spec.function));
   return host_->subscribe(std::move(spec), principal_);
 }
 
 absl::StatusOr<TriggerId> Caller::schedule(ScheduleSpec spec) const {
-  if (absl::Status allowed =
-          host_->authorize(principal_, Action::kManage, ResourceKind::kFunction, spec.function);
-      !allowed.ok()) {
-    return allowed;
-  }
+  FNHOST_RETURN_IF_ERROR(may_manage(spec.function));
   return host_->schedule(std::move(spec), principal_);
 }
 
 absl::Status Caller::unsubscribe(TriggerId id) const {
   absl::StatusOr<std::string> function = host_->function_of_trigger(id);
   if (!function.ok()) return function.status();
-  if (absl::Status allowed =
-          host_->authorize(principal_, Action::kManage, ResourceKind::kFunction, *function);
-      !allowed.ok()) {
-    return allowed;
-  }
+  FNHOST_RETURN_IF_ERROR(may_manage(*function));
   return host_->unsubscribe(id);
 }
 
 absl::Status Caller::redrive(uint64_t id) const {
-  absl::StatusOr<DeadLetter> letter = host_->dead_letter(id);
-  if (!letter.ok()) return letter.status();
-  if (absl::Status allowed =
-          host_->authorize(principal_, Action::kManage, ResourceKind::kFunction, letter->function);
-      !allowed.ok()) {
-    return allowed;
-  }
+  FNHOST_RETURN_IF_ERROR(may_manage_letter(id));
   return host_->redrive(id);
 }
 
 absl::Status Caller::delete_dead_letter(uint64_t id) const {
-  absl::StatusOr<DeadLetter> letter = host_->dead_letter(id);
-  if (!letter.ok()) return letter.status();
-  if (absl::Status allowed =
-          host_->authorize(principal_, Action::kManage, ResourceKind::kFunction, letter->function);
-      !allowed.ok()) {
-    return allowed;
-  }
+  FNHOST_RETURN_IF_ERROR(may_manage_letter(id));
   return host_->delete_dead_letter(id);
 }
 
