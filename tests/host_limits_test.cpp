@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "fnhost/fnhost.hpp"
+#include "host/queue_budget.hpp"
 #include "testing/gate.hpp"
 #include "testing/host_helpers.hpp"
 #include "testing/scale.hpp"
@@ -220,6 +221,52 @@ TEST_CASE("events waiting for a retry count against the queue bounds", "[limits]
   CHECK(fnhost::testing::stats_of(host, "flaky").events_dead_lettered == 3);
   CHECK(attempts.load() == 9);
   CHECK(limits_of(host).queued_invocations == 0);
+}
+
+TEST_CASE("throttled deliveries that hold the bytes bound still get back in",
+          "[limits][regression]") {
+  // Regression: a publish whose fan-out passed max_queued_bytes left throttled deliveries that
+  // were counted while they waited and so could never be admitted again (each re-admission
+  // found the bound taken by the waiting ones), and the host refused all new work for good.
+  auto executor = std::make_shared<fnhost::ManualExecutor>();
+  HostOptions options = fnhost::testing::manual_options(executor);
+  options.limits.max_queued_bytes = 1000;
+  fnhost::testing::ClockedHost clocked(options);
+  Host& host = clocked.host;
+  int runs = 0;
+  REQUIRE(host.register_function({.name = "f",
+                                  .handler = [&runs](const Event&, Context&) -> Result {
+                                    ++runs;
+                                    return std::string();
+                                  }})
+              .ok());
+  for (int i = 0; i < 10; ++i) REQUIRE(host.subscribe({.pattern = "t", .function = "f"}).ok());
+  REQUIRE(host.publish(Event{.topic = "t", .data = std::string(300, 'x')}).ok());
+  for (int step = 0; step < 600 && runs < 10; ++step) {
+    executor->run_pending();
+    clocked.clock->advance(absl::Seconds(1));
+    executor->run_pending();
+  }
+  CHECK(runs == 10);
+  CHECK(limits_of(host).queued_bytes == 0);
+  CHECK(fnhost::testing::stats_of(host, "f").events_pending == 0);
+  CHECK(host.invoke_async("f", Event::with_data("x")).ok());
+}
+
+TEST_CASE("work counted past a bound blocks new work until it is given back", "[limits]") {
+  fnhost::detail::QueueBudget budget(100);
+  REQUIRE(budget.try_take(60));
+  budget.take_anyway(70);  // 30 past the bound: a debt
+  CHECK(budget.in_use() == 130);
+  // Tokens are left on some stripes, but nothing new is taken while in debt.
+  CHECK_FALSE(budget.try_take(1));
+  budget.give_back(40);
+  CHECK(budget.in_use() == 90);
+  CHECK(budget.try_take(10));
+  CHECK_FALSE(budget.try_take(1));
+  budget.give_back(100);
+  CHECK(budget.in_use() == 0);
+  CHECK(budget.try_take(100));
 }
 
 TEST_CASE("the host-wide bound on queued bytes counts each queued event's size", "[limits]") {

@@ -186,7 +186,11 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
           wait_ns));
     }
   }
-  // The host-wide bounds, before the function's own (given back if that refuses).
+  // The host-wide bounds, before the function's own (given back if that refuses). An event
+  // accepted before (a retry, a throttled or ordered delivery, a batch) was counted while it
+  // waited and is counted again here even past a bound: refusing it could only make it wait
+  // again, and events that hold the count could then never get back in. New work is refused
+  // meanwhile.
   int64_t bytes = 0;
   if (queued_invocations_budget_.enabled() || queued_bytes_budget_.enabled()) {
     bytes = queued_bytes_budget_.enabled()
@@ -194,7 +198,9 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
                    : admission.data != nullptr ? static_cast<int64_t>(admission.data->size())
                                                : detail::event_bytes(*admission.owned))
                 : 0;
-    if (absl::Status room = take_queue_budget(bytes); !room.ok()) {
+    if (!lineage.fresh) {
+      take_queue_budget_anyway(1, bytes);
+    } else if (absl::Status room = take_queue_budget(bytes); !room.ok()) {
       return refuse_for_capacity(std::move(room));
     }
   }

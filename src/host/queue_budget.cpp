@@ -19,12 +19,12 @@ int QueueBudget::home_stripe() {
   return home;
 }
 
-bool QueueBudget::try_take(int64_t amount) {
+int64_t QueueBudget::take_up_to(int64_t amount) {
   const int home = home_stripe();
   std::atomic<int64_t>& own = stripes_[static_cast<size_t>(home)].available;
   int64_t have = own.load(std::memory_order_relaxed);
   while (have >= amount) {
-    if (own.compare_exchange_weak(have, have - amount, std::memory_order_relaxed)) return true;
+    if (own.compare_exchange_weak(have, have - amount, std::memory_order_relaxed)) return amount;
   }
   // Short here: gather from every stripe (this one again last, it may have been refilled),
   // taking what is missing or half a stripe, whichever is more, so the next takes stay home.
@@ -40,22 +40,39 @@ bool QueueBudget::try_take(int64_t amount) {
       }
     }
   }
-  if (gathered >= amount) {
-    if (gathered > amount) own.fetch_add(gathered - amount, std::memory_order_relaxed);
-    return true;
+  if (gathered <= amount) return gathered;
+  own.fetch_add(gathered - amount, std::memory_order_relaxed);
+  return amount;
+}
+
+bool QueueBudget::try_take(int64_t amount) {
+  // In debt (take_anyway went past the bound): nothing new until it is repaid.
+  if (debt_.load(std::memory_order_relaxed) > 0) return false;
+  const int64_t taken = take_up_to(amount);
+  if (taken == amount) return true;
+  if (taken > 0) {
+    stripes_[static_cast<size_t>(home_stripe())].available.fetch_add(taken,
+                                                                     std::memory_order_relaxed);
   }
-  if (gathered > 0) own.fetch_add(gathered, std::memory_order_relaxed);
   return false;
 }
 
 void QueueBudget::take_anyway(int64_t amount) {
-  if (amount == 0) return;
-  // A stripe may go below zero: try_take never takes from one, and give_back repays it.
-  stripes_[static_cast<size_t>(home_stripe())].available.fetch_sub(amount,
-                                                                   std::memory_order_relaxed);
+  const int64_t taken = take_up_to(amount);
+  if (taken < amount) debt_.fetch_add(amount - taken, std::memory_order_relaxed);
 }
 
 void QueueBudget::give_back(int64_t amount) {
+  if (amount == 0) return;
+  // Repay a debt first, so try_take refuses until the count is back under the bound.
+  int64_t debt = debt_.load(std::memory_order_relaxed);
+  while (debt > 0) {
+    const int64_t repay = std::min(debt, amount);
+    if (debt_.compare_exchange_weak(debt, debt - repay, std::memory_order_relaxed)) {
+      amount -= repay;
+      break;
+    }
+  }
   if (amount == 0) return;
   stripes_[static_cast<size_t>(home_stripe())].available.fetch_add(amount,
                                                                    std::memory_order_relaxed);
@@ -66,7 +83,7 @@ int64_t QueueBudget::in_use() const {
   int64_t available = 0;
   for (const Stripe& stripe : stripes_)
     available += stripe.available.load(std::memory_order_relaxed);
-  return std::max<int64_t>(limit_ - available, 0);
+  return std::max<int64_t>(limit_ - available + debt_.load(std::memory_order_relaxed), 0);
 }
 
 }  // namespace fnhost::detail
