@@ -55,8 +55,10 @@ struct HostLimits {
   // Most extension attributes on one event. 0..10000.
   int64_t max_extensions = 64;
   // Invocations waiting in the host's queues at once, all functions together (each costs
-  // about 300 bytes besides its event). One more is refused with ResourceExhausted. 0: no
-  // limit (only when asked for).
+  // about 300 bytes besides its event), with the accepted events waiting for a retry or behind
+  // an earlier event of their ordering key. One more new call or publish is refused with
+  // ResourceExhausted; an accepted event coming back from its wait is counted even past the
+  // bound (README, "Input and queue limits"). 0: no limit (only when asked for).
   int64_t max_queued_invocations = 1'000'000;
   // Bytes of the events of those queued invocations: data plus every attribute (each queued
   // delivery counts its event's size, so an event published to three triggers counts three
