@@ -26,6 +26,7 @@ using fnhost::Event;
 using fnhost::Host;
 using fnhost::Policy;
 using fnhost::Result;
+using fnhost::testing::echo_handler;
 using fnhost::testing::make_host;
 using fnhost::testing::message_contains;
 using fnhost::testing::wait_until;
@@ -44,12 +45,8 @@ Caller caller_of(Host& host, std::string_view principal) {
   return *caller;
 }
 
-fnhost::Handler echo() {
-  return [](const Event& event, Context&) -> Result { return event.data; };
-}
-
 void register_echo(Host& host, const std::string& name) {
-  REQUIRE(host.register_function({.name = name, .handler = echo()}).ok());
+  REQUIRE(host.register_function(fnhost::testing::echo_spec(name)).ok());
 }
 
 AccessStats access_of(const Host& host) { return host.metrics().access; }
@@ -62,7 +59,7 @@ TEST_CASE("without a policy every principal may do everything", "[access]") {
   CHECK(tenant.invoke("shop-cart", Event::with_data("x")).get().value() == "x");
   CHECK(tenant.invoke_async("shop-cart", Event::with_data("x")).ok());
   CHECK(tenant.publish({.topic = "anything"}).ok());
-  CHECK(tenant.register_function({.name = "tenant-fn", .handler = echo()}).ok());
+  CHECK(tenant.register_function({.name = "tenant-fn", .handler = echo_handler()}).ok());
   CHECK_FALSE(host.policy().has_value());
 }
 
@@ -158,7 +155,7 @@ TEST_CASE("publish is checked on the topic; deliveries run as the trigger's owne
   std::atomic<int> delivered{0};
   std::atomic<int> forwarded{0};
   std::atomic<int> forward_denied{0};
-  REQUIRE(host.register_function({.name = "audit", .handler = echo()}).ok());
+  REQUIRE(host.register_function({.name = "audit", .handler = echo_handler()}).ok());
   REQUIRE(host.register_function({.name = "relay",
                                   .handler = [&](const Event&, Context& ctx) -> Result {
                                     delivered.fetch_add(1);
@@ -234,8 +231,8 @@ TEST_CASE("functions a caller registers run as that caller", "[access]") {
     own:  allow manage,invoke on function:mod-* for mod-*
   )"));
   const Caller mod = caller_of(host, "mod-x");
-  const absl::Status borrowed =
-      mod.register_function({.name = "mod-steal", .handler = echo(), .identity = "role-admin"});
+  const absl::Status borrowed = mod.register_function(
+      {.name = "mod-steal", .handler = echo_handler(), .identity = "role-admin"});
   CHECK(borrowed.code() == absl::StatusCode::kPermissionDenied);
   CHECK(message_contains(borrowed, "may not give it identity"));
   REQUIRE(mod.register_function({.name = "mod-call-core",
@@ -246,9 +243,9 @@ TEST_CASE("functions a caller registers run as that caller", "[access]") {
   // Invoked by the host, the mod's code is still confined to the mod's rights.
   CHECK(host.invoke("mod-call-core", {}).get().status().code() ==
         absl::StatusCode::kPermissionDenied);
-  CHECK(mod.register_function({.name = "core-2", .handler = echo()}).code() ==
+  CHECK(mod.register_function({.name = "core-2", .handler = echo_handler()}).code() ==
         absl::StatusCode::kPermissionDenied);
-  CHECK(mod.update_function({.name = "core", .handler = echo()}).code() ==
+  CHECK(mod.update_function({.name = "core", .handler = echo_handler()}).code() ==
         absl::StatusCode::kPermissionDenied);
   CHECK(mod.remove_function("core").code() == absl::StatusCode::kPermissionDenied);
   CHECK(host.has_function("core"));
@@ -348,7 +345,7 @@ TEST_CASE("a function's destinations are sent as its principal and checked", "[a
   const Caller mod = caller_of(host, "mod");
   // The mod cannot invoke "billing"; a destination must not let it either.
   REQUIRE(mod.register_function({.name = "mod-hook",
-                                 .handler = echo(),
+                                 .handler = echo_handler(),
                                  .on_success = {.function = "billing"},
                                  .on_failure = {.topic = "billing/charges"}})
               .ok());

@@ -28,21 +28,20 @@ using fnhost::HostOptions;
 using fnhost::RateLimit;
 using fnhost::Result;
 using fnhost::testing::ClockedHost;
+using fnhost::testing::counting_handler;
+using fnhost::testing::echo_handler;
 using fnhost::testing::make_host;
 using fnhost::testing::message_contains;
 using fnhost::testing::quiet_options;
 using fnhost::testing::wait_until;
 
-fnhost::Handler echo() {
-  return [](const Event& event, Context&) -> Result { return event.data; };
-}
-
 TEST_CASE("a function's rate limit refuses past its burst, with a retry-after hint",
           "[rate_limit]") {
   ClockedHost clocked;
   Host& host = clocked.host;
-  REQUIRE(host.register_function(
-                  {.name = "f", .handler = echo(), .rate_limit = {.per_second = 10, .burst = 3}})
+  REQUIRE(host.register_function({.name = "f",
+                                  .handler = echo_handler(),
+                                  .rate_limit = {.per_second = 10, .burst = 3}})
               .ok());
   for (int i = 0; i < 3; ++i) CHECK(host.invoke("f", Event::with_data("x")).get().ok());
   const Result refused = host.invoke("f", Event::with_data("x")).get();
@@ -72,7 +71,7 @@ TEST_CASE("rate limits are validated", "[rate_limit]") {
                         RateLimit{.per_second = 2e9}, RateLimit{.per_second = 1, .burst = 0},
                         RateLimit{.per_second = std::numeric_limits<double>::quiet_NaN()}}) {
     const absl::Status status =
-        host.register_function({.name = "f", .handler = echo(), .rate_limit = bad});
+        host.register_function({.name = "f", .handler = echo_handler(), .rate_limit = bad});
     CHECK(status.code() == absl::StatusCode::kInvalidArgument);
     CHECK(message_contains(status, "rate_limit."));
     CHECK(host.set_rate_limit("p", bad).code() == absl::StatusCode::kInvalidArgument);
@@ -87,10 +86,10 @@ TEST_CASE("a function's rate limit holds exactly under many concurrent callers",
   ClockedHost clocked;
   Host& host = clocked.host;
   constexpr int kBurst = 500;
-  REQUIRE(
-      host.register_function(
-              {.name = "f", .handler = echo(), .rate_limit = {.per_second = 1000, .burst = kBurst}})
-          .ok());
+  REQUIRE(host.register_function({.name = "f",
+                                  .handler = echo_handler(),
+                                  .rate_limit = {.per_second = 1000, .burst = kBurst}})
+              .ok());
   const int rounds = fnhost::testing::scaled(20, 5);
   std::atomic<int64_t> accepted{0};
   std::atomic<int64_t> refused{0};
@@ -118,10 +117,7 @@ TEST_CASE("a rate-limited delivery waits and is re-queued, never dead-lettered f
   Host& host = clocked.host;
   std::atomic<int> runs{0};
   REQUIRE(host.register_function({.name = "f",
-                                  .handler = [&runs](const Event&, Context&) -> Result {
-                                    runs.fetch_add(1);
-                                    return std::string();
-                                  },
+                                  .handler = counting_handler(runs),
                                   .rate_limit = {.per_second = 1, .burst = 1}})
               .ok());
   REQUIRE(host.subscribe({.pattern = "t", .function = "f"}).ok());
@@ -145,7 +141,7 @@ TEST_CASE("a principal's rate limit covers its invokes and publishes", "[rate_li
   options.principal_rate_limit = {.per_second = 1, .burst = 2};
   ClockedHost clocked(options);
   Host& host = clocked.host;
-  REQUIRE(host.register_function({.name = "f", .handler = echo()}).ok());
+  REQUIRE(host.register_function({.name = "f", .handler = echo_handler()}).ok());
   const Caller a = *host.caller("tenant-a");
   const Caller b = *host.caller("tenant-b");
   CHECK(a.invoke("f", {}).get().ok());
@@ -169,7 +165,7 @@ TEST_CASE("a principal's rate limit covers its invokes and publishes", "[rate_li
 TEST_CASE("a handler's calls count against its principal's rate limit", "[rate_limit][access]") {
   ClockedHost clocked;
   Host& host = clocked.host;
-  REQUIRE(host.register_function({.name = "leaf", .handler = echo()}).ok());
+  REQUIRE(host.register_function({.name = "leaf", .handler = echo_handler()}).ok());
   REQUIRE(host.register_function({.name = "spray",
                                   .handler = [](const Event&, Context& ctx) -> Result {
                                     int accepted = 0;
@@ -192,12 +188,7 @@ TEST_CASE("a publish that matches more triggers than max_fanout is refused whole
   options.limits.max_fanout = 3;
   Host host = make_host(options);
   std::atomic<int> runs{0};
-  REQUIRE(host.register_function({.name = "f",
-                                  .handler = [&runs](const Event&, Context&) -> Result {
-                                    runs.fetch_add(1);
-                                    return std::string();
-                                  }})
-              .ok());
+  REQUIRE(host.register_function({.name = "f", .handler = counting_handler(runs)}).ok());
   for (int i = 0; i < 3; ++i) REQUIRE(host.subscribe({.pattern = "a/#", .function = "f"}).ok());
   CHECK(host.publish({.topic = "a/b"}).ok());
   REQUIRE(wait_until([&] { return runs.load() == 3; }));
@@ -218,7 +209,7 @@ TEST_CASE("one invocation may make at most max_calls_per_invocation calls", "[li
   HostOptions options = quiet_options();
   options.limits.max_calls_per_invocation = 5;
   Host host = make_host(options);
-  REQUIRE(host.register_function({.name = "leaf", .handler = echo()}).ok());
+  REQUIRE(host.register_function({.name = "leaf", .handler = echo_handler()}).ok());
   REQUIRE(host.register_function({.name = "spray",
                                   .handler = [](const Event&, Context& ctx) -> Result {
                                     int accepted = 0;

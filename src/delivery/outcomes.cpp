@@ -269,10 +269,8 @@ void HostCore::wait_to_retry(std::unique_ptr<WaitingDelivery> waiting, int64_t d
   // A waiting event counts against the host's queue bounds as a queued one does (even past
   // them: it was accepted), so retries of a failing function cannot grow the process without
   // bound; new work is refused meanwhile.
-  waiting->budget_bytes = waiting->event != nullptr ? budget_bytes(*waiting->event)
-                          : queued_bytes_budget_.enabled()
-                              ? static_cast<int64_t>(waiting->data.size())
-                              : 0;
+  waiting->budget_bytes =
+      waiting->event != nullptr ? budget_bytes(*waiting->event) : budget_bytes(waiting->data);
   take_queue_budget_anyway(1, waiting->budget_bytes);
   const bool accepting = accepting_.load();
   if (accepting) waiting = retries_.push(std::move(waiting), options.max_pending_retries);

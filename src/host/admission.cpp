@@ -193,11 +193,9 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   // meanwhile.
   int64_t bytes = 0;
   if (queued_invocations_budget_.enabled() || queued_bytes_budget_.enabled()) {
-    bytes = queued_bytes_budget_.enabled()
-                ? (admission.shared != nullptr ? detail::event_bytes(**admission.shared)
-                   : admission.data != nullptr ? static_cast<int64_t>(admission.data->size())
-                                               : detail::event_bytes(*admission.owned))
-                : 0;
+    bytes = admission.shared != nullptr ? budget_bytes(**admission.shared)
+            : admission.data != nullptr ? budget_bytes(*admission.data)
+                                        : budget_bytes(*admission.owned);
     if (!lineage.fresh) {
       take_queue_budget_anyway(1, bytes);
     } else if (absl::Status room = take_queue_budget(bytes); !room.ok()) {

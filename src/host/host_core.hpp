@@ -100,6 +100,10 @@ struct HostCore {
   int64_t budget_bytes(const Event& event) const {
     return queued_bytes_budget_.enabled() ? detail::event_bytes(event) : 0;
   }
+  // The same for an event held as its data alone.
+  int64_t budget_bytes(const std::string& data) const {
+    return queued_bytes_budget_.enabled() ? static_cast<int64_t>(data.size()) : 0;
+  }
   // Gives back what `count` invocations holding `bytes` took.
   void give_back_queue_budget(int64_t count, int64_t bytes);
   // Whether one invocation of `bytes` could be queued now (take_queue_budget's answer, nothing

@@ -122,9 +122,7 @@ absl::Status HostCore::publish(Event&& event, const detail::Lineage& lineage,
   }
   // A full host refuses the event rather than accept deliveries that could only wait.
   if (queued_invocations_budget_.enabled() || queued_bytes_budget_.enabled()) {
-    if (absl::Status room =
-            check_queue_room(queued_bytes_budget_.enabled() ? detail::event_bytes(event) : 0);
-        !room.ok()) {
+    if (absl::Status room = check_queue_room(budget_bytes(event)); !room.ok()) {
       return room;
     }
   }

@@ -2,9 +2,8 @@
 // Shared helpers for the Host tests: quiet host creation, small specs, readable statuses.
 #pragma once
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,8 +37,7 @@ namespace fnhost::testing {
 
 // Options for a host that logs nowhere (or to `sink`) and runs on at most `max_threads` workers.
 inline HostOptions quiet_options(int max_threads = 8, std::shared_ptr<LogSink> sink = nullptr) {
-  return HostOptions{.executor_options = {.max_threads = max_threads},
-                     .log_sink = std::move(sink)};
+  return HostOptions{.executor_options = {.max_threads = max_threads}, .log_sink = std::move(sink)};
 }
 
 // Options for a host that runs on `executor` (e.g. a ManualExecutor) and logs nowhere.
@@ -148,6 +146,14 @@ inline Handler echo_handler() {
   return [](const Event& event, Context&) -> Result { return event.data; };
 }
 
+// A handler that counts its runs in `runs` and returns nothing.
+inline Handler counting_handler(std::atomic<int>& runs) {
+  return [&runs](const Event&, Context&) -> Result {
+    runs.fetch_add(1);
+    return std::string();
+  };
+}
+
 // A spec for `name` that echoes its event's data.
 inline FunctionSpec echo_spec(std::string name) {
   return FunctionSpec{.name = std::move(name), .handler = echo_handler()};
@@ -155,10 +161,9 @@ inline FunctionSpec echo_spec(std::string name) {
 
 // A spec for `name` whose handler returns `value`.
 inline FunctionSpec constant_spec(std::string name, std::string value) {
-  return FunctionSpec{.name = std::move(name),
-                      .handler = [value = std::move(value)](const Event&, Context&) -> Result {
-                        return value;
-                      }};
+  return FunctionSpec{
+      .name = std::move(name),
+      .handler = [value = std::move(value)](const Event&, Context&) -> Result { return value; }};
 }
 
 // Current stats of `name`; fails the test if the function is unknown.
