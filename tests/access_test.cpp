@@ -150,7 +150,7 @@ TEST_CASE("a denied call reveals nothing about whether the function exists", "[a
   CHECK(tenant.invoke("public-missing", {}).get().status().code() == absl::StatusCode::kNotFound);
 }
 
-TEST_CASE("publish is checked on the topic; deliveries run as the trigger's owner", "[access]") {
+TEST_CASE("publish is checked on the topic, deliveries run as the trigger's owner", "[access]") {
   Host host = make_host();
   std::atomic<int> delivered{0};
   std::atomic<int> forwarded{0};

@@ -90,7 +90,7 @@ TEST_CASE("a batch trigger invokes once per batch_size events, or at the window"
   CHECK(info.delivered == 7);
 }
 
-TEST_CASE("only the items a handler failed are retried; the rest succeeded", "[batch]") {
+TEST_CASE("only the items a handler failed are retried, the rest succeeded", "[batch]") {
   // Before the host: its destructor may still run a handler that records a batch.
   Batches batches;
   ClockedHost clocked;
@@ -160,7 +160,7 @@ TEST_CASE("a batch whose handler fails is retried whole, then dead-lettered item
   }
 }
 
-TEST_CASE("unsubscribe flushes what a batch trigger collected; shutdown does too",
+TEST_CASE("unsubscribe flushes what a batch trigger collected, shutdown does too",
           "[batch]") {
   Batches batches;  // before the host, which may run a handler as it goes
   Host host = make_host();
@@ -192,7 +192,7 @@ TEST_CASE("unsubscribe flushes what a batch trigger collected; shutdown does too
   CHECK(stats_of(host, "sink").events_pending == 0);
 }
 
-TEST_CASE("batch settings are validated; fail_batch_item outside a batch is refused",
+TEST_CASE("batch settings are validated, fail_batch_item outside a batch is refused",
           "[batch]") {
   Host host = make_host();
   std::atomic<int> refused{0};

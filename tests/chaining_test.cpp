@@ -130,7 +130,7 @@ TEST_CASE("on_failure publishes the last error after the retries to a topic", "[
   CHECK(host.dead_letter_count("thumbnail") == 1);
 }
 
-TEST_CASE("a destination that refuses is counted; non-records are rejected by name",
+TEST_CASE("a destination that refuses is counted, non-records are rejected by name",
           "[destinations]") {
   Host host = make_host();
   REQUIRE(host.register_function({.name = "ok",
@@ -184,7 +184,7 @@ TEST_CASE("a duplicate idempotency key is answered with the first result without
   CHECK(long_key.status().code() == absl::StatusCode::kInvalidArgument);
 }
 
-TEST_CASE("a failed key is forgotten; duplicates of a running key wait for its outcome",
+TEST_CASE("a failed key is forgotten, duplicates of a running key wait for its outcome",
           "[idempotency]") {
   Host host = make_host();
   auto gate = std::make_shared<fnhost::testing::Gate>();

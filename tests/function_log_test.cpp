@@ -166,7 +166,7 @@ TEST_CASE("redact replaces whole secrets, longest first, and never inside its ma
   CHECK(*values == std::vector<std::string>{"longer one", "short"});  // empty C skipped
 }
 
-TEST_CASE("secret_env must name keys env sets; log_level must be a LogLevel", "[logs]") {
+TEST_CASE("secret_env must name keys env sets, log_level must be a LogLevel", "[logs]") {
   fnhost::Host host = fnhost::testing::make_host();
   const auto noop = [](const Event&, Context&) -> Result { return ""; };
   absl::Status missing = host.register_function(

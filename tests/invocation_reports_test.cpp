@@ -122,7 +122,7 @@ TEST_CASE("invocation_logs writes START, END and REPORT for every invocation tha
   }
 }
 
-TEST_CASE("a cold start's REPORT carries its init duration; without invocation_logs no records",
+TEST_CASE("a cold start's REPORT carries its init duration, without invocation_logs no records",
           "[logs][reports]") {
   auto sink = std::make_shared<CaptureLogSink>();
   fnhost::HostOptions options = fnhost::testing::quiet_options(4, sink);

@@ -426,7 +426,7 @@ TEST_CASE("function_stats of an unknown function is NotFound", "[observability]"
 
 namespace {
 
-TEST_CASE("oldest_queued_age is how long the oldest queued event has waited; zero when none is",
+TEST_CASE("oldest_queued_age is how long the oldest queued event has waited, zero when none is",
           "[observability][metrics]") {
   fnhost::testing::ClockedHost clocked;
   fnhost::Host& host = clocked.host;

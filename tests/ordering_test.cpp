@@ -57,7 +57,7 @@ Event keyed(const std::string& device, const std::string& data) {
   return Event{.extensions = {{"device", device}}, .topic = "telemetry", .data = data};
 }
 
-TEST_CASE("events of one key run one at a time in publish order; keys run in parallel",
+TEST_CASE("events of one key run one at a time in publish order, keys run in parallel",
           "[ordering]") {
   Host host = make_host(fnhost::testing::quiet_options(8));
   Runs runs;
@@ -166,7 +166,7 @@ TEST_CASE("events without the key attribute are not ordered", "[ordering]") {
   REQUIRE(wait_until([&] { return stats_of(host, "f").events_succeeded == 4; }));
 }
 
-TEST_CASE("a bad ordering_key is refused; shutdown dead-letters the events waiting in order",
+TEST_CASE("a bad ordering_key is refused, shutdown dead-letters the events waiting in order",
           "[ordering]") {
   Host host = make_host();
   auto gate = std::make_shared<fnhost::testing::Gate>();

@@ -252,7 +252,7 @@ TEST_CASE("publish refuses a bad topic and works after nothing subscribed", "[pu
   CHECK(host.router_stats().unrouted == 1);
 }
 
-TEST_CASE("unsubscribe stops deliveries; ids are never reused", "[publish]") {
+TEST_CASE("unsubscribe stops deliveries, ids are never reused", "[publish]") {
   Host host = make_host();
   Received received;
   REQUIRE(host.register_function(recording_spec("f", received)).ok());

@@ -109,7 +109,7 @@ TEST_CASE("a failing event is retried with backoff up to max_attempts, then dead
   CHECK(host.dead_letter_count() == 1);
 }
 
-TEST_CASE("errors that are never retried go to the dead letters at once; marks override codes",
+TEST_CASE("errors that are never retried go to the dead letters at once, marks override codes",
           "[retry]") {
   ClockedHost clocked;
   Host& host = clocked.host;
@@ -202,7 +202,7 @@ TEST_CASE("a timed-out attempt is retried once its handler returns", "[retry]") 
   CHECK(calls.load() == 2);
 }
 
-TEST_CASE("no retry is made after max_event_age; an event older than it in the queue never runs",
+TEST_CASE("no retry is made after max_event_age, an event older than it in the queue never runs",
           "[retry]") {
   SECTION("a failure after max_event_age is the last") {
     ClockedHost clocked;
@@ -259,7 +259,7 @@ TEST_CASE("no retry is made after max_event_age; an event older than it in the q
   }
 }
 
-TEST_CASE("redrive queues a dead letter again as a new event; refused redrives keep it",
+TEST_CASE("redrive queues a dead letter again as a new event, refused redrives keep it",
           "[retry][dead_letters]") {
   Host host = make_host();
   std::atomic<bool> fixed{false};

@@ -368,7 +368,7 @@ TEST_CASE("schedule() refuses a bad expression, an unknown function and an empty
 }
 
 TEST_CASE(
-    "schedules() lists each schedule with its next fire and counters; ids are shared "
+    "schedules() lists each schedule with its next fire and counters, ids are shared "
     "with triggers",
     "[schedule_trigger]") {
   ManualRig rig;

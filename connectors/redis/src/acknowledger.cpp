@@ -81,7 +81,8 @@ bool Acknowledger::acknowledge(const std::vector<SettledEntry>& batch) {
       flow_->counters.errors.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    flow_->counters.reconnects.fetch_add(1, std::memory_order_relaxed);
+    if (connected_before_) flow_->counters.reconnects.fetch_add(1, std::memory_order_relaxed);
+    connected_before_ = true;
   }
   Command ack_succeeded = {"XACK", options_.stream, options_.group};
   std::vector<Command> commands;

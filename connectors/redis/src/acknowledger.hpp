@@ -29,6 +29,8 @@ class Acknowledger {
   std::shared_ptr<Flow> flow_;
   Connection connection_;
   absl::Duration backoff_;
+  // The first connection is made lazily, at the first acknowledgement: not a reconnect.
+  bool connected_before_ = false;
 };
 
 }  // namespace fnhost::redis::detail

@@ -66,6 +66,8 @@ struct Flow {
   CondVar in_flight_changed;
 
   Counters counters;
+  // False once the reading thread has left: no entry is read after that.
+  std::atomic<bool> reading{true};
 
   // Records an entry's settlement for the acknowledger (what a SettledCallback calls).
   void settle(SettledEntry entry) {

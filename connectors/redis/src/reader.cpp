@@ -72,6 +72,7 @@ void Reader::run() {
   flow_->counters.left_pending.fetch_add(static_cast<int64_t>(left.size()),
                                          std::memory_order_relaxed);
   flow_->release(left);
+  flow_->reading.store(false, std::memory_order_release);
 }
 
 bool Reader::stopping() {

@@ -95,7 +95,8 @@ StreamTriggerStats StreamTrigger::stats() const {
                             .errors = get(counters.errors),
                             .reconnects = get(counters.reconnects),
                             .in_flight = impl_->flow->in_flight_count(),
-                            .peak_in_flight = get(counters.peak_in_flight)};
+                            .peak_in_flight = get(counters.peak_in_flight),
+                            .reading = impl_->flow->reading.load(std::memory_order_acquire)};
 }
 
 void StreamTrigger::stop() {

@@ -93,7 +93,8 @@ TEST_CASE("stop() acknowledges the entries that settle while it waits", "[redis]
 
   std::thread stopper([&] { trigger->stop(); });
   // stop() stops reading first: no entry beyond the five is read while it waits.
-  REQUIRE(wait_until([&] { return fixture.client.pending("s", "g") == 5; }));
+  REQUIRE(wait_until([&] { return !trigger->stats().reading; }));
+  CHECK(fixture.client.pending("s", "g") == 5);
   gate->open();
   stopper.join();
   const StreamTriggerStats stats = trigger->stats();
@@ -105,7 +106,7 @@ TEST_CASE("stop() acknowledges the entries that settle while it waits", "[redis]
   CHECK(fixture.client.pending("s", "g") == 0);
 }
 
-TEST_CASE("stop() leaves unsettled entries pending; a restarted consumer runs them once",
+TEST_CASE("stop() leaves unsettled entries pending, a restarted consumer runs them once",
           "[redis]") {
   TriggerFixture fixture;
   auto gate = std::make_shared<Gate>();

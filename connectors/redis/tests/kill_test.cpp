@@ -32,11 +32,15 @@ TEST_CASE("two worker processes, one killed mid-stream: every event processed, n
   RedisServer redis;
   RedisClient client = redis.client();
   client.run({"XGROUP", "CREATE", "s", "g", "0", "MKSTREAM"});
-  std::set<std::string> ids;
-  for (int i = 0; i < kEvents; ++i) ids.insert(client.add("s", {{"data", std::to_string(i)}}));
-
   ChildProcess doomed = start_worker(redis, "doomed");
   ChildProcess survivor = start_worker(redis, "survivor");
+  // The entries come once both read (a consumer joins the group at its first read): a worker
+  // that starts late on a loaded machine would otherwise find the stream nearly done.
+  REQUIRE(wait_until([&] {
+    return detail::size_of(client.run({"XINFO", "CONSUMERS", "s", "g"}).get()) == 2;
+  }));
+  std::set<std::string> ids;
+  for (int i = 0; i < kEvents; ++i) ids.insert(client.add("s", {{"data", std::to_string(i)}}));
   // Mid-stream: both are working, a good share is left.
   REQUIRE(wait_until([&] {
     return client.integer({"LLEN", "deliveries:doomed"}) >= 100 &&

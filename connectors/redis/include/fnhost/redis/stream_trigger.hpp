@@ -106,6 +106,7 @@ struct StreamTriggerStats {
   int64_t reconnects = 0;      // connections made again after a loss
   int64_t in_flight = 0;       // gauge: read and not yet acknowledged or left
   int64_t peak_in_flight = 0;  // the most in_flight has been
+  bool reading = true;         // false once stop() has stopped reading: nothing is read after
 };
 
 // A running consumer of one stream through one consumer group. Thread-safe: stats() and
