@@ -35,6 +35,10 @@ TEST_CASE("billed duration is whole milliseconds, rounded up, at least 1", "[log
   CHECK(InvocationReports::billed_ms(absl::Milliseconds(2)) == 2);
   CHECK(InvocationReports::billed_ms(absl::Microseconds(2001)) == 3);
   CHECK(InvocationReports::billed_ms(absl::Seconds(3)) == 3000);
+  CHECK(InvocationReports::billed_ms(absl::Nanoseconds(1'000'001)) == 2);
+  CHECK(InvocationReports::billed_ms(-absl::Seconds(1)) == 1);
+  CHECK(InvocationReports::billed_ms_of_ns(999'999'999) == 1000);
+  CHECK(InvocationReports::billed_ms_of_ns(1'000'000'000) == 1000);
 }
 
 TEST_CASE("a REPORT names duration, billed duration, memory, init, CPU time and outcome",

@@ -14,6 +14,7 @@
 #include "fnhost/fnhost.hpp"
 #include "observability/telemetry_queue.hpp"
 #include "testing/capture_log_sink.hpp"
+#include "testing/capture_span_sink.hpp"
 #include "testing/host_helpers.hpp"
 #include "testing/thread_names.hpp"
 #include "testing/wait.hpp"
@@ -101,6 +102,76 @@ TEST_CASE("a stuck log sink stalls no invocation: the queue fills, the rest is d
   const std::string exposition = fnhost::prometheus_text(host.metrics());
   CHECK(exposition.find(fmt::format("fnhost_log_records_dropped_total {}", kInvocations - 9)) !=
         std::string::npos);
+}
+
+// Records what an observer of the program is told: every id it gets, in order.
+class IdObserver final : public fnhost::InvocationObserver {
+ public:
+  void on_started(const fnhost::StartedInvocation& started) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    started_.emplace_back(started.invocation_id);
+  }
+  void on_finished(const fnhost::FinishedInvocation& finished) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_.emplace_back(finished.invocation_id);
+  }
+  std::vector<std::string> started() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return started_;
+  }
+  std::vector<std::string> finished() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return finished_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> started_;
+  std::vector<std::string> finished_;
+};
+
+TEST_CASE(
+    "with the telemetry queue full, START/END/REPORT and spans are dropped and counted, and the "
+    "program's observers still get every invocation id",
+    "[logs][observer]") {
+  for (const bool with_observer : {false, true}) {
+    INFO("with a program observer: " << with_observer);
+    auto sink = std::make_shared<GatedLogSink>();
+    auto spans = std::make_shared<fnhost::testing::CaptureSpanSink>();
+    auto observer = std::make_shared<IdObserver>();
+    fnhost::HostOptions options = fnhost::testing::quiet_options(4);
+    options.log_sink = sink;
+    options.invocation_logs = true;
+    options.tracing = {.span_sink = spans, .sample_ratio = 1.0};
+    options.telemetry_queue_capacity = 4;
+    if (with_observer) options.observers.push_back(observer);
+    fnhost::Host host = fnhost::testing::make_host(std::move(options));
+    REQUIRE(host.register_function(
+                    {.name = "quiet", .handler = [](const Event&, Context&) -> Result { return ""; }})
+                .ok());
+    // The first invocation's START reaches the writer and sticks in the sink; after that the
+    // queue holds 4 and drops the rest.
+    REQUIRE(host.invoke("quiet", {}).get().ok());
+    REQUIRE(sink->wait_entered());
+    constexpr int kInvocations = 100;
+    for (int i = 1; i < kInvocations; ++i) REQUIRE(host.invoke("quiet", {}).get().ok());
+    const fnhost::TelemetryStats stuck = host.metrics().telemetry;
+    CHECK(stuck.queued == 4);
+    CHECK(stuck.log_records_dropped + stuck.spans_dropped > 0);
+    sink->open();
+    REQUIRE(host.flush_telemetry(absl::Seconds(60)));
+    // Each invocation offered 3 records and 1 span: every one was written or counted dropped.
+    const fnhost::TelemetryStats stats = host.metrics().telemetry;
+    CHECK(stats.queued == 0);
+    CHECK(stats.log_records + stats.log_records_dropped == 3 * kInvocations);
+    CHECK(stats.spans + stats.spans_dropped == kInvocations);
+    if (with_observer) {
+      const std::vector<std::string> started = observer->started();
+      REQUIRE(started.size() == kInvocations);
+      CHECK(observer->finished() == started);
+      for (const std::string& id : started) CHECK_FALSE(id.empty());
+    }
+  }
 }
 
 TEST_CASE("records from one thread reach the sink in order, on the telemetry thread", "[logs]") {

@@ -66,7 +66,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   int64_t cpu_start_ns = 0;
   const bool reads_cpu_clock = has_observers() && !slot.runs_short.load(std::memory_order_relaxed);
   if (has_observers()) {
-    id = invocation_id_text(invocation);
+    if (needs_invocation_id()) id = invocation_id_text(invocation);
     detail::notify_observers(
         options.observers, &InvocationObserver::on_started,
         StartedInvocation{.function = slot.name,
@@ -139,7 +139,11 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   // Unlinked only now: until its answer is delivered, shutdown must see it (and wait for it).
   // False: the deadline fired; the thread was marked stuck.
   const bool fired = !timers_.unlink(&invocation);
-  if (has_observers()) notify_finished(invocation, result_ok, end_ns, id.view(), cpu_ns, error);
+  if (has_observers()) {
+    // Made now if START had no use for it (its record was dropped) but END may be kept.
+    if (id.view().empty() && needs_invocation_id()) id = invocation_id_text(invocation);
+    notify_finished(invocation, result_ok, end_ns, id.view(), cpu_ns, error);
+  }
   const FunctionVersion* version = invocation.version;
   invocation.release();
   detail::delete_if_unused(version, version->unpin(1));

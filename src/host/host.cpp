@@ -73,6 +73,8 @@ HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_exec
           static_cast<size_t>(options.telemetry_queue_capacity))),
       meter_(meter_of(options)),
       user_observers_(options.observers.size() - internal_observer_count(options)),
+      queues_telemetry_(options.tracing.span_sink != nullptr ||
+                        (options.invocation_logs && options.log_sink != nullptr)),
       owns_executor(owns),
       id_prefix_(random_id_prefix()),
       manual_clock_(options.clock.get()),

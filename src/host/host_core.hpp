@@ -199,6 +199,13 @@ struct HostCore {
   // Waits until the log records and spans queued so far reached their sinks.
   bool flush_telemetry(absl::Duration timeout) const { return telemetry_->flush(timeout); }
   bool telemetry_has_room() const { return telemetry_->has_room(); }
+  // Whether an invocation's observers would use its id now: the program's own always; the
+  // host's records and spans only while the telemetry queue has room (they are dropped, and
+  // counted, when it has none — or when the id they get is empty). Making the id text costs
+  // more than the rest of a dropped record's path.
+  bool needs_invocation_id() const {
+    return user_observers_ > 0 || (queues_telemetry_ && telemetry_->has_room());
+  }
   TelemetryStats telemetry_stats() const;
   // On the telemetry thread: hands `record` to the log sink and counts it.
   void write_log_record(const LogRecord& record) const;
@@ -249,6 +256,8 @@ struct HostCore {
   // The program's own observers: the first ones of options.observers (the host's internal ones
   // follow, and need no admission or refusal notices).
   const size_t user_observers_;
+  // Whether an internal observer queues records or spans (invocation logs, tracing).
+  const bool queues_telemetry_;
   absl::Time created_at_;  // set by the constructor, once the clock is known
   const bool owns_executor;
 

@@ -14,9 +14,7 @@ double milliseconds(absl::Duration duration) { return absl::ToDoubleMilliseconds
 }  // namespace
 
 int64_t InvocationReports::billed_ms(absl::Duration duration) {
-  const int64_t whole = absl::ToInt64Milliseconds(duration);
-  const bool remainder = duration > absl::Milliseconds(whole);
-  return std::max<int64_t>(1, whole + (remainder ? 1 : 0));
+  return billed_ms_of_ns(absl::ToInt64Nanoseconds(duration));
 }
 
 std::string InvocationReports::report(const FinishedInvocation& finished) {
@@ -68,7 +66,8 @@ void PendingReport::emit(const std::function<void(LogLevel, std::string_view)>& 
 }
 
 void InvocationReports::on_started(const StartedInvocation& started) {
-  if (!has_room_()) {
+  // Without an id the host found no room already (needs_invocation_id).
+  if (started.invocation_id.empty() || !has_room_()) {
     count_dropped_(1);
     return;
   }
@@ -79,7 +78,7 @@ void InvocationReports::on_finished(const FinishedInvocation& finished) {
   // One that never started had no START: it gets no END or REPORT either (the host logs the
   // drop itself).
   if (finished.outcome == InvocationOutcome::kDropped) return;
-  if (!has_room_()) {
+  if (finished.invocation_id.empty() || !has_room_()) {
     count_dropped_(2);
     return;
   }

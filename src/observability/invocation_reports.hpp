@@ -55,6 +55,12 @@ class InvocationReports final : public InvocationObserver {
 
   // Whole milliseconds billed for `duration`: rounded up, at least 1 (Lambda's rule).
   static int64_t billed_ms(absl::Duration duration);
+  // The same for a duration in nanoseconds (what the meter sums, without Duration arithmetic).
+  static int64_t billed_ms_of_ns(int64_t duration_ns) {
+    constexpr int64_t kNsPerMs = 1'000'000;
+    if (duration_ns <= kNsPerMs) return 1;
+    return duration_ns / kNsPerMs + (duration_ns % kNsPerMs != 0 ? 1 : 0);
+  }
   // The REPORT message of `finished`.
   static std::string report(const FinishedInvocation& finished);
 

@@ -82,10 +82,11 @@ Meter::Sums& Meter::sums_for(std::string_view function) {
 void Meter::on_finished(const FinishedInvocation& finished) {
   // Never started: nothing ran, nothing is billed.
   if (finished.outcome == InvocationOutcome::kDropped) return;
-  const int64_t billed = InvocationReports::billed_ms(finished.duration);
+  const int64_t duration_ns = absl::ToInt64Nanoseconds(finished.duration);
+  const int64_t billed = InvocationReports::billed_ms_of_ns(duration_ns);
   Sums& sums = sums_for(finished.function);
   add_relaxed(sums.requests, 1);
-  add_relaxed(sums.duration_ns, absl::ToInt64Nanoseconds(finished.duration));
+  add_relaxed(sums.duration_ns, duration_ns);
   add_relaxed(sums.billed_ms, billed);
   add_relaxed(sums.mb_ms, billed * finished.memory_mb);
   add_relaxed(sums.cpu_ns, absl::ToInt64Nanoseconds(finished.cpu_time));

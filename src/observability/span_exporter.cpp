@@ -39,7 +39,8 @@ void QueuedSpan::export_to(SpanSink& sink) const {
 
 void SpanExporter::on_finished(const FinishedInvocation& finished) {
   if (finished.span == nullptr || !finished.span->context.sampled()) return;
-  if (!has_room_()) {
+  // Without an id the host found no room already (needs_invocation_id).
+  if (finished.invocation_id.empty() || !has_room_()) {
     count_dropped_();
     return;
   }
