@@ -2,6 +2,7 @@
 // Log records reach the sink through the host's bounded telemetry queue: a slow or stuck sink
 // never stalls an invocation, overflow is dropped and counted, order is kept, flush_telemetry
 // waits for what was queued; records carry fields and format them in logfmt and JSON.
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <condition_variable>
@@ -166,10 +167,15 @@ TEST_CASE(
     CHECK(stats.log_records + stats.log_records_dropped == 3 * kInvocations);
     CHECK(stats.spans + stats.spans_dropped == kInvocations);
     if (with_observer) {
-      const std::vector<std::string> started = observer->started();
-      REQUIRE(started.size() == kInvocations);
-      CHECK(observer->finished() == started);
+      // A caller gets its answer before the observers hear of the end: wait for the last one.
+      REQUIRE(wait_until([&] { return observer->finished().size() == kInvocations; }));
+      std::vector<std::string> started = observer->started();
+      std::vector<std::string> finished = observer->finished();
       for (const std::string& id : started) CHECK_FALSE(id.empty());
+      std::sort(started.begin(), started.end());
+      std::sort(finished.begin(), finished.end());
+      CHECK(std::adjacent_find(started.begin(), started.end()) == started.end());
+      CHECK(finished == started);
     }
   }
 }

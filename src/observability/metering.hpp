@@ -30,15 +30,17 @@ class Meter final : public InvocationObserver {
   // Every function's sums, priced, for the window [start, end].
   [[nodiscard]] CostReport report(absl::Time start, absl::Time end) const;
 
-  // One function's sums in one shard. Written by the shard's thread only.
-  struct Sums {
+  // One function's sums in one shard. Written by the shard's thread only, on a line of its own:
+  // two threads' sums side by side would bounce that line between their CPUs on every
+  // invocation.
+  struct alignas(kCacheLine) Sums {
     std::atomic<int64_t> requests{0};
     std::atomic<int64_t> duration_ns{0};
     std::atomic<int64_t> billed_ms{0};
     std::atomic<int64_t> mb_ms{0};  // billed ms × memory_mb: exact, unlike summed GB-seconds
     std::atomic<int64_t> cpu_ns{0};
   };
-  struct Shard {
+  struct alignas(kCacheLine) Shard {
     // Inserted into by the shard's thread under `mu`; read by reports under `mu`; looked up by
     // the shard's thread without it (it is the only one that changes the map).
     mutable Mutex mu;
