@@ -147,8 +147,8 @@ TEST_CASE(
     options.telemetry_queue_capacity = 4;
     if (with_observer) options.observers.push_back(observer);
     fnhost::Host host = fnhost::testing::make_host(std::move(options));
-    REQUIRE(host.register_function(
-                    {.name = "quiet", .handler = [](const Event&, Context&) -> Result { return ""; }})
+    REQUIRE(host.register_function({.name = "quiet",
+                                    .handler = [](const Event&, Context&) -> Result { return ""; }})
                 .ok());
     // The first invocation's START reaches the writer and sticks in the sink; after that the
     // queue holds 4 and drops the rest.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "common/option_checks.hpp"
 #include "fmt/format.h"
 #include "fnhost/http/gateway.hpp"
 
@@ -12,16 +13,13 @@ namespace {
 constexpr size_t kMaxBodyBytes = size_t{1} << 30;
 
 absl::Status invalid(std::string_view field, std::string_view problem) {
-  return absl::InvalidArgumentError(fmt::format("GatewayOptions::{}: {}", field, problem));
+  return fnhost::detail::invalid_option(fmt::format("GatewayOptions::{}", field), problem);
 }
 
 absl::Status check_duration(std::string_view field, absl::Duration value, absl::Duration low,
                             absl::Duration high) {
-  if (value < low || value > high) {
-    return invalid(field, fmt::format("must be {}..{}, got {}", absl::FormatDuration(low),
-                                      absl::FormatDuration(high), absl::FormatDuration(value)));
-  }
-  return absl::OkStatus();
+  return fnhost::detail::check_option_duration(fmt::format("GatewayOptions::{}", field), value, low,
+                                               high);
 }
 
 absl::Status check_size(std::string_view field, size_t value, size_t low, size_t high) {

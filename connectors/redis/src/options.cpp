@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/option_checks.hpp"
 #include "fmt/format.h"
 #include "fnhost/redis/stream_trigger.hpp"
 #include "fnhost/redis/stream_writer.hpp"
@@ -14,17 +15,13 @@ namespace fnhost::redis {
 namespace {
 
 absl::Status invalid(std::string_view owner, std::string_view field, std::string_view problem) {
-  return absl::InvalidArgumentError(fmt::format("{}::{}: {}", owner, field, problem));
+  return fnhost::detail::invalid_option(fmt::format("{}::{}", owner, field), problem);
 }
 
 absl::Status check_duration(std::string_view owner, std::string_view field, absl::Duration value,
                             absl::Duration low, absl::Duration high) {
-  if (value < low || value > high) {
-    return invalid(owner, field,
-                   fmt::format("must be {}..{}, got {}", absl::FormatDuration(low),
-                               absl::FormatDuration(high), absl::FormatDuration(value)));
-  }
-  return absl::OkStatus();
+  return fnhost::detail::check_option_duration(fmt::format("{}::{}", owner, field), value, low,
+                                               high);
 }
 
 absl::Status check_name(std::string_view owner, std::string_view field, const std::string& value,
