@@ -4,10 +4,14 @@
 // are counted and not trusted; parent-based ratio sampling; log records carry the ids; spans
 // as OTLP/JSON lines.
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -130,6 +134,107 @@ TEST_CASE("an event without a traceparent starts a new sampled trace", "[tracing
     CHECK(span.span.context.sampled());
   }
   CHECK(trace_of(spans[0]) != trace_of(spans[1]));
+}
+
+TEST_CASE("a new trace's ids are one pair for every reader: threads, log records, the exported span",
+          "[tracing]") {
+  TracedHost traced;
+  constexpr int kReaders = 4;
+  std::vector<std::string> seen(kReaders);
+  REQUIRE(traced.host
+              .register_function({.name = "fan",
+                                  .handler = [&seen](const Event&, Context& ctx) -> Result {
+                                    std::vector<std::thread> readers;
+                                    for (int i = 0; i < kReaders; ++i) {
+                                      readers.emplace_back([&seen, &ctx, i] {
+                                        const InvocationSpan* span = ctx.span();
+                                        if (span == nullptr) return;
+                                        seen[static_cast<size_t>(i)] =
+                                            fnhost::trace_id_hex(span->context.trace_id) + "/" +
+                                            fnhost::span_id_hex(span->context.span_id);
+                                      });
+                                    }
+                                    for (std::thread& reader : readers) reader.join();
+                                    ctx.log().info("done");
+                                    return "ok";
+                                  }})
+              .ok());
+  for (int round = 0; round < 20; ++round) {
+    const size_t before = traced.spans->size();
+    REQUIRE(traced.host.invoke("fan", Event::with_data("x")).get().ok());
+    REQUIRE(traced.wait_spans(before + 1));
+    const CapturedSpan span = traced.spans->spans().at(before);
+    INFO("round " << round);
+    CHECK(span.span.context.valid());
+    for (const std::string& ids : seen) CHECK(ids == trace_of(span) + "/" + id_of(span));
+  }
+  REQUIRE(traced.host.flush_telemetry());
+  const std::vector<CapturedLogRecord> records = traced.logs->records();
+  const std::vector<CapturedSpan> spans = traced.spans->spans();
+  size_t matched = 0;
+  for (const CapturedLogRecord& record : records) {
+    if (record.message != "done") continue;
+    for (const CapturedSpan& span : spans) {
+      if (record.trace_id == trace_of(span) && record.span_id == id_of(span)) ++matched;
+    }
+  }
+  CHECK(matched == 20);
+}
+
+// A span sink that holds the export thread until released: every span after the first few is
+// dropped, so those invocations' ids are never read.
+class HeldSpanSink final : public fnhost::SpanSink {
+ public:
+  void export_span(const fnhost::SpanRecord&) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    open_cv_.wait(lock, [this] { return open_; });
+  }
+  void open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    open_cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable open_cv_;
+  bool open_ = false;
+};
+
+TEST_CASE("an invocation record reused after a dropped new trace keeps its next event's parent",
+          "[tracing]") {
+  auto sink = std::make_shared<HeldSpanSink>();
+  fnhost::HostOptions options = fnhost::testing::quiet_options(1);
+  options.tracing = {.span_sink = sink, .sample_ratio = 1.0};
+  options.telemetry_queue_capacity = 1;
+  fnhost::Host host = fnhost::testing::make_host(std::move(options));
+  std::vector<std::string> parents_seen;
+  REQUIRE(host.register_function({.name = "f",
+                                  .handler = [&](const Event& event, Context& ctx) -> Result {
+                                    // Only events with a parent look at their span.
+                                    if (event.extension("traceparent") && ctx.span() != nullptr) {
+                                      parents_seen.push_back(
+                                          fnhost::trace_id_hex(ctx.span()->context.trace_id));
+                                    }
+                                    return "ok";
+                                  }})
+              .ok());
+  // New traces and parented events in an irregular order, so that records left with undrawn
+  // ids come back for parented events whatever order the record pool hands them out in.
+  std::minstd_rand random(7);
+  int parented = 0;
+  for (int i = 0; i < 300; ++i) {
+    if (random() % 3 == 0) {
+      ++parented;
+      REQUIRE(host.invoke("f", with_traceparent(kParent)).get().ok());
+    } else {
+      REQUIRE(host.invoke("f", Event::with_data("new trace")).get().ok());
+    }
+  }
+  CHECK(host.metrics().telemetry.spans_dropped > 0);
+  REQUIRE(parents_seen.size() == static_cast<size_t>(parented));
+  for (const std::string& trace : parents_seen) CHECK(trace == kParentTraceId);
+  sink->open();
 }
 
 TEST_CASE("ctx.invoke, invoke_async and publish make the callees' spans children of the caller",

@@ -205,6 +205,17 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   const int max_queued = slot.max_queued.load(std::memory_order_relaxed);
   const int64_t queue_bound =
       max_queued > 0 ? max_queued : static_cast<int64_t>(FunctionSlot::kQueuedMask);
+  // The record is taken (often a cache miss: a worker freed it) and the clock read before the
+  // invocation is counted: from the count on, runners may be spinning for the record to reach
+  // the queue (take_claimed), so only the moves of what the caller handed over lie between.
+  Invocation* invocation = detail::InvocationPool::acquire();
+  invocation->begin_admission();
+  invocation->slot = &slot;
+  invocation->queued_bytes = bytes;
+  invocation->is_async = admission.completion == nullptr;
+  invocation->on_end = admission.on_end;
+  invocation->on_end_context = admission.on_end_context;
+  if (has_observers()) invocation->admitted_ns = now_ns();
   uint64_t word = slot.state.load();
   bool into_empty_queue = false;
   absl::Status refused;
@@ -236,6 +247,8 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
     }
   }
   if (!refused.ok()) {
+    invocation->on_end = nullptr;  // never accepted: nothing ends
+    detail::InvocationPool::recycle(invocation);
     if (queued_invocations_budget_.enabled() || queued_bytes_budget_.enabled()) {
       give_back_queue_budget(1, bytes);
     }
@@ -249,9 +262,6 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   }
   // Counted: from here the invocation is accepted and must reach the queue (claimers of this
   // count wait for it).
-  Invocation* invocation = detail::InvocationPool::acquire();
-  invocation->begin_admission();
-  invocation->slot = &slot;
   if (admission.shared != nullptr) {
     invocation->event = *admission.shared;
   } else if (admission.data != nullptr) {
@@ -262,11 +272,7 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
     invocation->event = detail::make_shared_event(std::move(*admission.owned));
   }
   invocation->batch = std::move(admission.batch);
-  invocation->queued_bytes = bytes;
-  invocation->is_async = admission.completion == nullptr;
   invocation->completion = std::move(admission.completion);
-  invocation->on_end = admission.on_end;
-  invocation->on_end_context = admission.on_end_context;
   if (lineage.fresh) {
     lineage.fresh = false;
     // A publish stamps its time once for all its deliveries.
@@ -280,7 +286,6 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   invocation->sequence =
       static_cast<uint64_t>(slot.invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   if (has_observers()) {
-    invocation->admitted_ns = now_ns();
     // Before it is queued: a runner may start (and end) it at once.
     detail::notify_observers(options.observers, &InvocationObserver::on_admitted,
                              AdmittedInvocation{.function = slot.name,

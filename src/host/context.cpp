@@ -37,7 +37,7 @@ std::optional<std::string_view> Context::env(std::string_view key) const {
 bool Context::is_cold_start() const { return invocation_->cold_start; }
 
 const InvocationSpan* Context::span() const {
-  return invocation_->traced ? &invocation_->span : nullptr;
+  return invocation_->traced ? &invocation_->traced_span() : nullptr;
 }
 
 bool FunctionLog::enabled(LogLevel level) const {
@@ -54,8 +54,9 @@ void FunctionLog::write(LogLevel level, std::string_view message) const {
   std::string trace_id;
   std::string span_id;
   if (invocation_->traced) {
-    trace_id = trace_id_hex(invocation_->span.context.trace_id);
-    span_id = span_id_hex(invocation_->span.context.span_id);
+    const InvocationSpan& span = invocation_->traced_span();
+    trace_id = trace_id_hex(span.context.trace_id);
+    span_id = span_id_hex(span.context.span_id);
   }
   host.log(level, invocation_->slot->name, host.invocation_id(*invocation_), message,
            HostCore::LogExtras{.trace_id = trace_id, .span_id = span_id, .fields = fields});

@@ -19,6 +19,16 @@ using detail::FunctionSlot;
 using detail::FunctionVersion;
 using detail::Invocation;
 
+namespace {
+// The span observers are given: with its ids when anything will read them — a program observer
+// or a record that is kept, which are exactly when the invocation id is made — else as it is
+// (its records are dropped unread).
+const InvocationSpan* observed_span(const Invocation& invocation, std::string_view id) {
+  if (!invocation.traced) return nullptr;
+  return id.empty() ? &invocation.span : &invocation.traced_span();
+}
+}  // namespace
+
 HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, HeldInstance& held,
                                      bool keep_instance) {
   int expected = Invocation::kClaimed;
@@ -74,7 +84,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
                           .number = invocation.sequence,
                           .queue_wait = absl::Nanoseconds(start - invocation.admitted_ns),
                           .invocation_id = id.view(),
-                          .span = invocation.traced ? &invocation.span : nullptr});
+                          .span = observed_span(invocation, id.view())});
     if (reads_cpu_clock) cpu_start_ns = detail::platform::current_thread_cpu_ns();
   }
 
@@ -207,7 +217,7 @@ void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int
           .attempt = invocation.lineage.attempt,
           .start_time = wall_at(invocation.start_ns),
           .error = error,
-          .span = invocation.traced ? &invocation.span : nullptr});
+          .span = observed_span(invocation, id)});
 }
 
 void HostCore::notify_dropped(const Invocation& invocation) const {

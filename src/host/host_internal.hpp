@@ -373,9 +373,13 @@ struct Invocation : TimerNode {
   // Only with observers installed: when it was admitted, and the init it ran (cold start).
   int64_t admitted_ns = 0;
   int64_t init_ns = 0;  // the init it ran (a cold start)
-  // With tracing on: its span, set as it starts (begin_span).
+  // With tracing on: its span, set as it starts (begin_span). A new trace's ids are drawn only
+  // when something first reads them (traced_span()): under load most spans are dropped unread,
+  // and drawing them is a good part of what tracing costs an invocation.
   bool traced = false;
-  InvocationSpan span;
+  enum SpanIds : uint8_t { kSpanIdsReady = 0, kSpanIdsPending = 1, kSpanIdsDrawing = 2 };
+  mutable std::atomic<uint8_t> span_ids{kSpanIdsReady};
+  mutable InvocationSpan span;
   Invocation* pool_next = nullptr;  // InvocationPool's free lists
   // Called once with `on_end_context` as the last reference goes, however the invocation ended
   // (result, timeout, refusal to run, drop at shutdown): how a schedule knows its previous run
@@ -414,7 +418,15 @@ struct Invocation : TimerNode {
     instance = nullptr;
     cold_start = false;
     traced = false;
+    span_ids.store(kSpanIdsReady, std::memory_order_relaxed);
   }
+  // Its span, with its ids (drawn now if they were not yet). Only while `traced`. Safe from
+  // any thread the handler lends its Context to: one of them draws, the others wait for it.
+  const InvocationSpan& traced_span() const {
+    if (span_ids.load(std::memory_order_acquire) != kSpanIdsReady) draw_span_ids();
+    return span;
+  }
+  void draw_span_ids() const;  // host/spans.cpp
   // On recycling: lets go of what the record owns (payload, event, completion), keeping the
   // payload's capacity (bounded).
   void release_payload();

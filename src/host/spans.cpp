@@ -5,6 +5,7 @@
 // by an observer (observability/span_exporter.hpp) when the invocation ends.
 #include <cstring>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "common/random.hpp"
@@ -77,18 +78,21 @@ void HostCore::begin_span(Invocation& invocation) const {
       }
     }
   }
+  invocation.traced = true;
   if (!has_parent) {
-    fill_random_nonzero(span.context.trace_id);
+    // The ids of a new trace wait until something reads them (Invocation::traced_span).
     span.context.flags = sample_new_trace() ? kTraceFlagSampled : 0;
+    invocation.span_ids.store(Invocation::kSpanIdsPending, std::memory_order_relaxed);
+    return;
   }
   fill_random_nonzero(span.context.span_id);
-  invocation.traced = true;
 }
 
 void HostCore::inject_span(const Invocation& invocation, Event& event) const {
   if (!invocation.traced) return;
-  set_extension(event, "traceparent", format_traceparent(invocation.span.context));
-  set_extension(event, "tracestate", invocation.span.context.tracestate);
+  const InvocationSpan& span = invocation.traced_span();
+  set_extension(event, "traceparent", format_traceparent(span.context));
+  set_extension(event, "tracestate", span.context.tracestate);
 }
 
 void HostCore::carry_span(const Invocation& invocation, std::string& data,
@@ -100,4 +104,19 @@ void HostCore::carry_span(const Invocation& invocation, std::string& data,
   event = std::make_shared<const Event>(std::move(next));
 }
 
+namespace detail {
+
+void Invocation::draw_span_ids() const {
+  uint8_t expected = kSpanIdsPending;
+  if (span_ids.compare_exchange_strong(expected, kSpanIdsDrawing, std::memory_order_acquire)) {
+    fill_random_nonzero(span.context.trace_id);
+    fill_random_nonzero(span.context.span_id);
+    span_ids.store(kSpanIdsReady, std::memory_order_release);
+    return;
+  }
+  // Another thread of the same invocation draws them: a few nanoseconds.
+  while (span_ids.load(std::memory_order_acquire) != kSpanIdsReady) std::this_thread::yield();
+}
+
+}  // namespace detail
 }  // namespace fnhost
