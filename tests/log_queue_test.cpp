@@ -248,12 +248,18 @@ TEST_CASE("format_log_record writes trace ids and fields in logfmt and JSON", "[
         "time=1970-01-01T00:00:00.000000Z level=info function=\"\" invocation_id=\"\" msg=hi");
 }
 
-TEST_CASE("telemetry_queue_capacity below 1 is refused", "[logs]") {
-  fnhost::HostOptions options;
-  options.telemetry_queue_capacity = 0;
-  const absl::StatusOr<fnhost::Host> host = fnhost::Host::create(std::move(options));
-  REQUIRE(host.status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK(host.status().message().find("telemetry_queue_capacity") != std::string::npos);
+TEST_CASE("telemetry_queue_capacity outside 1..1048576 is refused", "[logs]") {
+  for (const int64_t capacity : {int64_t{0}, int64_t{-1}, (int64_t{1} << 20) + 1}) {
+    INFO(capacity);
+    fnhost::HostOptions options;
+    options.telemetry_queue_capacity = capacity;
+    const absl::StatusOr<fnhost::Host> host = fnhost::Host::create(std::move(options));
+    REQUIRE(host.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(host.status().message().find("telemetry_queue_capacity") != std::string::npos);
+  }
+  fnhost::HostOptions largest = fnhost::testing::quiet_options(2);
+  largest.telemetry_queue_capacity = int64_t{1} << 20;
+  CHECK(fnhost::Host::create(std::move(largest)).ok());
 }
 
 TEST_CASE("TelemetryQueue: many producers, a bounded queue, every item written or refused",
@@ -277,6 +283,69 @@ TEST_CASE("TelemetryQueue: many producers, a bounded queue, every item written o
   }
   CHECK(ran.load() + refused.load() == 8 * 5000);
   CHECK(ran.load() > 0);
+}
+
+TEST_CASE("TelemetryQueue: items pushed by threads that take turns are written in turn order",
+          "[logs][stress]") {
+  constexpr int kThreads = 4;
+  constexpr int kItems = 20'000;
+  std::vector<int> written;
+  written.reserve(kItems);
+  {
+    fnhost::detail::TelemetryQueue queue(64);
+    std::atomic<int> turn{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int n = t; n < kItems; n += kThreads) {
+          while (turn.load() != n) std::this_thread::yield();
+          // Only the writer appends: no lock needed.
+          while (!queue.push([&written, n] { written.push_back(n); })) {
+            std::this_thread::yield();  // full: the writer frees places as it goes
+          }
+          turn.store(n + 1);
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    REQUIRE(queue.flush(absl::Seconds(60)));
+  }
+  REQUIRE(written.size() == kItems);
+  int out_of_order = 0;
+  for (int n = 0; n < kItems; ++n) out_of_order += written[static_cast<size_t>(n)] != n ? 1 : 0;
+  CHECK(out_of_order == 0);
+}
+
+TEST_CASE("TelemetryQueue: stop drops what is queued and refuses pushes after it", "[logs]") {
+  std::atomic<int> ran{0};
+  fnhost::detail::TelemetryQueue queue(1024);
+  std::mutex gate_mu;
+  std::unique_lock<std::mutex> gate(gate_mu);
+  std::atomic<bool> entered{false};
+  REQUIRE(queue.push([&] {
+    entered.store(true);
+    std::lock_guard<std::mutex> wait_for_gate(gate_mu);
+    ran.fetch_add(1);
+  }));
+  REQUIRE(wait_until([&] { return entered.load(); }));
+  for (int i = 0; i < 5; ++i) REQUIRE(queue.push([&ran] { ran.fetch_add(1); }));
+  CHECK(queue.queued() == 5);
+  int64_t dropped = -1;
+  std::thread stopper([&] { dropped = queue.stop(); });
+  // Once stop() began, pushes are refused (the queue has room for far more than the probes
+  // that may land before); it then waits for the item being written.
+  int probes_queued = 0;
+  REQUIRE(wait_until([&] {
+    if (!queue.push([] {})) return true;
+    ++probes_queued;
+    return false;
+  }));
+  gate.unlock();
+  stopper.join();
+  CHECK(dropped == 5 + probes_queued);
+  CHECK(ran.load() == 1);
+  CHECK(queue.queued() == 0);
+  CHECK_FALSE(queue.push([&ran] { ran.fetch_add(1); }));
 }
 
 TEST_CASE("the telemetry writer leaves when idle and comes back for the next record", "[logs]") {

@@ -4,15 +4,15 @@
 // are counted and not trusted; parent-based ratio sampling; log records carry the ids; spans
 // as OTLP/JSON lines.
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <catch2/catch.hpp>
+#include <condition_variable>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fnhost/fnhost.hpp"
@@ -136,8 +136,9 @@ TEST_CASE("an event without a traceparent starts a new sampled trace", "[tracing
   CHECK(trace_of(spans[0]) != trace_of(spans[1]));
 }
 
-TEST_CASE("a new trace's ids are one pair for every reader: threads, log records, the exported span",
-          "[tracing]") {
+TEST_CASE(
+    "a new trace's ids are one pair for every reader: threads, log records, the exported span",
+    "[tracing]") {
   TracedHost traced;
   constexpr int kReaders = 4;
   std::vector<std::string> seen(kReaders);

@@ -340,10 +340,11 @@ absl::StatusOr<Host> Host::create(HostOptions options) {
       !rate.ok()) {
     return rate;
   }
-  if (options.telemetry_queue_capacity < 1) {
+  if (options.telemetry_queue_capacity < 1 ||
+      options.telemetry_queue_capacity > detail::TelemetryQueue::kMaxCapacity) {
     return absl::InvalidArgumentError(
-        fmt::format("HostOptions: telemetry_queue_capacity must be >= 1, got {}",
-                    options.telemetry_queue_capacity));
+        fmt::format("HostOptions: telemetry_queue_capacity must be 1..{}, got {}",
+                    detail::TelemetryQueue::kMaxCapacity, options.telemetry_queue_capacity));
   }
   if (!(options.tracing.sample_ratio >= 0.0 && options.tracing.sample_ratio <= 1.0)) {
     return absl::InvalidArgumentError(fmt::format(

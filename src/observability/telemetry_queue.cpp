@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "observability/telemetry_queue.hpp"
 
+#include <array>
 #include <chrono>
+#include <thread>
 #include <utility>
 
 #include "platform/deadline.hpp"
@@ -11,63 +13,126 @@ namespace fnhost::detail {
 namespace {
 // A writer with nothing to write lingers this long, then leaves: an idle host keeps no thread.
 constexpr auto kWriterLinger = std::chrono::seconds(1);
+// Items the writer takes at once.
+constexpr size_t kBatch = 256;
 // The queue whose writer is the calling thread, if any: its flush() must not wait for itself.
 thread_local const TelemetryQueue* writing_for = nullptr;
 }  // namespace
 
 TelemetryQueue::~TelemetryQueue() { (void)stop(); }
 
-int64_t TelemetryQueue::stop() {
-  platform::Thread writer;
-  std::deque<Item> dropped;
-  {
-    MutexLock lock(mu_);
-    stop_ = true;
-    dropped.swap(items_);
-    size_.store(0, std::memory_order_relaxed);
-    finished_ += static_cast<int64_t>(dropped.size());
-    writer = std::move(writer_);
-  }
-  wake_.notify_all();
-  flushed_.notify_all();
-  if (writer.joinable()) writer.join();
-  return static_cast<int64_t>(dropped.size());
-}
-
 bool TelemetryQueue::push(Item item) {
-  MutexLock lock(mu_);
-  if (stop_ || items_.size() >= capacity_) return false;
-  if (!writer_running_) {
-    // The last writer has left (or is leaving: it no longer needs the lock).
-    if (writer_.joinable()) writer_.join();
-    if (!writer_.start(0, [this] { run(); }).ok()) return false;
-    writer_running_ = true;
+  if (stopped_.load(std::memory_order_acquire)) return false;
+  Cell* cells = cells_.load(std::memory_order_acquire);
+  if (cells == nullptr) {
+    if (!ensure_writer()) return false;
+    cells = cells_.load(std::memory_order_acquire);
   }
-  items_.push_back(std::move(item));
-  size_.store(items_.size(), std::memory_order_relaxed);
-  ++pushed_;
-  // Only a writer that may be waiting needs the wake-up: it empties the queue before it waits.
-  if (items_.size() == 1) wake_.notify_one();
+  // Draw a ticket whose place is free; a place still holding an item a lap behind means full.
+  int64_t ticket = pushed_.load(std::memory_order_relaxed);
+  Cell* cell = nullptr;
+  for (;;) {
+    cell = &cells[ticket % capacity_];
+    const int64_t turn = cell->ticket.load(std::memory_order_acquire);
+    if (turn == ticket) {
+      if (pushed_.compare_exchange_weak(ticket, ticket + 1)) break;
+    } else if (turn < ticket) {
+      return false;
+    } else {
+      ticket = pushed_.load(std::memory_order_relaxed);
+    }
+  }
+  cell->item = std::move(item);
+  cell->ticket.store(ticket + 1, std::memory_order_release);
+  // The ticket was drawn before this look (both seq_cst): a leaving writer either sees the
+  // item and stays, or this push sees it gone and starts another. If none can be had, the
+  // item waits for the next push that can start one (or for stop(), which drops it).
+  if (!writer_alive_.load()) {
+    (void)ensure_writer();
+  } else if (writer_waiting_.load()) {
+    MutexLock lock(mu_);
+    wake_.notify_one();
+  }
   return true;
 }
 
-int64_t TelemetryQueue::queued() const {
+bool TelemetryQueue::ensure_writer() {
   MutexLock lock(mu_);
-  return static_cast<int64_t>(items_.size());
+  if (writer_running_) return true;
+  if (stopped_.load()) return false;
+  if (owned_cells_ == nullptr) {
+    owned_cells_ = std::make_unique<Cell[]>(static_cast<size_t>(capacity_));
+    for (int64_t i = 0; i < capacity_; ++i) {
+      owned_cells_[static_cast<size_t>(i)].ticket.store(i, std::memory_order_relaxed);
+    }
+    cells_.store(owned_cells_.get(), std::memory_order_release);
+  }
+  // The last writer has left (or is leaving: it no longer needs the lock).
+  if (writer_.joinable()) writer_.join();
+  if (!writer_.start(0, [this] { run(); }).ok()) return false;
+  writer_running_ = true;
+  writer_alive_.store(true);
+  return true;
+}
+
+size_t TelemetryQueue::take(Item* out, size_t max) {
+  Cell* const cells = cells_.load(std::memory_order_acquire);
+  if (cells == nullptr) return 0;
+  int64_t next = taken_.load(std::memory_order_relaxed);
+  size_t count = 0;
+  while (count < max) {
+    Cell& cell = cells[next % capacity_];
+    // Not yet filled: empty, or its push has drawn the ticket and is still storing the item.
+    if (cell.ticket.load(std::memory_order_acquire) != next + 1) break;
+    out[count++] = std::move(cell.item);
+    cell.item = nullptr;
+    cell.ticket.store(next + capacity_, std::memory_order_release);
+    ++next;
+  }
+  if (count > 0) taken_.store(next);
+  return count;
 }
 
 bool TelemetryQueue::flush(absl::Duration timeout) {
   if (writing_for == this) return false;
   const auto deadline = steady_deadline_after(timeout);
+  const int64_t target = pushed_.load();
   MutexLock lock(mu_);
-  const int64_t target = pushed_;
-  while (finished_ < target) {
-    if (!writer_running_) return false;  // nothing will write them
-    if (!flushed_.wait_until(mu_, deadline) && std::chrono::steady_clock::now() >= deadline) {
-      return finished_ >= target;
-    }
+  flush_waiters_.fetch_add(1);
+  bool done = finished_.load() >= target;
+  while (!done) {
+    if (!writer_running_) break;  // nothing will write them
+    const bool notified = flushed_.wait_until(mu_, deadline);
+    done = finished_.load() >= target;
+    if (!notified && std::chrono::steady_clock::now() >= deadline) break;
   }
-  return true;
+  flush_waiters_.fetch_sub(1);
+  return done;
+}
+
+int64_t TelemetryQueue::stop() {
+  stopped_.store(true);
+  platform::Thread writer;
+  {
+    MutexLock lock(mu_);
+    writer = std::move(writer_);
+    wake_.notify_all();
+  }
+  if (writer.joinable()) writer.join();
+  // The writer is gone: what is still queued is dropped here. (A push that passed the stop
+  // check just before it was set may still add one; the next stop(), at the latest the
+  // destructor's, drops that.)
+  int64_t dropped = 0;
+  std::array<Item, kBatch> batch;
+  for (size_t count = take(batch.data(), kBatch); count > 0; count = take(batch.data(), kBatch)) {
+    for (size_t i = 0; i < count; ++i) batch[i] = nullptr;
+    dropped += static_cast<int64_t>(count);
+  }
+  finished_.fetch_add(dropped);
+  MutexLock lock(mu_);
+  writer_running_ = false;
+  flushed_.notify_all();
+  return dropped;
 }
 
 void TelemetryQueue::run() {
@@ -76,35 +141,57 @@ void TelemetryQueue::run() {
   // queue's capacity are dropped and counted) rather than invocations.
   (void)platform::set_current_thread_background();
   writing_for = this;
-  std::deque<Item> batch;
-  MutexLock lock(mu_);
+  std::array<Item, kBatch> batch;
   for (;;) {
-    if (items_.empty()) {
-      if (stop_) break;
-      const auto idle_until = std::chrono::steady_clock::now() + kWriterLinger;
-      while (items_.empty() && !stop_ && std::chrono::steady_clock::now() < idle_until) {
-        wake_.wait_until(mu_, idle_until);
+    // Stopped: what is still queued is stop()'s to drop.
+    if (stopped_.load()) break;
+    const size_t count = take(batch.data(), kBatch);
+    if (count > 0) {
+      for (size_t i = 0; i < count; ++i) {
+        try {
+          std::move(batch[i])();
+        } catch (...) {
+          // A failing sink loses its record, not the writer.
+        }
+        batch[i] = nullptr;
       }
-      if (items_.empty()) break;
-    }
-    batch.swap(items_);
-    size_.store(0, std::memory_order_relaxed);
-    mu_.unlock();
-    int64_t done = 0;
-    for (Item& item : batch) {
-      try {
-        std::move(item)();
-      } catch (...) {
-        // A failing sink loses its record, not the writer.
+      written_.fetch_add(static_cast<int64_t>(count), std::memory_order_relaxed);
+      finished_.fetch_add(static_cast<int64_t>(count));
+      if (flush_waiters_.load() > 0) {
+        MutexLock lock(mu_);
+        flushed_.notify_all();
       }
-      ++done;
+      continue;
     }
-    written_.fetch_add(done, std::memory_order_relaxed);
-    batch.clear();
-    mu_.lock();
-    finished_ += done;
+    if (queued_now() > 0) {
+      // A push drew the next ticket and is still storing its item: a moment.
+      std::this_thread::yield();
+      continue;
+    }
+    MutexLock lock(mu_);
+    // Sleep until a push or stop, at most the linger. Said before looking (both seq_cst): a
+    // push either sees the writer waiting and wakes it, or is seen here. (A drawn ticket whose
+    // item is still being stored counts as queued: the writer looks again at once.)
+    writer_waiting_.store(true);
+    const auto idle_until = std::chrono::steady_clock::now() + kWriterLinger;
+    while (queued_now() == 0 && !stopped_.load() && std::chrono::steady_clock::now() < idle_until) {
+      wake_.wait_until(mu_, idle_until);
+    }
+    writer_waiting_.store(false);
+    if (queued_now() > 0 || stopped_.load()) continue;
+    // Idle for the whole linger: leave — unless a push drew a ticket meanwhile (it saw the
+    // writer alive, so it will not start another).
+    writer_alive_.store(false);
+    if (queued_now() > 0) {
+      writer_alive_.store(true);
+      continue;
+    }
+    writer_running_ = false;
     flushed_.notify_all();
+    return;
   }
+  MutexLock lock(mu_);
+  writer_alive_.store(false);
   writer_running_ = false;
   flushed_.notify_all();
 }
