@@ -50,8 +50,9 @@ void HostCore::flush_batch(Batcher& batcher, std::shared_ptr<BatchItems> items) 
       .accepted_ns = coarse_now_ns(), .fresh = false, .principal = batcher.owner};
   Admission admission{.shared = &summary, .lineage = lineage, .batch = std::move(items)};
   const std::shared_ptr<const BatchItems> kept = admission.batch;
-  absl::Status admitted = admit_or_wait(slot, admission);
+  // Counted before the hand-over: whoever sees the batch's handler run sees it counted.
   batcher.batches.fetch_add(1, std::memory_order_relaxed);
+  absl::Status admitted = admit_or_wait(slot, admission);
   if (admitted.ok()) return;
   // Its function was removed, or shutdown closed it: every item ends here.
   dead_letter_each(slot, {}, nullptr, kept.get(), lineage, 0, admitted, /*last_attempt_ns=*/0, {});
