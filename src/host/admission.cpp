@@ -273,18 +273,20 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   }
   invocation->batch = std::move(admission.batch);
   invocation->completion = std::move(admission.completion);
+  // Counted before the counters FunctionStats subtracts from it (and which it reads first), so
+  // a racing reader may see an event accepted a moment early but never pending too few.
+  invocation->sequence =
+      static_cast<uint64_t>(slot.invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   if (lineage.fresh) {
     lineage.fresh = false;
     // A publish stamps its time once for all its deliveries.
     if (lineage.accepted_ns == 0) lineage.accepted_ns = coarse_now_ns();
-    if (!invocation->is_async) slot.sync_invocations.fetch_add(1, std::memory_order_relaxed);
+    if (!invocation->is_async) slot.sync_invocations.fetch_add(1, std::memory_order_release);
   } else {
-    slot.readmissions.fetch_add(1, std::memory_order_relaxed);
+    slot.readmissions.fetch_add(1, std::memory_order_release);
   }
   invocation->lineage = lineage;
   if (into_empty_queue) slot.head_accepted_ns.store(lineage.accepted_ns, std::memory_order_relaxed);
-  invocation->sequence =
-      static_cast<uint64_t>(slot.invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   if (has_observers()) {
     // Before it is queued: a runner may start (and end) it at once.
     detail::notify_observers(options.observers, &InvocationObserver::on_admitted,

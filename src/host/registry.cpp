@@ -236,6 +236,10 @@ absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) co
   // accepted.
   stats.events_succeeded = relaxed(slot->events_succeeded);
   stats.events_dead_lettered = relaxed(slot->events_dead_lettered);
+  // Likewise what is subtracted from the invocations before them (admission counts the
+  // invocation first).
+  const int64_t sync_invocations = slot->sync_invocations.load(std::memory_order_acquire);
+  const int64_t readmissions = slot->readmissions.load(std::memory_order_acquire);
   stats.invocations = relaxed(slot->invocations);
   stats.successes = relaxed(slot->sync_successes) + stats.events_succeeded;
   stats.errors = relaxed(slot->errors);
@@ -254,8 +258,8 @@ absl::StatusOr<FunctionStats> HostCore::function_stats(std::string_view name) co
         absl::Nanoseconds(std::max<int64_t>(0, coarse_now_ns() - relaxed(slot->head_accepted_ns)));
   }
   stats.instances = relaxed(slot->live_instances);
-  stats.events_accepted = stats.invocations - relaxed(slot->sync_invocations) -
-                          relaxed(slot->readmissions) + relaxed(slot->accepted_waiting);
+  stats.events_accepted =
+      stats.invocations - sync_invocations - readmissions + relaxed(slot->accepted_waiting);
   stats.events_pending = std::max<int64_t>(
       0, stats.events_accepted - stats.events_succeeded - stats.events_dead_lettered);
   stats.retries = relaxed(slot->retries);
