@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/pooled_box.hpp"
 #include "fmt/format.h"
 #include "host/host_core.hpp"
 #include "host/invocation_pool.hpp"
@@ -52,6 +53,14 @@ HostOptions with_internal_observers(HostOptions options, const HostCore* host) {
   return options;
 }
 
+// What the host's pools keep beyond their reserve goes back to the allocator (the host has had
+// nothing to time for a while: a burst is over).
+void trim_pools() {
+  detail::InvocationPool::trim_excess();
+  detail::PooledBox<detail::PendingReport>::trim_excess();
+  detail::PooledBox<detail::QueuedSpan>::trim_excess();
+}
+
 // How many of `options.observers` with_internal_observers() added.
 size_t internal_observer_count(const HostOptions& options) {
   return (options.metering.enabled ? 1 : 0) + (options.tracing.span_sink != nullptr ? 1 : 0) +
@@ -83,8 +92,8 @@ HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_exec
       timers_(detail::TimerService::Options{
           .manual_clock = manual_clock_ != nullptr ? &manual_clock_adapter_ : nullptr,
           // The host has had no deadline pending for a while: a burst is over, give its
-          // surplus invocation records back to the allocator.
-          .on_idle = &detail::InvocationPool::trim_excess}),
+          // surplus records (invocations, log facts, spans) back to the allocator.
+          .on_idle = &trim_pools}),
       retries_(timers_, &HostCore::on_retries_due, this) {
   if (manual_clock_ != nullptr) detail::ManualClockAccess::attach(*manual_clock_, &timers_);
   created_at_ = wall_now();
@@ -233,11 +242,12 @@ void HostCore::write_log_record(const LogRecord& record) const {
 }
 
 void HostCore::export_span(detail::QueuedSpan&& span) const {
-  SpanSink* sink = options.tracing.span_sink.get();
-  const bool pushed = telemetry_->push([this, sink, span = std::move(span)]() {
-    span.export_to(*sink);
-    telemetry_counters_.spans.fetch_add(1, std::memory_order_relaxed);
-  });
+  // Boxed: the closure then fits the queue item's inline storage (no allocation per span).
+  const bool pushed =
+      telemetry_->push([this, span = detail::PooledBox<detail::QueuedSpan>(std::move(span))]() {
+        span->export_to(*options.tracing.span_sink);
+        telemetry_counters_.spans.fetch_add(1, std::memory_order_relaxed);
+      });
   if (!pushed) telemetry_counters_.spans_dropped.add(1);
 }
 
@@ -247,25 +257,29 @@ CostReport HostCore::cost_report() const {
   return meter_->report(created_at_, now);
 }
 
-void HostCore::queue_report(detail::PendingReport&& report) const {
-  const int64_t records = report.finished ? 2 : 1;
-  const bool pushed = telemetry_->push([this, time = wall_now(), report = std::move(report)]() {
-    std::string trace_id;
-    std::string span_id;
-    if (report.traced) {
-      trace_id = trace_id_hex(report.trace_id);
-      span_id = span_id_hex(report.span_id);
-    }
-    report.emit([&](LogLevel level, std::string_view message) {
-      write_log_record(LogRecord{.time = time,
-                                 .level = level,
-                                 .function = report.function,
-                                 .invocation_id = report.invocation_id.view(),
-                                 .message = message,
-                                 .trace_id = trace_id,
-                                 .span_id = span_id});
-    });
-  });
+void HostCore::queue_report(detail::PendingReport&& pending) const {
+  const int64_t records = pending.finished ? 2 : 1;
+  pending.queued_at = wall_now();
+  // Boxed: the closure then fits the queue item's inline storage (no allocation per record).
+  const bool pushed = telemetry_->push(
+      [this, boxed = detail::PooledBox<detail::PendingReport>(std::move(pending))]() {
+        const detail::PendingReport& report = *boxed;
+        std::string trace_id;
+        std::string span_id;
+        if (report.traced) {
+          trace_id = trace_id_hex(report.trace_id);
+          span_id = span_id_hex(report.span_id);
+        }
+        report.emit([&](LogLevel level, std::string_view message) {
+          write_log_record(LogRecord{.time = report.queued_at,
+                                     .level = level,
+                                     .function = report.function,
+                                     .invocation_id = report.invocation_id.view(),
+                                     .message = message,
+                                     .trace_id = trace_id,
+                                     .span_id = span_id});
+        });
+      });
   if (!pushed) {
     telemetry_counters_.log_records_dropped.add(records);
   }

@@ -33,6 +33,8 @@ struct PendingReport {
   absl::Duration init_duration;
   absl::Duration cpu_time;
   int memory_mb = 0;
+  // When the host queued it: the records' time.
+  absl::Time queued_at;
 
   // Calls `write(level, message)` for each of its records, in order.
   void emit(const std::function<void(LogLevel, std::string_view)>& write) const;
