@@ -160,9 +160,15 @@ TEST_CASE(
     CHECK(stuck.queued == 4);
     CHECK(stuck.log_records_dropped + stuck.spans_dropped > 0);
     sink->open();
-    REQUIRE(host.flush_telemetry(absl::Seconds(60)));
-    // Each invocation offered 3 records and 1 span: every one was written or counted dropped.
-    const fnhost::TelemetryStats stats = host.metrics().telemetry;
+    // Each invocation offered 3 records and 1 span: every one is written or counted dropped —
+    // the last END, REPORT and span a moment after its caller got the answer.
+    fnhost::TelemetryStats stats;
+    CHECK(wait_until([&] {
+      (void)host.flush_telemetry(absl::Seconds(60));
+      stats = host.metrics().telemetry;
+      return stats.log_records + stats.log_records_dropped == 3 * kInvocations &&
+             stats.spans + stats.spans_dropped == kInvocations;
+    }));
     CHECK(stats.queued == 0);
     CHECK(stats.log_records + stats.log_records_dropped == 3 * kInvocations);
     CHECK(stats.spans + stats.spans_dropped == kInvocations);
