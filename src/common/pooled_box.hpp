@@ -2,9 +2,9 @@
 // Internal (src/common/pooled_box.hpp).
 // One value of type T in a box from a RecyclingPool, owned like a unique_ptr: for values that
 // one thread builds and another consumes (a log record's facts, a finished span, on their way
-// to the telemetry thread). The box is two words smaller than the value's own move would be
-// for a type-erased callable that captures it (which then fits in its inline storage), and it
-// comes back to the pool instead of crossing glibc's cross-thread free path.
+// to the telemetry thread). A closure that captures the box and one pointer is two words, so
+// it fits a type-erased callable's inline storage where the value itself would be allocated;
+// and the box comes back to the pool instead of taking glibc's cross-thread free path.
 #pragma once
 
 #include <utility>

@@ -101,8 +101,9 @@ absl::Status validate_connector_options(const ConnectorOptions& options) {
     const Subscription& subscription = subscriptions[index];
     const std::string field = fmt::format("ConnectorOptions::subscriptions[{}]", index);
     absl::StatusOr<detail::ParsedFilter> filter = detail::parse_filter(subscription.filter);
-    if (!filter.ok())
+    if (!filter.ok()) {
       return invalid_option(field + ".filter", detail::message_text(filter.status()));
+    }
     if (subscription.qos != 0 && subscription.qos != 1) {
       return invalid_option(field + ".qos",
                             fmt::format("must be 0 or 1, got {}", subscription.qos));
