@@ -89,9 +89,11 @@ TEST_CASE("an idle executor's parked threads do not wake up", "[capacity]") {
   std::atomic<int> ran{0};
   for (int i = 0; i < 100; ++i) REQUIRE(executor->submit([&ran] { ran.fetch_add(1); }).ok());
   REQUIRE(wait_until([&] { return ran.load() == 100; }));
+  // At least the two kept threads; a loaded machine can make the autoscaler add one (a worker
+  // preempted mid-task looks blocked), and the hour-long idle timeout keeps it: all must park.
   REQUIRE(wait_until([&] {
     const fnhost::ExecutorStats stats = executor->stats();
-    return stats.idle == stats.threads && stats.threads == 2;
+    return stats.idle == stats.threads && stats.threads >= 2;
   }));
   // Going idle ends with a few last wake-ups (the monitor's final tick sees no work and
   // stops ticking). Wait until a short window passes without any, then watch a longer one.

@@ -21,7 +21,9 @@ using fnhost::Context;
 using fnhost::Event;
 using fnhost::LogLevel;
 using fnhost::Result;
-using fnhost::detail::InvocationReports;
+using fnhost::detail::billed_ms;
+using fnhost::detail::billed_ms_of_ns;
+using fnhost::detail::report_message;
 using fnhost::testing::CaptureLogSink;
 using fnhost::testing::CapturedLogRecord;
 
@@ -30,15 +32,15 @@ bool starts_with(const std::string& text, const std::string& prefix) {
 }
 
 TEST_CASE("billed duration is whole milliseconds, rounded up, at least 1", "[logs][reports]") {
-  CHECK(InvocationReports::billed_ms(absl::ZeroDuration()) == 1);
-  CHECK(InvocationReports::billed_ms(absl::Microseconds(999)) == 1);
-  CHECK(InvocationReports::billed_ms(absl::Milliseconds(2)) == 2);
-  CHECK(InvocationReports::billed_ms(absl::Microseconds(2001)) == 3);
-  CHECK(InvocationReports::billed_ms(absl::Seconds(3)) == 3000);
-  CHECK(InvocationReports::billed_ms(absl::Nanoseconds(1'000'001)) == 2);
-  CHECK(InvocationReports::billed_ms(-absl::Seconds(1)) == 1);
-  CHECK(InvocationReports::billed_ms_of_ns(999'999'999) == 1000);
-  CHECK(InvocationReports::billed_ms_of_ns(1'000'000'000) == 1000);
+  CHECK(billed_ms(absl::ZeroDuration()) == 1);
+  CHECK(billed_ms(absl::Microseconds(999)) == 1);
+  CHECK(billed_ms(absl::Milliseconds(2)) == 2);
+  CHECK(billed_ms(absl::Microseconds(2001)) == 3);
+  CHECK(billed_ms(absl::Seconds(3)) == 3000);
+  CHECK(billed_ms(absl::Nanoseconds(1'000'001)) == 2);
+  CHECK(billed_ms(-absl::Seconds(1)) == 1);
+  CHECK(billed_ms_of_ns(999'999'999) == 1000);
+  CHECK(billed_ms_of_ns(1'000'000'000) == 1000);
 }
 
 TEST_CASE("a REPORT names duration, billed duration, memory, init, CPU time and outcome",
@@ -53,12 +55,12 @@ TEST_CASE("a REPORT names duration, billed duration, memory, init, CPU time and 
                                       .invocation_id = "abc-1",
                                       .cpu_time = absl::Microseconds(800),
                                       .memory_mb = 256};
-  CHECK(InvocationReports::report(finished) ==
+  CHECK(report_message(finished) ==
         "REPORT RequestId: abc-1 Duration: 12.35 ms Billed Duration: 13 ms Memory Size: 256 MB "
         "Init Duration: 4.50 ms CPU Time: 0.80 ms Outcome: timeout");
   finished.cold_start = false;
   finished.outcome = fnhost::InvocationOutcome::kSuccess;
-  CHECK(InvocationReports::report(finished) ==
+  CHECK(report_message(finished) ==
         "REPORT RequestId: abc-1 Duration: 12.35 ms Billed Duration: 13 ms Memory Size: 256 MB "
         "CPU Time: 0.80 ms Outcome: success");
 }

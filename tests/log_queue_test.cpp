@@ -186,6 +186,61 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "an invocation that starts with the telemetry queue full has START, END, REPORT and its span "
+    "dropped, all counted as it starts",
+    "[logs]") {
+  // On a manual executor the test thread runs every invocation to its very end (its END,
+  // REPORT and span included): no count moves behind its back.
+  auto executor = std::make_shared<fnhost::ManualExecutor>();
+  auto sink = std::make_shared<GatedLogSink>();
+  auto spans = std::make_shared<fnhost::testing::CaptureSpanSink>();
+  fnhost::HostOptions options = fnhost::testing::manual_options(executor, sink);
+  options.invocation_logs = true;
+  options.tracing = {.span_sink = spans, .sample_ratio = 1.0};
+  options.telemetry_queue_capacity = 4;
+  fnhost::Host host = fnhost::testing::make_host(std::move(options));
+  REQUIRE(host.register_function({.name = "filler",
+                                  .handler = [](const Event&, Context&) -> Result { return ""; }})
+              .ok());
+  // What the probe's handler sees of the drop counters, and its id.
+  fnhost::TelemetryStats seen_inside;
+  std::string probe_id;
+  REQUIRE(host.register_function({.name = "probe",
+                                  .handler = [&](const Event&, Context& ctx) -> Result {
+                                    seen_inside = host.metrics().telemetry;
+                                    probe_id = std::string(ctx.invocation_id());
+                                    return "";
+                                  }})
+              .ok());
+  // The first START sticks in the sink; later invocations fill the queue.
+  REQUIRE(host.invoke_async("filler", {}).ok());
+  executor->run_pending();
+  REQUIRE(sink->wait_entered());
+  for (int i = 0; i < 10; ++i) {
+    REQUIRE(host.invoke_async("filler", {}).ok());
+    executor->run_pending();
+  }
+  REQUIRE(host.metrics().telemetry.queued == 4);
+  const fnhost::TelemetryStats before = host.metrics().telemetry;
+  REQUIRE(host.invoke_async("probe", {}).ok());
+  executor->run_pending();
+  // Counted as it started: by the time its handler ran, all four were.
+  CHECK(seen_inside.log_records_dropped == before.log_records_dropped + 3);
+  CHECK(seen_inside.spans_dropped == before.spans_dropped + 1);
+  sink->open();
+  REQUIRE(host.flush_telemetry(absl::Seconds(60)));
+  const fnhost::TelemetryStats after = host.metrics().telemetry;
+  CHECK(after.log_records_dropped == before.log_records_dropped + 3);
+  CHECK(after.spans_dropped == before.spans_dropped + 1);
+  // None of its records reached the sinks.
+  REQUIRE_FALSE(probe_id.empty());
+  for (const std::string& message : sink->messages()) {
+    CHECK(message.find(probe_id) == std::string::npos);
+  }
+  for (const auto& span : spans->spans()) CHECK(span.name != "probe");
+}
+
 TEST_CASE("records from one thread reach the sink in order, on the telemetry thread", "[logs]") {
   auto sink = std::make_shared<CaptureLogSink>();
   fnhost::Host host = fnhost::testing::make_host(fnhost::testing::quiet_options(4, sink));

@@ -49,7 +49,7 @@ void HostCore::notify_refused(std::string_view name, const absl::Status& status,
   detail::notify_observers(
       options.observers, &InvocationObserver::on_refused,
       RefusedInvocation{.function = name, .code = status.code(), .is_async = is_async},
-      user_observers_);
+      options.observers.size());
 }
 
 absl::Status HostCore::admit_unobserved(std::string_view name, Event&& event,
@@ -215,7 +215,7 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   invocation->is_async = admission.completion == nullptr;
   invocation->on_end = admission.on_end;
   invocation->on_end_context = admission.on_end_context;
-  if (has_observers()) invocation->admitted_ns = now_ns();
+  if (times_admission_) invocation->admitted_ns = now_ns();
   uint64_t word = slot.state.load();
   bool into_empty_queue = false;
   absl::Status refused;
@@ -293,7 +293,7 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
                              AdmittedInvocation{.function = slot.name,
                                                 .number = invocation->sequence,
                                                 .is_async = invocation->is_async},
-                             user_observers_);
+                             options.observers.size());
   }
   slot.queue.enqueue(invocation);
   schedule(slot);

@@ -27,6 +27,17 @@ const InvocationSpan* observed_span(const Invocation& invocation, std::string_vi
   if (!invocation.traced) return nullptr;
   return id.empty() ? &invocation.span : &invocation.traced_span();
 }
+
+InvocationOutcome outcome_of(const Invocation& invocation, bool result_ok) {
+  switch (invocation.answered.load(std::memory_order_acquire)) {
+    case Invocation::kByResult:
+      return result_ok ? InvocationOutcome::kSuccess : InvocationOutcome::kError;
+    case Invocation::kByTimeout:
+      return InvocationOutcome::kTimeout;
+    default:
+      return InvocationOutcome::kCancelled;
+  }
+}
 }  // namespace
 
 HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, HeldInstance& held,
@@ -51,7 +62,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   const FunctionSpec& spec = invocation.version->spec;
   int64_t start = start_ns != 0 ? start_ns : now_ns();
   // The clock read reused from the previous invocation can predate this one's admission.
-  if (has_observers()) start = std::max(start, invocation.admitted_ns);
+  if (times_admission_) start = std::max(start, invocation.admitted_ns);
   if (invocation.is_async &&
       start - invocation.lineage.accepted_ns > invocation.version->max_event_age_ns) {
     // Older than its function's max_event_age before this attempt could start: it ends here.
@@ -68,23 +79,27 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   if (tracing()) begin_span(invocation);
   invocation.worker = executor->current_task();
   timers_.arm(&invocation, invocation.deadline_ns);
-  // For observers only: the id both notifications carry, and the thread's CPU clock at start —
+  // For observers only: what both notifications say, and the thread's CPU clock at start —
   // unless the function's last invocation ran short: reading a thread's CPU clock is a system
   // call (over a microsecond on some virtual machines), dearer than such an invocation, whose
-  // CPU time is then taken as its run time (an upper bound).
+  // CPU time is then taken as its run time (an upper bound). Whether the invocation's records
+  // are kept is decided here, once: the telemetry queue's counters are lines every worker and
+  // the export thread write, so each look at them is likely a cache miss. The id is made only
+  // when something will read it (making it costs more than the rest of a dropped record's way).
   detail::ShortText<32> id;
+  detail::RunFacts run;
   int64_t cpu_start_ns = 0;
-  const bool reads_cpu_clock = has_observers() && !slot.runs_short.load(std::memory_order_relaxed);
-  if (has_observers()) {
-    if (needs_invocation_id()) id = invocation_id_text(invocation);
-    detail::notify_observers(
-        options.observers, &InvocationObserver::on_started,
-        StartedInvocation{.function = slot.name,
-                          .version = invocation.version->number,
-                          .number = invocation.sequence,
-                          .queue_wait = absl::Nanoseconds(start - invocation.admitted_ns),
-                          .invocation_id = id.view(),
-                          .span = observed_span(invocation, id.view())});
+  const bool reads_cpu_clock = observes_runs_ && !slot.runs_short.load(std::memory_order_relaxed);
+  if (observes_runs_) {
+    run.keeps_records = queues_telemetry_ && telemetry_->has_room();
+    if (run.keeps_records || has_observers()) id = invocation_id_text(invocation);
+    run.function = slot.name;
+    run.version = invocation.version->number;
+    run.invocation_id = id.view();
+    run.span = observed_span(invocation, id.view());
+    run.start_ns = start;
+    run.admitted_ns = invocation.admitted_ns;
+    notify_started(invocation, run);
     if (reads_cpu_clock) cpu_start_ns = detail::platform::current_thread_cpu_ns();
   }
 
@@ -121,7 +136,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   }
   const int64_t end_ns = now_ns();
   const int64_t cpu_ns = reads_cpu_clock ? detail::platform::current_thread_cpu_ns() - cpu_start_ns
-                                         : (has_observers() ? end_ns - invocation.start_ns : 0);
+                                         : (observes_runs_ ? end_ns - invocation.start_ns : 0);
   const bool runs_short = end_ns - invocation.start_ns < kShortInvocationNs;
   if (slot.runs_short.load(std::memory_order_relaxed) != runs_short) {
     slot.runs_short.store(runs_short, std::memory_order_relaxed);
@@ -144,15 +159,22 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   const bool result_ok = result.ok();
   // For observers only: the error, before finish() hands the result on.
   std::string error;
-  if (!result_ok && has_observers()) error = std::string(result.status().message());
+  if (!result_ok && observes_runs_) error = std::string(result.status().message());
   finish(invocation, result, end_ns);
   // Unlinked only now: until its answer is delivered, shutdown must see it (and wait for it).
   // False: the deadline fired; the thread was marked stuck.
   const bool fired = !timers_.unlink(&invocation);
-  if (has_observers()) {
-    // Made now if START had no use for it (its record was dropped) but END may be kept.
-    if (id.view().empty() && needs_invocation_id()) id = invocation_id_text(invocation);
-    notify_finished(invocation, result_ok, end_ns, id.view(), cpu_ns, error);
+  if (observes_runs_) {
+    run.outcome = outcome_of(invocation, result_ok);
+    run.end_ns = end_ns;
+    run.cpu_ns = cpu_ns;
+    run.cold_start = invocation.cold_start;
+    run.init_ns = invocation.init_ns;
+    run.memory_mb = invocation.version->spec.memory_mb;
+    run.is_async = invocation.is_async;
+    run.attempt = invocation.lineage.attempt;
+    run.error = error;
+    notify_finished(invocation, run);
   }
   const FunctionVersion* version = invocation.version;
   invocation.release();
@@ -186,38 +208,54 @@ bool HostCore::passes_validator(Invocation& invocation, const FunctionSpec& spec
   return false;
 }
 
-void HostCore::notify_finished(const Invocation& invocation, bool result_ok, int64_t end_ns,
-                               std::string_view id, int64_t cpu_ns, std::string_view error) const {
-  InvocationOutcome outcome = InvocationOutcome::kCancelled;
-  switch (invocation.answered.load(std::memory_order_acquire)) {
-    case Invocation::kByResult:
-      outcome = result_ok ? InvocationOutcome::kSuccess : InvocationOutcome::kError;
-      break;
-    case Invocation::kByTimeout:
-      outcome = InvocationOutcome::kTimeout;
-      break;
-    default:
-      break;
+void HostCore::notify_started(const Invocation& invocation, const detail::RunFacts& run) const {
+  if (has_observers()) {
+    detail::notify_observers(
+        options.observers, &InvocationObserver::on_started,
+        StartedInvocation{.function = run.function,
+                          .version = run.version,
+                          .number = invocation.sequence,
+                          .queue_wait = absl::Nanoseconds(run.start_ns - run.admitted_ns),
+                          .invocation_id = run.invocation_id,
+                          .span = run.span});
   }
-  detail::notify_observers(
-      options.observers, &InvocationObserver::on_finished,
-      FinishedInvocation{
-          .function = invocation.slot->name,
-          .version = invocation.version->number,
-          .number = invocation.sequence,
-          .outcome = outcome,
-          .duration = absl::Nanoseconds(end_ns - invocation.start_ns),
-          .queue_wait = absl::Nanoseconds(invocation.start_ns - invocation.admitted_ns),
-          .cold_start = invocation.cold_start,
-          .init_duration = absl::Nanoseconds(invocation.init_ns),
-          .invocation_id = id,
-          .cpu_time = absl::Nanoseconds(cpu_ns),
-          .memory_mb = invocation.version->spec.memory_mb,
-          .is_async = invocation.is_async,
-          .attempt = invocation.lineage.attempt,
-          .start_time = wall_at(invocation.start_ns),
-          .error = error,
-          .span = observed_span(invocation, id)});
+  try {
+    // Only the records start with the run; metering looks at its end.
+    if (run_telemetry_ != nullptr) run_telemetry_->run_started(run);
+  } catch (...) {
+    // Out of memory for a record: the invocation goes on without it.
+  }
+}
+
+void HostCore::notify_finished(const Invocation& invocation, const detail::RunFacts& run) const {
+  if (has_observers()) {
+    detail::notify_observers(
+        options.observers, &InvocationObserver::on_finished,
+        FinishedInvocation{.function = run.function,
+                           .version = run.version,
+                           .number = invocation.sequence,
+                           .outcome = run.outcome,
+                           .duration = absl::Nanoseconds(run.end_ns - run.start_ns),
+                           .queue_wait = absl::Nanoseconds(run.start_ns - run.admitted_ns),
+                           .cold_start = run.cold_start,
+                           .init_duration = absl::Nanoseconds(run.init_ns),
+                           .invocation_id = run.invocation_id,
+                           .cpu_time = absl::Nanoseconds(run.cpu_ns),
+                           .memory_mb = run.memory_mb,
+                           .is_async = run.is_async,
+                           .attempt = run.attempt,
+                           .start_time = wall_at(run.start_ns),
+                           .error = run.error,
+                           .span = run.span});
+  }
+  try {
+    // Called by type, not through HostObserver: these calls are most of what observability
+    // costs a short invocation, and direct ones can be inlined.
+    if (meter_ != nullptr) meter_->run_finished(run);
+    if (run_telemetry_ != nullptr) run_telemetry_->run_finished(run);
+  } catch (...) {
+    // Out of memory for a record: it is lost, the invocation is not.
+  }
 }
 
 void HostCore::notify_dropped(const Invocation& invocation) const {

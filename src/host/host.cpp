@@ -10,11 +10,9 @@
 #include <utility>
 #include <vector>
 
-#include "common/pooled_box.hpp"
 #include "fmt/format.h"
 #include "host/host_core.hpp"
 #include "host/invocation_pool.hpp"
-#include "observability/invocation_reports.hpp"
 #include "observability/redaction.hpp"
 
 namespace fnhost {
@@ -31,59 +29,37 @@ uint32_t random_id_prefix() {
 }  // namespace
 
 namespace {
-// The options as the host keeps them: the internal observers come last, after the program's
-// own — metering, spans (HostOptions::tracing), and START/END/REPORT records
-// (invocation_logs).
-HostOptions with_internal_observers(HostOptions options, const HostCore* host) {
-  if (options.metering.enabled) {
-    options.observers.push_back(std::make_shared<detail::Meter>(options.metering));
-  }
-  if (options.tracing.span_sink != nullptr) {
-    options.observers.push_back(std::make_shared<detail::SpanExporter>(
-        [host](detail::QueuedSpan&& span) { host->export_span(std::move(span)); },
-        [host] { return host->telemetry_has_room(); },
-        [host] { host->telemetry_counters_.spans_dropped.add(1); }));
-  }
-  if (options.invocation_logs && options.log_sink != nullptr) {
-    options.observers.push_back(std::make_shared<detail::InvocationReports>(
-        [host](detail::PendingReport&& report) { host->queue_report(std::move(report)); },
-        [host] { return host->telemetry_has_room(); },
-        [host](int64_t records) { host->telemetry_counters_.log_records_dropped.add(records); }));
-  }
-  return options;
-}
-
 // What the host's pools keep beyond their reserve goes back to the allocator (the host has had
 // nothing to time for a while: a burst is over).
 void trim_pools() {
   detail::InvocationPool::trim_excess();
-  detail::PooledBox<detail::PendingReport>::trim_excess();
-  detail::PooledBox<detail::QueuedSpan>::trim_excess();
-}
-
-// How many of `options.observers` with_internal_observers() added.
-size_t internal_observer_count(const HostOptions& options) {
-  return (options.metering.enabled ? 1 : 0) + (options.tracing.span_sink != nullptr ? 1 : 0) +
-         (options.invocation_logs && options.log_sink != nullptr ? 1 : 0);
-}
-
-std::shared_ptr<detail::Meter> meter_of(const HostOptions& options) {
-  for (const auto& observer : options.observers) {
-    if (auto meter = std::dynamic_pointer_cast<detail::Meter>(observer)) return meter;
-  }
-  return nullptr;
+  detail::RunTelemetry::trim_pools();
 }
 }  // namespace
 
+std::unique_ptr<detail::RunTelemetry> HostCore::make_run_telemetry() {
+  LogSink* log_sink = options.invocation_logs ? options.log_sink.get() : nullptr;
+  SpanSink* span_sink = options.tracing.span_sink.get();
+  if (log_sink == nullptr && span_sink == nullptr) return nullptr;
+  return std::make_unique<detail::RunTelemetry>(detail::RunTelemetry::Options{
+      .log_sink = log_sink,
+      .span_sink = span_sink,
+      .queue = telemetry_.get(),
+      .counters = &telemetry_counters_,
+      .wall_at = [this](int64_t steady_ns) { return wall_at(steady_ns); }});
+}
+
 HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_executor, bool owns)
-    : options(with_internal_observers(std::move(host_options), this)),
+    : options(std::move(host_options)),
       executor(std::move(host_executor)),
       telemetry_(std::make_unique<detail::TelemetryQueue>(
           static_cast<size_t>(options.telemetry_queue_capacity))),
-      meter_(meter_of(options)),
-      user_observers_(options.observers.size() - internal_observer_count(options)),
-      queues_telemetry_(options.tracing.span_sink != nullptr ||
-                        (options.invocation_logs && options.log_sink != nullptr)),
+      meter_(options.metering.enabled ? std::make_unique<detail::Meter>(options.metering)
+                                      : nullptr),
+      run_telemetry_(make_run_telemetry()),
+      queues_telemetry_(run_telemetry_ != nullptr),
+      observes_runs_(has_observers() || meter_ != nullptr || run_telemetry_ != nullptr),
+      times_admission_(has_observers() || options.tracing.span_sink != nullptr),
       owns_executor(owns),
       id_prefix_(random_id_prefix()),
       manual_clock_(options.clock.get()),
@@ -241,48 +217,10 @@ void HostCore::write_log_record(const LogRecord& record) const {
   telemetry_counters_.log_records.fetch_add(1, std::memory_order_relaxed);
 }
 
-void HostCore::export_span(detail::QueuedSpan&& span) const {
-  // Boxed: the closure then fits the queue item's inline storage (no allocation per span).
-  const bool pushed =
-      telemetry_->push([this, span = detail::PooledBox<detail::QueuedSpan>(std::move(span))]() {
-        span->export_to(*options.tracing.span_sink);
-        telemetry_counters_.spans.fetch_add(1, std::memory_order_relaxed);
-      });
-  if (!pushed) telemetry_counters_.spans_dropped.add(1);
-}
-
 CostReport HostCore::cost_report() const {
   const absl::Time now = wall_now();
   if (meter_ == nullptr) return CostReport{.start = created_at_, .end = now};
   return meter_->report(created_at_, now);
-}
-
-void HostCore::queue_report(detail::PendingReport&& pending) const {
-  const int64_t records = pending.finished ? 2 : 1;
-  pending.queued_at = wall_now();
-  // Boxed: the closure then fits the queue item's inline storage (no allocation per record).
-  const bool pushed = telemetry_->push(
-      [this, boxed = detail::PooledBox<detail::PendingReport>(std::move(pending))]() {
-        const detail::PendingReport& report = *boxed;
-        std::string trace_id;
-        std::string span_id;
-        if (report.traced) {
-          trace_id = trace_id_hex(report.trace_id);
-          span_id = span_id_hex(report.span_id);
-        }
-        report.emit([&](LogLevel level, std::string_view message) {
-          write_log_record(LogRecord{.time = report.queued_at,
-                                     .level = level,
-                                     .function = report.function,
-                                     .invocation_id = report.invocation_id.view(),
-                                     .message = message,
-                                     .trace_id = trace_id,
-                                     .span_id = span_id});
-        });
-      });
-  if (!pushed) {
-    telemetry_counters_.log_records_dropped.add(records);
-  }
 }
 
 TelemetryStats HostCore::telemetry_stats() const {

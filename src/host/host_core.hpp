@@ -38,9 +38,10 @@
 #include "host/queue_budget.hpp"
 #include "host/ring.hpp"
 #include "host/timer_service.hpp"
-#include "observability/invocation_reports.hpp"
+#include "observability/host_observer.hpp"
 #include "observability/metering.hpp"
-#include "observability/span_exporter.hpp"
+#include "observability/run_telemetry.hpp"
+#include "observability/telemetry_counters.hpp"
 #include "observability/telemetry_queue.hpp"
 #include "platform/platform.hpp"
 #include "routing/batcher.hpp"
@@ -198,23 +199,11 @@ struct HostCore {
   }
   // Waits until the log records and spans queued so far reached their sinks.
   bool flush_telemetry(absl::Duration timeout) const { return telemetry_->flush(timeout); }
-  bool telemetry_has_room() const { return telemetry_->has_room(); }
-  // Whether an invocation's observers would use its id now: the program's own always; the
-  // host's records and spans only while the telemetry queue has room (they are dropped, and
-  // counted, when it has none — or when the id they get is empty). Making the id text costs
-  // more than the rest of a dropped record's path.
-  bool needs_invocation_id() const {
-    return user_observers_ > 0 || (queues_telemetry_ && telemetry_->has_room());
-  }
   TelemetryStats telemetry_stats() const;
   // On the telemetry thread: hands `record` to the log sink and counts it.
   void write_log_record(const LogRecord& record) const;
-  // Queues START, or END and REPORT, for the log sink (formatted on the telemetry thread). The
-  // observers that call these and export_span() look for room first (has_room), so a record
-  // that would be dropped is not even built.
-  void queue_report(detail::PendingReport&& report) const;
-  // Queues a finished span for the span sink; counts it dropped when the queue is full.
-  void export_span(detail::QueuedSpan&& span) const;
+  // HostOptions::invocation_logs' records and tracing's spans (null when both are off).
+  std::unique_ptr<detail::RunTelemetry> make_run_telemetry();
   CostReport cost_report() const;
   // Tracing (host/spans.cpp): whether it is on; the span of an invocation as it starts; the
   // invocation's span written into an event it sends (as traceparent and tracestate), or into
@@ -243,21 +232,19 @@ struct HostCore {
   // Log records and spans on their way to the sinks. Declared early: it is destroyed after
   // everything that may still queue into it.
   const std::unique_ptr<detail::TelemetryQueue> telemetry_;
-  struct TelemetryCounters {
-    std::atomic<int64_t> log_records{0};  // written by the export thread only
-    std::atomic<int64_t> spans{0};        // written by the export thread only
-    detail::StripedCounter log_records_dropped;
-    detail::StripedCounter spans_dropped;
-    std::atomic<int64_t> invalid_traceparents{0};
-  };
-  mutable TelemetryCounters telemetry_counters_;
-  // HostOptions::metering's observer (also in options.observers), or null.
-  const std::shared_ptr<detail::Meter> meter_;
-  // The program's own observers: the first ones of options.observers (the host's internal ones
-  // follow, and need no admission or refusal notices).
-  const size_t user_observers_;
-  // Whether an internal observer queues records or spans (invocation logs, tracing).
+  mutable detail::TelemetryCounters telemetry_counters_;
+  // The host's own observers (HostObserver), told after the program's (options.observers) and
+  // called by type: metering, and the records and spans of invocation_logs and tracing; null
+  // when off.
+  const std::unique_ptr<detail::Meter> meter_;
+  const std::unique_ptr<detail::RunTelemetry> run_telemetry_;
+  // Whether invocations' records or spans are queued (invocation_logs, tracing).
   const bool queues_telemetry_;
+  // Whether a run is told to anyone: a program observer or one of the host's own.
+  const bool observes_runs_;
+  // Whether an invocation's admission time is read: for the program's observers, and a span's
+  // queue wait.
+  const bool times_admission_;
   absl::Time created_at_;  // set by the constructor, once the clock is known
   const bool owns_executor;
 
@@ -489,12 +476,14 @@ struct HostCore {
   static CurrentTurn& current_turn();
   // The calling thread's turn's running count, if it is a runner of this host.
   int64_t own_running() const;
+  // Whether the program installed observers (HostOptions::observers): admissions, refusals and
+  // drops are told to them only.
   bool has_observers() const { return !options.observers.empty(); }
   void notify_refused(std::string_view name, const absl::Status& status, bool is_async) const;
-  // Tells observers how a started invocation ended (`result_ok`: what its handler returned).
-  // `id` and `cpu_ns`: the invocation's id and its thread's CPU time while it ran.
-  void notify_finished(const detail::Invocation& invocation, bool result_ok, int64_t end_ns,
-                       std::string_view id, int64_t cpu_ns, std::string_view error) const;
+  // Tells the program's observers and the host's own that an invocation starts, or how it
+  // ended.
+  void notify_started(const detail::Invocation& invocation, const detail::RunFacts& run) const;
+  void notify_finished(const detail::Invocation& invocation, const detail::RunFacts& run) const;
   void notify_dropped(const detail::Invocation& invocation) const;
   // Runs `task` (host code that calls user code: callbacks, log sinks) on the executor, or
   // here if the executor refuses it.

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // START, END and REPORT records per invocation, in the spirit of Lambda's (HostOptions::
-// invocation_logs): an InvocationObserver, so the invocation path does nothing for them when
-// they are off. On the invocation's thread it only copies the facts (no formatting); the
-// records are formatted where they are written, on the host's telemetry thread.
+// invocation_logs): the facts each one says, as they wait in the telemetry queue, and their
+// messages (formatted where they are written, on the host's telemetry thread). RunTelemetry
+// (run_telemetry.hpp) queues them.
 #pragma once
 
 #include <array>
@@ -40,36 +40,15 @@ struct PendingReport {
   void emit(const std::function<void(LogLevel, std::string_view)>& write) const;
 };
 
-class InvocationReports final : public InvocationObserver {
- public:
-  // Where reports go (the host queues them for its log sink).
-  using Writer = std::function<void(PendingReport&&)>;
-  // `has_room`: whether the writer would take a report now; when not, the report is counted
-  // with `count_dropped` (its number of records) and never built.
-  using Room = std::function<bool()>;
-  InvocationReports(Writer writer, Room has_room, std::function<void(int64_t)> count_dropped)
-      : writer_(std::move(writer)),
-        has_room_(std::move(has_room)),
-        count_dropped_(std::move(count_dropped)) {}
-
-  void on_started(const StartedInvocation& started) override;
-  void on_finished(const FinishedInvocation& finished) override;
-
-  // Whole milliseconds billed for `duration`: rounded up, at least 1 (Lambda's rule).
-  static int64_t billed_ms(absl::Duration duration);
-  // The same for a duration in nanoseconds (what the meter sums, without Duration arithmetic).
-  static int64_t billed_ms_of_ns(int64_t duration_ns) {
-    constexpr int64_t kNsPerMs = 1'000'000;
-    if (duration_ns <= kNsPerMs) return 1;
-    return duration_ns / kNsPerMs + (duration_ns % kNsPerMs != 0 ? 1 : 0);
-  }
-  // The REPORT message of `finished`.
-  static std::string report(const FinishedInvocation& finished);
-
- private:
-  Writer writer_;
-  Room has_room_;
-  std::function<void(int64_t)> count_dropped_;
-};
+// Whole milliseconds billed for `duration`: rounded up, at least 1 (Lambda's rule).
+int64_t billed_ms(absl::Duration duration);
+// The same for a duration in nanoseconds (what the host measures, without Duration arithmetic).
+inline int64_t billed_ms_of_ns(int64_t duration_ns) {
+  constexpr int64_t kNsPerMs = 1'000'000;
+  if (duration_ns <= kNsPerMs) return 1;
+  return duration_ns / kNsPerMs + (duration_ns % kNsPerMs != 0 ? 1 : 0);
+}
+// The REPORT message of `finished`.
+std::string report_message(const FinishedInvocation& finished);
 
 }  // namespace fnhost::detail

@@ -79,17 +79,15 @@ Meter::Sums& Meter::sums_for(std::string_view function) {
   return *cache.sums;
 }
 
-void Meter::on_finished(const FinishedInvocation& finished) {
-  // Never started: nothing ran, nothing is billed.
-  if (finished.outcome == InvocationOutcome::kDropped) return;
-  const int64_t duration_ns = absl::ToInt64Nanoseconds(finished.duration);
-  const int64_t billed = InvocationReports::billed_ms_of_ns(duration_ns);
-  Sums& sums = sums_for(finished.function);
+void Meter::run_finished(const RunFacts& run) {
+  const int64_t duration_ns = run.end_ns - run.start_ns;
+  const int64_t billed = billed_ms_of_ns(duration_ns);
+  Sums& sums = sums_for(run.function);
   add_relaxed(sums.requests, 1);
   add_relaxed(sums.duration_ns, duration_ns);
   add_relaxed(sums.billed_ms, billed);
-  add_relaxed(sums.mb_ms, billed * finished.memory_mb);
-  add_relaxed(sums.cpu_ns, absl::ToInt64Nanoseconds(finished.cpu_time));
+  add_relaxed(sums.mb_ms, billed * run.memory_mb);
+  add_relaxed(sums.cpu_ns, run.cpu_ns);
 }
 
 CostReport Meter::report(absl::Time start, absl::Time end) const {

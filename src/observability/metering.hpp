@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Internal (src/observability/metering.hpp).
-// HostOptions::metering: an InvocationObserver that sums, per function, what each finished
+// HostOptions::metering: a HostObserver that sums, per function, what each finished
 // invocation is billed (Lambda's rules: see fnhost/metering.hpp). Every thread that finishes
 // invocations sums into a shard of its own, so metering takes no lock and shares no cache line
 // on the invocation path: the thread is the shard's only writer (plain loads and stores of
@@ -20,13 +20,14 @@
 #include "common/sync.hpp"
 #include "fnhost/metering.hpp"
 #include "fnhost/observability.hpp"
+#include "observability/host_observer.hpp"
 
 namespace fnhost::detail {
 
-class Meter final : public InvocationObserver {
+class Meter final : public HostObserver {
  public:
   explicit Meter(MeteringOptions options);
-  void on_finished(const FinishedInvocation& finished) override;
+  void run_finished(const RunFacts& run) override;
   // Every function's sums, priced, for the window [start, end].
   [[nodiscard]] CostReport report(absl::Time start, absl::Time end) const;
 

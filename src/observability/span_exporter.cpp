@@ -37,35 +37,6 @@ void QueuedSpan::export_to(SpanSink& sink) const {
                               .attributes = attributes});
 }
 
-void SpanExporter::on_finished(const FinishedInvocation& finished) {
-  if (finished.span == nullptr || !finished.span->context.sampled()) return;
-  // Without an id the host found no room already (needs_invocation_id).
-  if (finished.invocation_id.empty() || !has_room_()) {
-    count_dropped_();
-    return;
-  }
-  QueuedSpan span{.name = std::string(finished.function),
-                  .span = *finished.span,
-                  .kind = finished.is_async ? SpanKind::kConsumer : SpanKind::kServer,
-                  .start = finished.start_time,
-                  .end = finished.start_time + finished.duration,
-                  .invocation_id = ShortText<32>(finished.invocation_id),
-                  .cold_start = finished.cold_start,
-                  .version = finished.version,
-                  .memory_mb = finished.memory_mb,
-                  .outcome = finished.outcome,
-                  .attempt = finished.attempt,
-                  .queue_wait = finished.queue_wait,
-                  .cpu_time = finished.cpu_time,
-                  .billed_ms = InvocationReports::billed_ms(finished.duration)};
-  if (finished.outcome != InvocationOutcome::kSuccess) {
-    span.status = SpanStatusCode::kError;
-    span.status_message = finished.error.empty() ? std::string(to_string(finished.outcome))
-                                                 : std::string(finished.error);
-  }
-  queue_(std::move(span));
-}
-
 namespace {
 
 // OTLP/JSON's AnyValue: int64 values are decimal strings.

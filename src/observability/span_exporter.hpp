@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Internal (src/observability/span_exporter.hpp).
-// Turns each finished, sampled invocation into a span for HostOptions::tracing.span_sink: an
-// InvocationObserver, so the invocation path only keeps the span's ids (begin_span) and this
-// does the rest. The span is copied and handed to `queue` (the host's telemetry queue), which
-// calls the sink on its own thread.
+// A finished, sampled invocation's span as it waits in the telemetry queue for
+// HostOptions::tracing.span_sink (RunTelemetry, run_telemetry.hpp, queues it), and the default
+// OTLP/JSON sink.
 #pragma once
 
 #include <array>
-#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,23 +39,6 @@ struct QueuedSpan {
 
   // Calls `sink` with a SpanRecord viewing this span.
   void export_to(SpanSink& sink) const;
-};
-
-class SpanExporter final : public InvocationObserver {
- public:
-  using Queue = std::function<void(QueuedSpan&&)>;
-  // `has_room`: whether `queue` would take a span now; when not, `count_dropped` counts it and
-  // the span is never built.
-  SpanExporter(Queue queue, std::function<bool()> has_room, std::function<void()> count_dropped)
-      : queue_(std::move(queue)),
-        has_room_(std::move(has_room)),
-        count_dropped_(std::move(count_dropped)) {}
-  void on_finished(const FinishedInvocation& finished) override;
-
- private:
-  Queue queue_;
-  std::function<bool()> has_room_;
-  std::function<void()> count_dropped_;
 };
 
 }  // namespace fnhost::detail
