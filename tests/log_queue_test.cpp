@@ -187,8 +187,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "an invocation that starts with the telemetry queue full has START, END, REPORT and its span "
-    "dropped, all counted as it starts",
+    "an invocation admitted while the telemetry queue is full has START, END, REPORT and its "
+    "span dropped, all counted as it starts",
     "[logs]") {
   // On a manual executor the test thread runs every invocation to its very end (its END,
   // REPORT and span included): no count moves behind its back.
@@ -238,6 +238,79 @@ TEST_CASE(
   for (const std::string& message : sink->messages()) {
     CHECK(message.find(probe_id) == std::string::npos);
   }
+  for (const auto& span : spans->spans()) CHECK(span.name != "probe");
+}
+
+TEST_CASE(
+    "an invocation whose START finds the telemetry queue full has END, REPORT and its span "
+    "dropped with it; one whose END finds it full loses only those three",
+    "[logs]") {
+  auto executor = std::make_shared<fnhost::ManualExecutor>();
+  auto sink = std::make_shared<GatedLogSink>();
+  auto spans = std::make_shared<fnhost::testing::CaptureSpanSink>();
+  fnhost::HostOptions options = fnhost::testing::manual_options(executor, sink);
+  options.invocation_logs = true;
+  options.tracing = {.span_sink = spans, .sample_ratio = 1.0};
+  options.telemetry_queue_capacity = 4;
+  fnhost::Host host = fnhost::testing::make_host(std::move(options));
+  // With the writer stuck, "pair" queues 2 items (START; END, REPORT and span as one) and
+  // "three" 3 (its own record between them).
+  REQUIRE(host.register_function({.name = "pair",
+                                  .handler = [](const Event&, Context&) -> Result { return ""; }})
+              .ok());
+  REQUIRE(host.register_function({.name = "three",
+                                  .handler = [](const Event&, Context& ctx) -> Result {
+                                    ctx.log().info("one more");
+                                    return "";
+                                  }})
+              .ok());
+  // The second probe makes room while it runs (after its START was refused): its END, REPORT
+  // and span must not be written all the same.
+  std::vector<std::string> probe_ids;
+  REQUIRE(host.register_function({.name = "probe",
+                                  .handler = [&](const Event&, Context& ctx) -> Result {
+                                    probe_ids.emplace_back(ctx.invocation_id());
+                                    if (probe_ids.size() == 2) {
+                                      sink->open();
+                                      if (!host.flush_telemetry(absl::Seconds(60))) {
+                                        return absl::InternalError("no flush");
+                                      }
+                                    }
+                                    return "";
+                                  }})
+              .ok());
+  REQUIRE(host.invoke_async("pair", {}).ok());
+  executor->run_pending();
+  REQUIRE(sink->wait_entered());
+  // The writer may have taken the first END with its START: bring the queue to 3 of 4.
+  const auto queued = [&] { return host.metrics().telemetry.queued; };
+  if (queued() % 2 == 0) {
+    REQUIRE(host.invoke_async("three", {}).ok());
+    executor->run_pending();
+  }
+  while (queued() < 3) {
+    REQUIRE(host.invoke_async("pair", {}).ok());
+    executor->run_pending();
+  }
+  REQUIRE(queued() == 3);
+  const fnhost::TelemetryStats before = host.metrics().telemetry;
+  // Both admitted with room; the first one's START takes the last place, so its END finds none,
+  // and the second one's START finds none (its END would).
+  REQUIRE(host.invoke_async("probe", {}).ok());
+  REQUIRE(host.invoke_async("probe", {}).ok());
+  executor->run_pending();
+  const fnhost::TelemetryStats after = host.metrics().telemetry;
+  CHECK(after.log_records_dropped == before.log_records_dropped + 2 + 3);
+  CHECK(after.spans_dropped == before.spans_dropped + 1 + 1);
+  REQUIRE(host.flush_telemetry(absl::Seconds(60)));
+  REQUIRE(probe_ids.size() == 2);
+  std::vector<std::string> first_probe;
+  for (const std::string& message : sink->messages()) {
+    if (message.find(probe_ids[0]) != std::string::npos) first_probe.push_back(message);
+    CHECK(message.find(probe_ids[1]) == std::string::npos);
+  }
+  REQUIRE(first_probe.size() == 1);
+  CHECK(first_probe[0].rfind("START", 0) == 0);
   for (const auto& span : spans->spans()) CHECK(span.name != "probe");
 }
 

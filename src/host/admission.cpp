@@ -215,7 +215,12 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   invocation->is_async = admission.completion == nullptr;
   invocation->on_end = admission.on_end;
   invocation->on_end_context = admission.on_end_context;
-  if (times_admission_) invocation->admitted_ns = now_ns();
+  if (observes_runs_) {
+    // Whether its records are kept is decided here: one that will be dropped needs no admission
+    // time, and the clock read is most of what observability costs the admitting thread.
+    invocation->keeps_records = queues_telemetry_ && telemetry_->has_room();
+    invocation->admitted_ns = has_observers() || invocation->keeps_records ? now_ns() : 0;
+  }
   uint64_t word = slot.state.load();
   bool into_empty_queue = false;
   absl::Status refused;

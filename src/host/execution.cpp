@@ -62,7 +62,7 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   const FunctionSpec& spec = invocation.version->spec;
   int64_t start = start_ns != 0 ? start_ns : now_ns();
   // The clock read reused from the previous invocation can predate this one's admission.
-  if (times_admission_) start = std::max(start, invocation.admitted_ns);
+  if (observes_runs_) start = std::max(start, invocation.admitted_ns);
   if (invocation.is_async &&
       start - invocation.lineage.accepted_ns > invocation.version->max_event_age_ns) {
     // Older than its function's max_event_age before this attempt could start: it ends here.
@@ -83,15 +83,15 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
   // unless the function's last invocation ran short: reading a thread's CPU clock is a system
   // call (over a microsecond on some virtual machines), dearer than such an invocation, whose
   // CPU time is then taken as its run time (an upper bound). Whether the invocation's records
-  // are kept is decided here, once: the telemetry queue's counters are lines every worker and
-  // the export thread write, so each look at them is likely a cache miss. The id is made only
-  // when something will read it (making it costs more than the rest of a dropped record's way).
+  // are kept was decided as it was admitted (and START may still find no room). The id is made
+  // only when something will read it: making it costs more than the rest of a dropped record's
+  // way.
   detail::ShortText<32> id;
   detail::RunFacts run;
   int64_t cpu_start_ns = 0;
   const bool reads_cpu_clock = observes_runs_ && !slot.runs_short.load(std::memory_order_relaxed);
   if (observes_runs_) {
-    run.keeps_records = queues_telemetry_ && telemetry_->has_room();
+    run.keeps_records = invocation.keeps_records;
     if (run.keeps_records || has_observers()) id = invocation_id_text(invocation);
     run.function = slot.name;
     run.version = invocation.version->number;
@@ -208,7 +208,7 @@ bool HostCore::passes_validator(Invocation& invocation, const FunctionSpec& spec
   return false;
 }
 
-void HostCore::notify_started(const Invocation& invocation, const detail::RunFacts& run) const {
+void HostCore::notify_started(const Invocation& invocation, detail::RunFacts& run) const {
   if (has_observers()) {
     detail::notify_observers(
         options.observers, &InvocationObserver::on_started,
@@ -221,7 +221,7 @@ void HostCore::notify_started(const Invocation& invocation, const detail::RunFac
   }
   try {
     // Only the records start with the run; metering looks at its end.
-    if (run_telemetry_ != nullptr) run_telemetry_->run_started(run);
+    if (run_telemetry_ != nullptr) run.keeps_records = run_telemetry_->run_started(run);
   } catch (...) {
     // Out of memory for a record: the invocation goes on without it.
   }

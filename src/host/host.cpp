@@ -59,7 +59,6 @@ HostCore::HostCore(HostOptions host_options, std::shared_ptr<Executor> host_exec
       run_telemetry_(make_run_telemetry()),
       queues_telemetry_(run_telemetry_ != nullptr),
       observes_runs_(has_observers() || meter_ != nullptr || run_telemetry_ != nullptr),
-      times_admission_(has_observers() || options.tracing.span_sink != nullptr),
       owns_executor(owns),
       id_prefix_(random_id_prefix()),
       manual_clock_(options.clock.get()),

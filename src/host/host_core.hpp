@@ -242,9 +242,6 @@ struct HostCore {
   const bool queues_telemetry_;
   // Whether a run is told to anyone: a program observer or one of the host's own.
   const bool observes_runs_;
-  // Whether an invocation's admission time is read: for the program's observers, and a span's
-  // queue wait.
-  const bool times_admission_;
   absl::Time created_at_;  // set by the constructor, once the clock is known
   const bool owns_executor;
 
@@ -482,7 +479,8 @@ struct HostCore {
   void notify_refused(std::string_view name, const absl::Status& status, bool is_async) const;
   // Tells the program's observers and the host's own that an invocation starts, or how it
   // ended.
-  void notify_started(const detail::Invocation& invocation, const detail::RunFacts& run) const;
+  // notify_started() clears `run.keeps_records` when START found no room.
+  void notify_started(const detail::Invocation& invocation, detail::RunFacts& run) const;
   void notify_finished(const detail::Invocation& invocation, const detail::RunFacts& run) const;
   void notify_dropped(const detail::Invocation& invocation) const;
   // Runs `task` (host code that calls user code: callbacks, log sinks) on the executor, or

@@ -370,7 +370,10 @@ struct Invocation : TimerNode {
   int64_t deadline_ns = 0;
   Instance* instance = nullptr;
   RunningTask worker;  // the executor task running it, for Executor::mark_stuck
-  // Only with observers installed: when it was admitted, and the init it ran (cold start).
+  // Only with observers installed: whether its records and span are kept (decided as it is
+  // admitted, on the telemetry queue's fill then), when it was admitted (0 when nothing will
+  // read it), and the init it ran (cold start).
+  bool keeps_records = false;
   int64_t admitted_ns = 0;
   int64_t init_ns = 0;  // the init it ran (a cold start)
   // With tracing on: its span, set as it starts (begin_span). A new trace's ids are drawn only

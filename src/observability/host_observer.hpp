@@ -46,7 +46,9 @@ class HostObserver {
  public:
   virtual ~HostObserver() = default;
   // On the worker, as the handler is about to run and after it returned (whoever answered).
-  virtual void run_started(const RunFacts& run) { (void)run; }
+  // run_started() returns whether the run's records are still kept (false: it dropped them, and
+  // the later observers and run_finished() see keeps_records false).
+  virtual bool run_started(const RunFacts& run) { return run.keeps_records; }
   virtual void run_finished(const RunFacts& run) = 0;
 };
 

@@ -60,19 +60,20 @@ void RunTelemetry::write_report(const PendingReport& report) const {
   });
 }
 
-void RunTelemetry::run_started(const RunFacts& run) {
-  if (!run.keeps_records) {
-    // All of its records are dropped: counted at once (START, END, REPORT and the span).
+bool RunTelemetry::run_started(const RunFacts& run) {
+  // Dropping all of its records: counted at once (START, END, REPORT and the span).
+  const auto drop_all = [&] {
     count_dropped(options_.log_sink != nullptr ? 3 : 0, exports_span(run));
-    return;
-  }
-  if (options_.log_sink == nullptr) return;
+    return false;
+  };
+  if (!run.keeps_records) return drop_all();
+  if (options_.log_sink == nullptr) return true;
   // Boxed: the closure then fits the queue item's inline storage (no allocation per record).
   const bool pushed = options_.queue->push(
       [this, boxed = PooledBox<PendingReport>(report_of(run, options_.wall_at(run.start_ns)))]() {
         write_report(*boxed);
       });
-  if (!pushed) count_dropped(1, false);
+  return pushed || drop_all();
 }
 
 void RunTelemetry::run_finished(const RunFacts& run) {

@@ -34,7 +34,8 @@ class RunTelemetry final : public HostObserver {
   };
   explicit RunTelemetry(Options options) : options_(std::move(options)) {}
 
-  void run_started(const RunFacts& run) override;
+  // False when START found the queue full: END, REPORT and the span are counted dropped with it.
+  bool run_started(const RunFacts& run) override;
   void run_finished(const RunFacts& run) override;
 
   // Frees the record boxes a burst left beyond what their pools keep.
