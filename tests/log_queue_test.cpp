@@ -186,20 +186,31 @@ TEST_CASE(
   }
 }
 
+// A host with START/END/REPORT records and every span, a telemetry queue of 4 and a log sink
+// that is stuck until opened, on a manual executor: the test thread runs every invocation to
+// its very end (its END, REPORT and span included), so no count moves behind its back.
+struct GatedTelemetryHost {
+  std::shared_ptr<fnhost::ManualExecutor> executor = std::make_shared<fnhost::ManualExecutor>();
+  std::shared_ptr<GatedLogSink> sink = std::make_shared<GatedLogSink>();
+  std::shared_ptr<fnhost::testing::CaptureSpanSink> spans =
+      std::make_shared<fnhost::testing::CaptureSpanSink>();
+  fnhost::Host host = fnhost::testing::make_host(options());
+
+  fnhost::HostOptions options() const {
+    fnhost::HostOptions result = fnhost::testing::manual_options(executor, sink);
+    result.invocation_logs = true;
+    result.tracing = {.span_sink = spans, .sample_ratio = 1.0};
+    result.telemetry_queue_capacity = 4;
+    return result;
+  }
+};
+
 TEST_CASE(
     "an invocation admitted while the telemetry queue is full has START, END, REPORT and its "
     "span dropped, all counted as it starts",
     "[logs]") {
-  // On a manual executor the test thread runs every invocation to its very end (its END,
-  // REPORT and span included): no count moves behind its back.
-  auto executor = std::make_shared<fnhost::ManualExecutor>();
-  auto sink = std::make_shared<GatedLogSink>();
-  auto spans = std::make_shared<fnhost::testing::CaptureSpanSink>();
-  fnhost::HostOptions options = fnhost::testing::manual_options(executor, sink);
-  options.invocation_logs = true;
-  options.tracing = {.span_sink = spans, .sample_ratio = 1.0};
-  options.telemetry_queue_capacity = 4;
-  fnhost::Host host = fnhost::testing::make_host(std::move(options));
+  GatedTelemetryHost gated;
+  auto& [executor, sink, spans, host] = gated;
   REQUIRE(host.register_function({.name = "filler",
                                   .handler = [](const Event&, Context&) -> Result { return ""; }})
               .ok());
@@ -245,14 +256,8 @@ TEST_CASE(
     "an invocation whose START finds the telemetry queue full has END, REPORT and its span "
     "dropped with it; one whose END finds it full loses only those three",
     "[logs]") {
-  auto executor = std::make_shared<fnhost::ManualExecutor>();
-  auto sink = std::make_shared<GatedLogSink>();
-  auto spans = std::make_shared<fnhost::testing::CaptureSpanSink>();
-  fnhost::HostOptions options = fnhost::testing::manual_options(executor, sink);
-  options.invocation_logs = true;
-  options.tracing = {.span_sink = spans, .sample_ratio = 1.0};
-  options.telemetry_queue_capacity = 4;
-  fnhost::Host host = fnhost::testing::make_host(std::move(options));
+  GatedTelemetryHost gated;
+  auto& [executor, sink, spans, host] = gated;
   // With the writer stuck, "pair" queues 2 items (START; END, REPORT and span as one) and
   // "three" 3 (its own record between them).
   REQUIRE(host.register_function({.name = "pair",
