@@ -254,7 +254,7 @@ TEST_CASE(
 
 TEST_CASE(
     "an invocation whose START finds the telemetry queue full has END, REPORT and its span "
-    "dropped with it; one whose END finds it full loses only those three",
+    "dropped with it, and one whose END finds it full loses only those three",
     "[logs]") {
   GatedTelemetryHost gated;
   auto& [executor, sink, spans, host] = gated;
