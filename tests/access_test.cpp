@@ -4,6 +4,7 @@
 // deciding statement and are counted, handlers' calls are checked as their function's identity
 // or as the principal they run for, and policies are replaced atomically while calls run.
 #include <atomic>
+#include <chrono>
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -313,10 +314,16 @@ TEST_CASE("policies are replaced atomically while many callers call", "[access][
       }
     });
   }
+  // Swap while they call: at least `swaps` times, and until they made a few hundred calls (on a
+  // loaded machine their threads can start after the swaps would have ended).
   const int swaps = fnhost::testing::scaled(400, 100);
-  for (int i = 0; i < swaps; ++i) {
+  const auto deadline = std::chrono::steady_clock::now() + fnhost::testing::kGenerousTimeout;
+  for (int i = 0; i < swaps || (allowed.load() + denied.load() < 200 &&
+                                std::chrono::steady_clock::now() < deadline);
+       ++i) {
     host.set_policy(i % 2 == 0 ? deny : allow);
     if (i % 50 == 0) host.clear_policy();
+    if (i >= swaps) std::this_thread::yield();
   }
   host.set_policy(deny);
   // Every call that starts after set_policy returned sees the new policy.

@@ -347,6 +347,9 @@ struct Invocation : TimerNode {
   std::unique_ptr<ItemFailures> item_failures;
   bool is_async = false;
   bool cold_start = false;
+  // Only with observers installed: whether its records and span are kept, decided as it is
+  // admitted on the telemetry queue's fill then. (Beside the other flags: no padding of its own.)
+  bool keeps_records = false;
   // Bytes it counts against HostLimits::max_queued_bytes until it is taken from its queue.
   int64_t queued_bytes = 0;
   Lineage lineage;
@@ -370,10 +373,8 @@ struct Invocation : TimerNode {
   int64_t deadline_ns = 0;
   Instance* instance = nullptr;
   RunningTask worker;  // the executor task running it, for Executor::mark_stuck
-  // Only with observers installed: whether its records and span are kept (decided as it is
-  // admitted, on the telemetry queue's fill then), when it was admitted (0 when nothing will
-  // read it), and the init it ran (cold start).
-  bool keeps_records = false;
+  // Only with observers installed: when it was admitted (0 when nothing will read it), and the
+  // init it ran (cold start).
   int64_t admitted_ns = 0;
   int64_t init_ns = 0;  // the init it ran (a cold start)
   // With tracing on: its span, set as it starts (begin_span). A new trace's ids are drawn only
