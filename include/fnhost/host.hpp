@@ -79,9 +79,10 @@ struct HostOptions {
   // size, init duration on a cold start, CPU time and outcome) to log_sink for every
   // invocation that starts. Off by default: it costs an observer's work per invocation.
   bool invocation_logs = false;
-  // Log records (and spans, see `tracing`) wait for their sink in a queue of this many at most;
-  // one more is dropped and counted (HostMetrics::telemetry), so a slow sink never stalls an
-  // invocation. >= 1.
+  // Log records (and spans, see `tracing`) wait for their sink in a queue of this many places (a
+  // record each; an invocation's END, REPORT and span share one); when it is full, new ones are
+  // dropped and counted (HostMetrics::telemetry), so a slow sink never stalls an invocation.
+  // 1..1,048,576.
   int64_t telemetry_queue_capacity = 16'384;
   // Spans for every invocation, W3C trace context on events (see fnhost/tracing.hpp). Off
   // unless tracing.span_sink is set.
