@@ -25,7 +25,7 @@ namespace {
 // (its records are dropped unread).
 const InvocationSpan* observed_span(const Invocation& invocation, std::string_view id) {
   if (!invocation.traced) return nullptr;
-  return id.empty() ? &invocation.span : &invocation.traced_span();
+  return id.empty() ? invocation.span.get() : &invocation.traced_span();
 }
 
 InvocationOutcome outcome_of(const Invocation& invocation, bool result_ok) {

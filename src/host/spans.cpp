@@ -4,6 +4,7 @@
 // publishes, destinations and retries — so a chain is one trace. The span itself is exported
 // by an observer (observability/span_exporter.hpp) when the invocation ends.
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -54,7 +55,8 @@ bool HostCore::sample_new_trace() const {
 }
 
 void HostCore::begin_span(Invocation& invocation) const {
-  InvocationSpan& span = invocation.span;
+  if (invocation.span == nullptr) invocation.span = std::make_unique<InvocationSpan>();
+  InvocationSpan& span = *invocation.span;
   span.parent_span_id = {};
   span.context.tracestate.clear();
   bool has_parent = false;
@@ -109,8 +111,8 @@ namespace detail {
 void Invocation::draw_span_ids() const {
   uint8_t expected = kSpanIdsPending;
   if (span_ids.compare_exchange_strong(expected, kSpanIdsDrawing, std::memory_order_acquire)) {
-    fill_random_nonzero(span.context.trace_id);
-    fill_random_nonzero(span.context.span_id);
+    fill_random_nonzero(span->context.trace_id);
+    fill_random_nonzero(span->context.span_id);
     span_ids.store(kSpanIdsReady, std::memory_order_release);
     return;
   }
