@@ -17,6 +17,7 @@
 #include "testing/capture_log_sink.hpp"
 #include "testing/capture_span_sink.hpp"
 #include "testing/host_helpers.hpp"
+#include "testing/scale.hpp"
 #include "testing/thread_names.hpp"
 #include "testing/wait.hpp"
 
@@ -422,6 +423,47 @@ TEST_CASE("TelemetryQueue: many producers, a bounded queue, every item written o
   }
   CHECK(ran.load() + refused.load() == 8 * 5000);
   CHECK(ran.load() > 0);
+}
+
+TEST_CASE("TelemetryQueue: has_room turns false when a push is refused and true once the writer "
+          "takes",
+          "[logs]") {
+  std::atomic<bool> open{false};
+  fnhost::detail::TelemetryQueue queue(2);
+  CHECK(queue.has_room());
+  // The writer takes the first item and sticks in it; the next two fill the queue.
+  REQUIRE(queue.push([&open] {
+    while (!open.load()) std::this_thread::yield();
+  }));
+  REQUIRE(wait_until([&] { return queue.queued() == 0; }));
+  REQUIRE(queue.push([] {}));
+  REQUIRE(queue.push([] {}));
+  CHECK_FALSE(queue.push([] {}));
+  CHECK_FALSE(queue.has_room());
+  open.store(true);
+  REQUIRE(queue.flush(absl::Seconds(60)));
+  CHECK(queue.has_room());
+}
+
+TEST_CASE("TelemetryQueue: has_room never stays false once the writer emptied the queue",
+          "[logs][stress]") {
+  // Refused pushes race the writer making room: whichever order they meet in, an empty queue
+  // must not be left saying it is full (nothing would clear it: admission would drop every
+  // invocation's records for good).
+  fnhost::detail::TelemetryQueue queue(4);
+  const int rounds = fnhost::testing::scaled(200, 50);
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<std::thread> producers;
+    for (int t = 0; t < 4; ++t) {
+      producers.emplace_back([&] {
+        for (int i = 0; i < 50; ++i) (void)queue.push([] {});
+      });
+    }
+    for (std::thread& producer : producers) producer.join();
+    REQUIRE(queue.flush(absl::Seconds(60)));
+    REQUIRE(queue.queued() == 0);
+    REQUIRE(queue.has_room());
+  }
 }
 
 TEST_CASE("TelemetryQueue: items pushed by threads that take turns are written in turn order",

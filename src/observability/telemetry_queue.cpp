@@ -37,6 +37,7 @@ bool TelemetryQueue::push(Item item) {
     if (turn == ticket) {
       if (pushed_.compare_exchange_weak(ticket, ticket + 1)) break;
     } else if (turn < ticket) {
+      note_full();
       return false;
     } else {
       ticket = pushed_.load(std::memory_order_relaxed);
@@ -89,8 +90,21 @@ size_t TelemetryQueue::take(Item* out, size_t max) {
     cell.ticket.store(next + capacity_, std::memory_order_release);
     ++next;
   }
-  if (count > 0) taken_.store(next);
+  if (count > 0) {
+    taken_.store(next);
+    // seq_cst, after the store above: a push setting the flag either sees the room made here
+    // (note_full) or has its flag seen and cleared here.
+    if (full_.load()) full_.store(false);
+  }
   return count;
+}
+
+void TelemetryQueue::note_full() {
+  if (full_.load(std::memory_order_relaxed)) return;
+  full_.store(true);
+  // The writer may have made room since this push looked, before the flag was set, and seen no
+  // flag to clear: look again (seq_cst, after the store).
+  if (queued_now() < capacity_) full_.store(false);
 }
 
 bool TelemetryQueue::flush(absl::Duration timeout) {

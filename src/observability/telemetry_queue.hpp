@@ -41,8 +41,10 @@ class TelemetryQueue {
   // writer thread cannot be had. Never waits for the writer.
   bool push(Item item);
   // Whether a push now would find room (racy: a hint that spares building an item that would
-  // be dropped; push() still decides).
-  [[nodiscard]] bool has_room() const { return queued_now() < capacity_; }
+  // be dropped; push() still decides). It reads a flag that a push which found the queue full
+  // sets and the writer clears as it makes room: admission asks this for every invocation, and
+  // the flag's line changes only at those moments, where the counts change with every push.
+  [[nodiscard]] bool has_room() const { return !full_.load(std::memory_order_relaxed); }
   // Waits until every item pushed before the call was written, or `timeout` passed; returns
   // whether they were. From the writer thread itself (a sink that flushes) it returns false.
   bool flush(absl::Duration timeout);
@@ -61,6 +63,8 @@ class TelemetryQueue {
   // Takes up to `max` items in ticket order into `out`, freeing their places; how many. The
   // writer's alone (and stop()'s, once the writer is gone).
   size_t take(Item* out, size_t max);
+  // A push found no room: says so in full_ (unless it already does).
+  void note_full();
   // Pushed and not yet taken by the writer: what counts against the capacity.
   [[nodiscard]] int64_t queued_now() const {
     // seq_cst: the writer's last look before it sleeps or leaves pairs with a push's look at
@@ -84,6 +88,8 @@ class TelemetryQueue {
   // line, the writer the other.
   alignas(kCacheLine) std::atomic<int64_t> pushed_{0};
   alignas(kCacheLine) std::atomic<int64_t> taken_{0};
+  // Set by a push that found no room; cleared by the writer once it took items (see has_room).
+  alignas(kCacheLine) std::atomic<bool> full_{false};
   // Items finished: written, thrown by their sink, or dropped by stop().
   std::atomic<int64_t> finished_{0};
   std::atomic<int64_t> written_{0};
