@@ -445,6 +445,34 @@ TEST_CASE("TelemetryQueue: has_room turns false when a push is refused and true 
   CHECK(queue.has_room());
 }
 
+TEST_CASE("TelemetryQueue: a queue of capacity 1 holds one item while the writer is busy",
+          "[logs]") {
+  // With a ring of one place, the place of an item not yet taken looked free to the next push,
+  // which overwrote the item: it was neither written nor counted.
+  std::atomic<bool> open{false};
+  std::atomic<int> ran{0};
+  {
+    fnhost::detail::TelemetryQueue queue(1);
+    REQUIRE(queue.push([&open] {
+      while (!open.load()) std::this_thread::yield();
+    }));
+    REQUIRE(wait_until([&] { return queue.queued() == 0; }));
+    REQUIRE(queue.push([&ran] { ran.fetch_add(1); }));
+    CHECK(queue.queued() == 1);
+    CHECK_FALSE(queue.push([&ran] { ran.fetch_add(100); }));
+    CHECK_FALSE(queue.push([&ran] { ran.fetch_add(100); }));
+    CHECK_FALSE(queue.has_room());
+    open.store(true);
+    REQUIRE(queue.flush(absl::Seconds(60)));
+    CHECK(queue.written() == 2);
+    // Room again, one item at a time.
+    CHECK(queue.has_room());
+    REQUIRE(queue.push([&ran] { ran.fetch_add(1); }));
+    REQUIRE(queue.flush(absl::Seconds(60)));
+  }
+  CHECK(ran.load() == 2);
+}
+
 TEST_CASE("TelemetryQueue: has_room never stays false once the writer emptied the queue",
           "[logs][stress]") {
   // Refused pushes race the writer making room: whichever order they meet in, an empty queue

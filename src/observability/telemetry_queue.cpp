@@ -32,9 +32,13 @@ bool TelemetryQueue::push(Item item) {
   int64_t ticket = pushed_.load(std::memory_order_relaxed);
   Cell* cell = nullptr;
   for (;;) {
-    cell = &cells[ticket % capacity_];
+    cell = &cells[ticket % places_];
     const int64_t turn = cell->ticket.load(std::memory_order_acquire);
     if (turn == ticket) {
+      if (places_ != capacity_ && ticket - taken_.load() >= capacity_) {
+        note_full();
+        return false;
+      }
       if (pushed_.compare_exchange_weak(ticket, ticket + 1)) break;
     } else if (turn < ticket) {
       note_full();
@@ -62,8 +66,8 @@ bool TelemetryQueue::ensure_writer() {
   if (writer_running_) return true;
   if (stopped_.load()) return false;
   if (owned_cells_ == nullptr) {
-    owned_cells_ = std::make_unique<Cell[]>(static_cast<size_t>(capacity_));
-    for (int64_t i = 0; i < capacity_; ++i) {
+    owned_cells_ = std::make_unique<Cell[]>(static_cast<size_t>(places_));
+    for (int64_t i = 0; i < places_; ++i) {
       owned_cells_[static_cast<size_t>(i)].ticket.store(i, std::memory_order_relaxed);
     }
     cells_.store(owned_cells_.get(), std::memory_order_release);
@@ -82,12 +86,12 @@ size_t TelemetryQueue::take(Item* out, size_t max) {
   int64_t next = taken_.load(std::memory_order_relaxed);
   size_t count = 0;
   while (count < max) {
-    Cell& cell = cells[next % capacity_];
+    Cell& cell = cells[next % places_];
     // Not yet filled: empty, or its push has drawn the ticket and is still storing the item.
     if (cell.ticket.load(std::memory_order_acquire) != next + 1) break;
     out[count++] = std::move(cell.item);
     cell.item = nullptr;
-    cell.ticket.store(next + capacity_, std::memory_order_release);
+    cell.ticket.store(next + places_, std::memory_order_release);
     ++next;
   }
   if (count > 0) {

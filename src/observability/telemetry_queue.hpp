@@ -31,7 +31,8 @@ class TelemetryQueue {
   // `capacity`: items queued at most (1..kMaxCapacity). The ring (about 40 bytes an item) is
   // allocated by the first push.
   static constexpr int64_t kMaxCapacity = int64_t{1} << 20;
-  explicit TelemetryQueue(size_t capacity) : capacity_(static_cast<int64_t>(capacity)) {}
+  explicit TelemetryQueue(size_t capacity)
+      : capacity_(static_cast<int64_t>(capacity)), places_(std::max<int64_t>(capacity_, 2)) {}
   // stop().
   ~TelemetryQueue();
   TelemetryQueue(const TelemetryQueue&) = delete;
@@ -81,6 +82,11 @@ class TelemetryQueue {
   };
 
   const int64_t capacity_;
+  // Places in the ring: the capacity, but at least 2. With one place, "holds the item of ticket
+  // t" (t + 1) and "free for ticket t + 1" (t + places) are the same turn, so a push would take
+  // a place whose item the writer has not taken; a queue of capacity 1 has two places and is
+  // bounded by its count instead.
+  const int64_t places_;
   // Set once, by the first push (under mu_); never freed before the queue.
   std::atomic<Cell*> cells_{nullptr};
   std::unique_ptr<Cell[]> owned_cells_ ABSL_GUARDED_BY(mu_);
