@@ -14,8 +14,9 @@
 // them), which prints one `key=value` result line. Each repetition is a pass over all
 // workloads, and system order rotates between passes (A B C, B C A, ...), so drift on a noisy
 // machine hits all alike. The parent prints the machine (CPU, online and usable CPUs, caches,
-// kernel, cgroup CPU quota, fnhost's cpu_count), then a markdown table: per system the median
-// [min–max] over repetitions, and the ratio of fnhost (and of the host path) to the best peer;
+// kernel, cgroup CPU quota, fnhost's cpu_count, the cache-line round trip between two CPUs),
+// then a markdown table: per system the median [min–max] over repetitions, and the ratio of
+// fnhost (and of the host path) to the best peer;
 // payload-sized workloads (W1, W2, W7, W10, W11) get one block of rows per --payload size. W11
 // (the host with observability off and on, in one process) follows in a table of its own.
 // --smoke shrinks every workload about 100x and runs one repetition: it checks that every
@@ -387,6 +388,10 @@ void print_machine(const Options& options, int cpus) {
   std::printf("- caches (cpu0): %s\n", cache_sizes().c_str());
   std::printf("- kernel: %s %s; CPU quota: %s\n", name.sysname, name.release,
               cgroup_cpu_quota().c_str());
+  const double round_trip = cpu_round_trip_ns();
+  if (round_trip > 0) {
+    std::printf("- cache-line round trip between the first two CPUs: %.0f ns\n", round_trip);
+  }
   std::printf("- load average: %s\n", first_line("/proc/loadavg").c_str());
   std::printf("- build: fnhost %s, compiler %s%s", kVersion, __VERSION__,
 #ifdef NDEBUG

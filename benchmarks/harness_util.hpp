@@ -3,8 +3,9 @@
 // Small measurement tools shared by the scenario harness (fnhost_harness): a monotonic clock in
 // nanoseconds, a futex-backed one-shot signal with a timed wait, the completion counter every
 // workload counts its tasks with, the payload tasks carry and its check, calibrated arithmetic
-// work, processes that burn every CPU (contention from outside), and process probes (CPU time,
-// threads, RSS, heap). Nothing here measures anything by itself; see workloads.cpp.
+// work, processes that burn every CPU (contention from outside), the cache-line round trip
+// between two CPUs, and process probes (CPU time, threads, RSS, heap). Nothing here measures
+// anything by itself; see workloads.cpp.
 #pragma once
 
 #include <dirent.h>
@@ -28,6 +29,7 @@
 #include <cstdio>
 #include <ctime>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace fnhost::bench {
@@ -281,6 +283,58 @@ inline int allowed_cpus() {
     return static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
   }
   return CPU_COUNT(&set);
+}
+
+// The round trip of one cache line between the first two CPUs this process may run on, in
+// nanoseconds (median of 5 trials of 20,000 round trips), or -1 with fewer than two CPUs. It
+// tells where a VM's vCPUs sit: tens of ns for two hardware threads of one core, hundreds for
+// separate cores or dies. Every hand-off between a producer and a worker pays it, and work on
+// one hardware thread slows its sibling, so it explains why one machine ranks systems unlike
+// another of the same size.
+inline double cpu_round_trip_ns() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) < 2) return -1;
+  int pair[2] = {-1, -1};
+  for (int cpu = 0, found = 0; cpu < CPU_SETSIZE && found < 2; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed)) pair[found++] = cpu;
+  }
+  const auto pin = [](int cpu) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return sched_setaffinity(0, sizeof(one), &one) == 0;
+  };
+  constexpr int kRoundTrips = 20'000;
+  std::vector<double> trials;
+  for (int trial = 0; trial < 5; ++trial) {
+    alignas(kCacheLine) std::atomic<int> turn{0};
+    std::atomic<bool> pinned{true};
+    std::thread echo([&] {
+      if (!pin(pair[1])) pinned.store(false);
+      for (int i = 0; i < kRoundTrips; ++i) {
+        while (turn.load(std::memory_order_acquire) != 2 * i + 1) {
+        }
+        turn.store(2 * i + 2, std::memory_order_release);
+      }
+    });
+    cpu_set_t before;
+    sched_getaffinity(0, sizeof(before), &before);
+    if (!pin(pair[0])) pinned.store(false);
+    const int64_t start = now_ns();
+    for (int i = 0; i < kRoundTrips; ++i) {
+      turn.store(2 * i + 1, std::memory_order_release);
+      while (turn.load(std::memory_order_acquire) != 2 * i + 2) {
+      }
+    }
+    const int64_t elapsed = now_ns() - start;
+    echo.join();
+    sched_setaffinity(0, sizeof(before), &before);
+    if (!pinned.load()) return -1;
+    trials.push_back(static_cast<double>(elapsed) / kRoundTrips);
+  }
+  std::sort(trials.begin(), trials.end());
+  return trials[trials.size() / 2];
 }
 
 // Restricts this process (and the children it starts later) to the first `cpus` CPUs it may
