@@ -7,8 +7,9 @@
 //    briefly before parking, and parked (each on its own condition variable, LIFO, so hot
 //    threads are reused and cold ones time out).
 //  - "Effective running" = active - blocked - stuck. Submit wakes or creates a worker only when
-//    no one is searching and effective running < cpus; otherwise the task waits and, if workers
-//    are busy, the monitor is asked to look for blocked ones.
+//    no one is searching (or the searcher has left earlier tasks waiting: it was preempted) and
+//    effective running < cpus; otherwise the task waits and, if workers are busy, the monitor
+//    is asked to look for blocked ones.
 //  - The monitor thread runs only while work waits behind busy workers. Each tick it reads the
 //    CPU clock of each active worker: one that used under 20% of the tick and is not runnable
 //    now is blocked (sleeping, in I/O, on a lock); one that is runnable was merely preempted
@@ -240,8 +241,10 @@ struct AutoscalingExecutor::Impl {
   // ---------------------------------------------------------------------------------------
   absl::Status submit(Task&& task);  // by reference: one move less per task
 
-  // Called after work was published: brings one more worker to it if that helps.
-  void notify_work();
+  // Called after work was published: brings one more worker to it if that helps. A searcher
+  // is trusted with one task: `queue_was_empty` false (others waited already) wakes a parked
+  // worker despite it.
+  void notify_work(bool queue_was_empty = true);
 
   // Pops the most recently parked worker and wakes it. The counts move at the pop, so two
   // wakers never pick the same worker and a woken worker is counted active at once.

@@ -41,13 +41,19 @@ absl::Status AutoscalingExecutor::Impl::submit(Task&& task) {
       notify_work();
     }
   } else {
-    notify_work();
+    notify_work(/*queue_was_empty=*/before == 0);
   }
   return absl::OkStatus();
 }
 
-void AutoscalingExecutor::Impl::notify_work() {
-  if (searching.load() > 0) return;
+void AutoscalingExecutor::Impl::notify_work(bool queue_was_empty) {
+  if (searching.load() > 0) {
+    // The searcher takes the next task within its spin. A task that found others waiting
+    // means it has not taken them: it was preempted (a kernel thread, a busy hypervisor), and
+    // its tasks would wait for its return, hundreds of microseconds on a VM, though a parked
+    // worker could take them.
+    if (queue_was_empty || idle.load() == 0) return;
+  }
   if (effective_running() >= cpus) {
     request_monitor();
     return;
