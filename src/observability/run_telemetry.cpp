@@ -40,11 +40,6 @@ void RunTelemetry::trim_pools() {
   PooledBox<FinishedRecords>::trim_excess();
 }
 
-void RunTelemetry::count_dropped(int64_t log_records, bool span) const {
-  if (log_records > 0) options_.counters->log_records_dropped.add(log_records);
-  if (span) options_.counters->spans_dropped.add(1);
-}
-
 void RunTelemetry::write_report(const PendingReport& report) const {
   const std::string trace_id = report.traced ? trace_id_hex(report.trace_id) : "";
   const std::string span_id = report.traced ? span_id_hex(report.span_id) : "";
@@ -60,24 +55,15 @@ void RunTelemetry::write_report(const PendingReport& report) const {
   });
 }
 
-bool RunTelemetry::run_started(const RunFacts& run) {
-  // Dropping all of its records: counted at once (START, END, REPORT and the span).
-  const auto drop_all = [&] {
-    count_dropped(options_.log_sink != nullptr ? 3 : 0, exports_span(run));
-    return false;
-  };
-  if (!run.keeps_records) return drop_all();
-  if (options_.log_sink == nullptr) return true;
+bool RunTelemetry::queue_start(const RunFacts& run) {
   // Boxed: the closure then fits the queue item's inline storage (no allocation per record).
-  const bool pushed = options_.queue->push(
+  return options_.queue->push(
       [this, boxed = PooledBox<PendingReport>(report_of(run, options_.wall_at(run.start_ns)))]() {
         write_report(*boxed);
       });
-  return pushed || drop_all();
 }
 
-void RunTelemetry::run_finished(const RunFacts& run) {
-  if (!run.keeps_records) return;  // counted as it started
+void RunTelemetry::queue_finish(const RunFacts& run) {
   const int64_t log_records = options_.log_sink != nullptr ? 2 : 0;
   const bool span = exports_span(run);
   const int64_t duration_ns = run.end_ns - run.start_ns;
@@ -117,8 +103,8 @@ void RunTelemetry::run_finished(const RunFacts& run) {
           run.error.empty() ? std::string(to_string(run.outcome)) : std::string(run.error);
     }
   }
-  const bool pushed = options_.queue->push(
-      [this, boxed = PooledBox<FinishedRecords>(std::move(records))]() {
+  const bool pushed =
+      options_.queue->push([this, boxed = PooledBox<FinishedRecords>(std::move(records))]() {
         const FinishedRecords& finished = *boxed;
         if (finished.has_span) {
           try {

@@ -35,8 +35,14 @@ class RunTelemetry final : public HostObserver {
   explicit RunTelemetry(Options options) : options_(std::move(options)) {}
 
   // False when START found the queue full: END, REPORT and the span are counted dropped with it.
-  bool run_started(const RunFacts& run) override;
-  void run_finished(const RunFacts& run) override;
+  // The dropping paths are inline: under load they are what almost every invocation takes.
+  bool run_started(const RunFacts& run) override {
+    if (!run.keeps_records) return drop_all(run);
+    return options_.log_sink == nullptr || queue_start(run) || drop_all(run);
+  }
+  void run_finished(const RunFacts& run) override {
+    if (run.keeps_records) queue_finish(run);  // else counted as it started
+  }
 
   // Frees the record boxes a burst left beyond what their pools keep.
   static void trim_pools();
@@ -45,7 +51,18 @@ class RunTelemetry final : public HostObserver {
   [[nodiscard]] bool exports_span(const RunFacts& run) const {
     return options_.span_sink != nullptr && run.span != nullptr && run.span->context.sampled();
   }
-  void count_dropped(int64_t log_records, bool span) const;
+  void count_dropped(int64_t log_records, bool span) const {
+    if (log_records > 0) options_.counters->log_records_dropped.add(log_records);
+    if (span) options_.counters->spans_dropped.add(1);
+  }
+  // Counts all of a run's records dropped at once (START, END, REPORT and the span).
+  bool drop_all(const RunFacts& run) const {
+    count_dropped(options_.log_sink != nullptr ? 3 : 0, exports_span(run));
+    return false;
+  }
+  // Queue START, or END, REPORT and the span in one item; false when the queue is full.
+  bool queue_start(const RunFacts& run);
+  void queue_finish(const RunFacts& run);
   // On the telemetry thread: START, or END and REPORT, to the log sink.
   void write_report(const PendingReport& report) const;
 
