@@ -196,7 +196,11 @@ int run_child(const Options& options) {
   Params params = options.params;
   params.pool = options.pool > 0 ? options.pool : allowed_cpus();
   if (!options.payloads.empty()) params.payload = options.payloads.front();
-  const Measurement m = run_measurement(options.child_system, options.child_workload, params);
+  // The VM's regime can change between measurements (and within one): each says what it ran
+  // under, measured just before it (before W10 starts its burners).
+  const double round_trip = cpu_round_trip_ns();
+  Measurement m = run_measurement(options.child_system, options.child_workload, params);
+  if (round_trip > 0) m.values.emplace_back("x_round_trip_ns", round_trip);
   std::string line = m.ok ? "status=ok" : "status=fail reason=" + m.error;
   char buffer[128];
   std::snprintf(buffer, sizeof(buffer), " tasks=%lld expected=%lld rejected=%lld",
@@ -566,6 +570,9 @@ int run_parent(Options options) {
             std::fprintf(stderr, "  %s=%.4g", metric.key.c_str(), it->second);
           }
         }
+        if (const auto it = result.values.find("x_round_trip_ns"); it != result.values.end()) {
+          std::fprintf(stderr, "  round_trip_ns=%.0f", it->second);
+        }
         std::fprintf(stderr, "\n");
         results.add(workload.key(), system, std::move(result));
       }
@@ -583,7 +590,8 @@ int run_parent(Options options) {
     std::printf(
         "Extra values, medians (fnhost/host: ExecutorStats at the end of the measurement, "
         "peak_running its computing workers; post_ns: producer ns per post in W1; queued: "
-        "tasks queued in M2; W10: w1_/w5_ its parts, burners the spinning processes):\n\n%s\n",
+        "tasks queued in M2; W10: w1_/w5_ its parts, burners the spinning processes; "
+        "round_trip_ns: the cache-line round trip just before each measurement):\n\n%s\n",
         diagnostics.c_str());
   }
   const std::vector<std::string> failures = results.failures();
