@@ -191,6 +191,9 @@ bool parse_options(int argc, char** argv, Options* options) {
   return true;
 }
 
+// The round trip each child measures before its measurement (an extra value: "x_" prefix).
+constexpr const char* kRoundTripKey = "x_round_trip_ns";
+
 // ---- child -------------------------------------------------------------------------------------
 int run_child(const Options& options) {
   Params params = options.params;
@@ -200,7 +203,7 @@ int run_child(const Options& options) {
   // under, measured just before it (before W10 starts its burners).
   const double round_trip = cpu_round_trip_ns();
   Measurement m = run_measurement(options.child_system, options.child_workload, params);
-  if (round_trip > 0) m.values.emplace_back("x_round_trip_ns", round_trip);
+  if (round_trip > 0) m.values.emplace_back(kRoundTripKey, round_trip);
   std::string line = m.ok ? "status=ok" : "status=fail reason=" + m.error;
   char buffer[128];
   std::snprintf(buffer, sizeof(buffer), " tasks=%lld expected=%lld rejected=%lld",
@@ -570,7 +573,7 @@ int run_parent(Options options) {
             std::fprintf(stderr, "  %s=%.4g", metric.key.c_str(), it->second);
           }
         }
-        if (const auto it = result.values.find("x_round_trip_ns"); it != result.values.end()) {
+        if (const auto it = result.values.find(kRoundTripKey); it != result.values.end()) {
           std::fprintf(stderr, "  round_trip_ns=%.0f", it->second);
         }
         std::fprintf(stderr, "\n");
