@@ -28,11 +28,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "fnhost/task.hpp"
 
 namespace fnhost {
 
-// A unit of work. Move-only; captures up to 16 bytes are stored without allocating.
-using Task = absl::AnyInvocable<void()>;
 
 // A point-in-time view of an executor's state. Each field is read atomically but without a
 // common lock, in an order chosen so that these relations hold in every snapshot, even under
@@ -191,8 +190,9 @@ class AutoscalingExecutor final : public Executor {
   AutoscalingExecutor& operator=(const AutoscalingExecutor&) = delete;
 
   // Lock-free: an enqueue and a few atomic operations; wakes one parked worker or creates a
-  // thread only when no worker is looking for work. Tasks from one submitting thread start in
-  // submission order; across threads no order is promised.
+  // thread only when no worker is looking for work. Tasks from one submitting thread are taken
+  // in submission order (with max_threads = 1 they also start in it); across threads no order
+  // is promised.
   [[nodiscard]] absl::Status submit(Task task) override;
   [[nodiscard]] ExecutorStats stats() const override;
   bool help_one() override { return false; }

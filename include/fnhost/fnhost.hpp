@@ -19,6 +19,7 @@
 #include "fnhost/policy.hpp"
 #include "fnhost/router.hpp"
 #include "fnhost/schedule.hpp"
+#include "fnhost/task.hpp"
 #include "fnhost/trace.hpp"
 #include "fnhost/tracing.hpp"
 #include "fnhost/version.hpp"

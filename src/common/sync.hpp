@@ -45,6 +45,15 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
   Mutex& mu_;
 };
 
+// One step of a spin loop: lets the sibling hyperthread run and saves power.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
 // Waiting for another thread that is a few instructions away from publishing something:
 // pause-spin first (cheap, keeps the core), then yield (a preempted publisher needs our CPU).
 class Backoff {

@@ -116,6 +116,8 @@ BlockingScope::BlockingScope() : worker_(detail::tls_worker) {
   if (slot->hint_depth++ > 0) return;
   AutoscalingExecutor::Impl& impl = *slot->owner;
   impl.set_mark(*slot, detail::kHintedBlocked);
+  // The tasks it took with this one would wait for the block: others run them.
+  impl.give_back(*slot);
   if (impl.pending_count() > 0) impl.notify_work();
 }
 
@@ -149,6 +151,7 @@ void AutoscalingExecutor::mark_stuck(const RunningTask& task) {
     impl.clear_mark(slot, detail::kStuck);
     return;
   }
+  impl.give_back(slot);
   if (impl.pending_count() > 0) impl.notify_work();
 }
 

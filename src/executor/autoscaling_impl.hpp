@@ -21,6 +21,15 @@
 //    add contention (issue 7). It then adds workers for the waiting work, tripling the pool
 //    per tick only while long blocks fill the CPUs. Where threads cannot be observed, a watchdog
 //    adds one thread per stalled interval.
+//  - Batches: in a dense stream of short tasks (found at once, ending within kShortTaskNs of
+//    each other) one worker at a time holds the batch role: it takes up to kBatchTasks at once
+//    (one pending_ update per batch, so the producer's next submit finds pending_'s line and the
+//    queue's where it left them), waits kCoalesceNs for a batch to gather after draining the
+//    queue, and submits trust it with fewer than kBatchTasks waiting tasks. Taken tasks are
+//    "held": counted by their slot, not pending_. A holder that stays in one task for a whole
+//    monitor tick, enters a BlockingScope or is marked stuck gives its held tasks back, ahead of
+//    the queue, and the role with them: a task that waits for another one of its batch cannot
+//    deadlock, and only one worker's batch can be held up at a time.
 //  - A worker narrows (parks) at a task boundary when effective running > cpus, so threads added
 //    for blocked work do not oversubscribe the CPUs once the blocking ends.
 //  - Lost wake-ups are excluded by "publish, then re-check" on both sides with seq_cst
@@ -35,6 +44,7 @@
 //   submit.cpp                submit: publish a task, wake or create a worker for it
 //   spawning.cpp              worker threads: spawn, spawn debt, retire, exit
 //   worker.cpp                the worker loop: run, search, park, narrow; marks accounting
+//   batches.cpp               batches of short tasks: take, run held, give back; the role
 //   monitor.cpp               the monitor thread: blocked verdicts, adding workers
 //   lifecycle.cpp             construction, wait_idle, shutdown/stop, stats
 //   autoscaling_executor.cpp  the public AutoscalingExecutor members and BlockingScope
@@ -43,6 +53,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -104,6 +115,39 @@ inline constexpr int kMaxMonitorBackoff = 10;
 // each other).
 inline constexpr int64_t kStallNs = 50'000'000;
 
+// Values of Impl::searching: no searcher, the one spinning searcher, and from kBatchRole on the
+// worker of index `searching - kBatchRole` holding the search role for its stream of batches.
+inline constexpr int kSpinning = 1;
+inline constexpr int kBatchRole = 2;
+// Most tasks a worker takes from the queue at once.
+inline constexpr uint32_t kBatchTasks = 16;
+// Tasks count as short, and a worker takes them in batches, when they start and end on average
+// within this of each other: batching longer ones would gain nothing and keep them from idle
+// workers for longer.
+inline constexpr int64_t kShortTaskNs = 2'000;
+// Consecutive quickly found tasks before a worker starts taking batches.
+inline constexpr int kDenseRun = 4;
+// How long the search role's holder lets a batch gather after draining the queue: in a dense
+// stream the producer meanwhile writes tasks into cache lines no consumer is reading.
+inline constexpr int64_t kCoalesceNs = 4'000;
+
+// WorkerSlot::held: the slot's batch as (size << 16) | next, next the first unclaimed index.
+inline constexpr uint32_t held_word(uint32_t size, uint32_t next) { return (size << 16) | next; }
+inline constexpr uint32_t held_size(uint32_t word) { return word >> 16; }
+inline constexpr uint32_t held_next(uint32_t word) { return word & 0xffff; }
+inline constexpr uint32_t held_unclaimed(uint32_t word) {
+  return held_size(word) - held_next(word);
+}
+
+// A worker's view of its own stream, to decide whether to take batches. Worker-private.
+struct StreamPace {
+  bool batching = false;
+  int quick_takes = 0;          // tasks in a row found waiting or after a short search
+  int64_t first_quick_ns = 0;   // when the first of them was taken
+  uint32_t batch_size = 0;      // tasks taken in the current batch
+  int64_t batch_start_ns = 0;   // when it was taken
+};
+
 struct alignas(kCacheLine) WorkerSlot {
   AutoscalingExecutor::Impl* owner = nullptr;
   int index = 0;
@@ -119,6 +163,14 @@ struct alignas(kCacheLine) WorkerSlot {
   std::atomic<uint64_t> parks{0};  // times parked; single writer: the worker
   std::atomic<bool> live{false};
   int hint_depth = 0;  // BlockingScope nesting; the worker only
+
+  // The batch the worker took (see kBatchTasks): filled by the worker under batch_mu once the
+  // previous one is claimed; each task claimed by one atomic step on `held`, by the worker to
+  // run it or by give_back() (under batch_mu) to re-queue the rest.
+  std::atomic<uint32_t> held{0};
+  Mutex batch_mu;
+  Task batch[kBatchTasks];
+  uint64_t batch_seen_seq = 0;  // monitor-private: task_seq at the last tick
 
   Mutex park_mu;
   CondVar park_cv;
@@ -160,6 +212,12 @@ struct AutoscalingExecutor::Impl {
   moodycamel::ConcurrentQueue<Task> queue;
 
   alignas(kCacheLine) std::atomic<int64_t> pending{0};
+  // Tasks given back from batches (give_back), counted in pending_: workers take them before the
+  // queue's, so a task another one waits for does not queue again behind everything submitted
+  // since. Rare; workers read the count (a line nobody writes meanwhile) before each take.
+  alignas(kCacheLine) std::atomic<int64_t> returned_count{0};
+  Mutex returned_mu;
+  std::deque<Task> returned ABSL_GUARDED_BY(returned_mu);
   alignas(kCacheLine) std::atomic<int> searching{0};
   std::atomic<int64_t> search_spin_ns{detail::kSearchSpinNs};  // relaxed: a tuning hint
   // Read on every submit, written on state transitions only: one shared line.
@@ -241,10 +299,11 @@ struct AutoscalingExecutor::Impl {
   // ---------------------------------------------------------------------------------------
   absl::Status submit(Task&& task);  // by reference: one move less per task
 
-  // Called after work was published: brings one more worker to it if that helps. A searcher
-  // is trusted with one task: `queue_was_empty` false (others waited already) wakes a parked
-  // worker despite it.
-  void notify_work(bool queue_was_empty = true);
+  // Called after work was published: brings one more worker to it if that helps. `backlog` is
+  // how many tasks waited before it. The spinning searcher is trusted with one task (a backlog
+  // wakes a parked worker despite it: the searcher was preempted), a batch role's holder with
+  // fewer than kBatchTasks.
+  void notify_work(int64_t backlog = 0);
 
   // Pops the most recently parked worker and wakes it. The counts move at the pop, so two
   // wakers never pick the same worker and a woken worker is counted active at once.
@@ -285,8 +344,43 @@ struct AutoscalingExecutor::Impl {
   void wake_idle_waiters();
 
   // The single searcher spins briefly for new work; returns with `task` filled if it found
-  // some. Others park at once: one spinner is enough on a small machine.
-  bool search(moodycamel::ConsumerToken& token, Task& task);
+  // some, `quick` telling whether within its first rounds. Others park at once: one spinner
+  // (or the batch role's holder) is enough on a small machine.
+  bool search(moodycamel::ConsumerToken& token, Task& task, bool& quick);
+
+  // Whether this worker should step aside at a task boundary: too many compute at once.
+  bool should_narrow() const {
+    return effective_running() - unjudged.load(std::memory_order_relaxed) > cpus &&
+           pending_count() > 0;
+  }
+
+  // Batches (batches.cpp). A found task feeds the worker's pace: a run of quickly found short
+  // tasks switches it to batches.
+  void note_quick_take(detail::StreamPace& pace);
+  // Takes the next batch for a worker in batch mode, if it holds (or can take) the batch role;
+  // first lets it gather if the last batch drained the queue. Returns how many it took; 0
+  // leaves batch mode and the role.
+  uint32_t take_batch(WorkerSlot& slot, moodycamel::ConsumerToken& token,
+                      detail::StreamPace& pace);
+  // The next task for a worker: a returned one first, else the queue's.
+  bool dequeue(moodycamel::ConsumerToken& token, Task& task) {
+    return (returned_count.load(std::memory_order_relaxed) > 0 && take_returned(task)) ||
+           queue.try_dequeue(token, task);
+  }
+  bool take_returned(Task& task);
+  // Claims and runs the next held task; false if none is left.
+  bool run_held(WorkerSlot& slot);
+  // Puts the slot's unclaimed tasks back in the queue and takes its search role back; returns
+  // how many it re-queued. Any thread.
+  uint32_t give_back(WorkerSlot& slot);
+  // Takes the batch role unless another worker searches or holds it; true if it holds it.
+  bool takes_batch_role(WorkerSlot& slot);
+  void release_batch_role(WorkerSlot& slot);
+  bool holds_batch_role(const WorkerSlot& slot) const {
+    return searching.load(std::memory_order_relaxed) == detail::kBatchRole + slot.index;
+  }
+  // Tasks held in batches, summed over the slots (racy; the monitor's and stats' view).
+  int64_t held_count() const;
 
   // Parks the worker until woken or idle_timeout passes. Returns whether to work, or to exit
   // because it retired after idle_timeout or because shutdown left nothing to do. The worker
@@ -308,6 +402,13 @@ struct AutoscalingExecutor::Impl {
 
   // ---------------------------------------------------------------------------------------
   void request_monitor();
+
+  // What the monitor watches over: queued tasks, held ones, and a batch role's holder (trusted
+  // with tasks submits leave to it).
+  bool has_watched_work() const {
+    return pending_count() > 0 || held_count() > 0 ||
+           searching.load() >= detail::kBatchRole;
+  }
 
   void monitor_main();
 

@@ -71,7 +71,7 @@ void AutoscalingExecutor::Impl::discard_queued() {
   Task task;
   detail::Backoff backoff;
   while (pending_count() > 0) {
-    if (queue.try_dequeue(task)) {
+    if (take_returned(task) || queue.try_dequeue(task)) {
       discard(task);  // before it leaves pending_: until then wait_idle() counts it
       pending.fetch_sub(1);
       backoff = {};
@@ -126,14 +126,23 @@ void AutoscalingExecutor::Impl::join_all() {
 bool AutoscalingExecutor::Impl::is_idle() const {
   if (pending_count() != 0) return false;
   const int high_water = slot_high_water.load();
-  std::vector<uint64_t> seen(static_cast<size_t>(high_water));
+  // Per slot, its held batch word and its sequence: a task leaves pending_ into `held` and
+  // leaves `held` with an odd sequence, each published before the next step.
+  struct Seen {
+    uint32_t held;
+    uint64_t seq;
+  };
+  std::vector<Seen> seen(static_cast<size_t>(high_water));
   for (int i = 0; i < high_water; ++i) {
-    seen[static_cast<size_t>(i)] = slots[i].task_seq.load();
-    if (seen[static_cast<size_t>(i)] & 1) return false;
+    Seen& slot = seen[static_cast<size_t>(i)];
+    slot.held = slots[i].held.load();
+    slot.seq = slots[i].task_seq.load();
+    if (detail::held_unclaimed(slot.held) != 0 || (slot.seq & 1) != 0) return false;
   }
   if (pending_count() != 0 || slot_high_water.load() != high_water) return false;
   for (int i = 0; i < high_water; ++i) {
-    if (slots[i].task_seq.load() != seen[static_cast<size_t>(i)]) return false;
+    const Seen& slot = seen[static_cast<size_t>(i)];
+    if (slots[i].held.load() != slot.held || slots[i].task_seq.load() != slot.seq) return false;
   }
   return true;
 }
@@ -177,11 +186,12 @@ ExecutorStats AutoscalingExecutor::Impl::stats() const {
   // A thread counted alive may not have raised the peak yet; it is a value threads had.
   result.peak_threads = std::max(peak_threads.load(), result.threads);
   result.idle = idle.load(std::memory_order_relaxed);
-  result.busy = std::max<int64_t>(
-      0, active.load(std::memory_order_relaxed) - searching.load(std::memory_order_relaxed));
+  // The spinning searcher is not busy; the batch role's holder runs its batches.
+  const bool spinning = searching.load(std::memory_order_relaxed) == detail::kSpinning;
+  result.busy = std::max<int64_t>(0, active.load(std::memory_order_relaxed) - (spinning ? 1 : 0));
   result.blocked = blocked.load(std::memory_order_relaxed);
   result.stuck = stuck.load(std::memory_order_relaxed);
-  result.queued = pending_count();
+  result.queued = pending_count() + held_count();
   result.peak_running = peak_running.load(std::memory_order_relaxed);
   result.discarded = discarded.load(std::memory_order_relaxed);
   const int high_water = slot_high_water.load();

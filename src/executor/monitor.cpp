@@ -90,13 +90,13 @@ void AutoscalingExecutor::Impl::monitor_main() {
       quiet_ticks = 0;
       backoff = std::min(backoff * 2, detail::kMaxMonitorBackoff);
     }
-    if (pending_count() == 0) {
+    if (!has_watched_work()) {
       MutexLock lock(monitor_mu);
       monitor_wanted = false;
       monitor_active.store(false);
-      // Re-check after un-publishing: a submit that saw monitor_active just before the
-      // store skipped its request.
-      if (pending_count() > 0) {
+      // Re-check after un-publishing: a submit (or a batch) that saw monitor_active just
+      // before the store skipped its request.
+      if (has_watched_work()) {
         monitor_wanted = true;
         monitor_active.store(true);
       }
@@ -136,6 +136,14 @@ int AutoscalingExecutor::Impl::tick(int64_t now, int64_t interval_ns, uint64_t& 
       slot.seen_valid = false;
       slot.suspect_ticks = 0;
       continue;
+    }
+    // In the same task since the last tick while holding tasks (or trusted with them as the
+    // batch role's holder): they go back to the queue, for other workers.
+    const uint64_t seq_now = slot.task_seq.load();
+    const bool same_task = (seq_now & 1) != 0 && seq_now == slot.batch_seen_seq;
+    slot.batch_seen_seq = seq_now;
+    if (same_task && (detail::held_unclaimed(slot.held.load()) > 0 || holds_batch_role(slot))) {
+      give_back(slot);
     }
     if (slot.marks.load(std::memory_order_relaxed) & detail::kHintedBlocked) ++hinted;
     seq_sum += slot.task_seq.load(std::memory_order_relaxed);
@@ -200,8 +208,10 @@ int AutoscalingExecutor::Impl::tick(int64_t now, int64_t interval_ns, uint64_t& 
     slot.seen_parks = parks;
     slot.seen_valid = true;
   }
-  const int64_t waiting = pending_count();
-  if (waiting == 0) {
+  int64_t waiting = pending_count();
+  // Trusted to the batch role's holder, which was seen making progress.
+  if (searching.load() >= detail::kBatchRole) waiting -= detail::kBatchTasks;
+  if (waiting <= 0) {
     unjudged.store(0, std::memory_order_relaxed);
     return 0;
   }

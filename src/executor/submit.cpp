@@ -41,18 +41,23 @@ absl::Status AutoscalingExecutor::Impl::submit(Task&& task) {
       notify_work();
     }
   } else {
-    notify_work(/*queue_was_empty=*/before == 0);
+    notify_work(/*backlog=*/before);
   }
   return absl::OkStatus();
 }
 
-void AutoscalingExecutor::Impl::notify_work(bool queue_was_empty) {
-  if (searching.load() > 0) {
+void AutoscalingExecutor::Impl::notify_work(int64_t backlog) {
+  const int searcher = searching.load();
+  if (searcher == detail::kSpinning) {
     // The searcher takes the next task within its spin. A task that found others waiting
     // means it has not taken them: it was preempted (a kernel thread, a busy hypervisor), and
     // its tasks would wait for its return, hundreds of microseconds on a VM, though a parked
     // worker could take them.
-    if (queue_was_empty || idle.load() == 0) return;
+    if (backlog == 0 || idle.load() == 0) return;
+  } else if (searcher >= detail::kBatchRole && backlog < detail::kBatchTasks) {
+    // The batch role's holder takes them with its next batch. More than a batch waiting: it
+    // cannot keep up (or is stuck, which the monitor sees): bring another worker.
+    return;
   }
   if (effective_running() >= cpus) {
     request_monitor();

@@ -15,25 +15,7 @@
 #include "platform/deadline.hpp"
 #include "platform/platform.hpp"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
 namespace fnhost {
-
-namespace detail {
-namespace {
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
-
-}  // namespace
-}  // namespace detail
 
 void AutoscalingExecutor::Impl::account_marks(uint32_t before, uint32_t after) {
   const auto category = [](uint32_t marks) {
@@ -81,25 +63,40 @@ void AutoscalingExecutor::Impl::worker_main(WorkerSlot& slot) {
 
   moodycamel::ConsumerToken token(queue);
   Task task;
+  detail::StreamPace pace;
   ParkOutcome outcome = ParkOutcome::kWork;
   detail::Backoff backoff;
+  // Narrowing: too many workers compute at once (blocked ones woke up); this one steps aside at
+  // a task boundary, holding no tasks. The monitor wakes it if the others block.
+  const auto narrow = [&] {
+    pace = {};
+    release_batch_role(slot);
+    request_monitor();
+    outcome = park(slot, /*narrowing=*/true);
+    return outcome == ParkOutcome::kWork;
+  };
   for (;;) {
-    if (queue.try_dequeue(token, task)) {
+    if (run_held(slot)) continue;
+    if (pace.batching && returned_count.load(std::memory_order_relaxed) == 0) {
+      if (should_narrow()) {
+        if (!narrow()) break;
+        continue;
+      }
+      if (take_batch(slot, token, pace) > 0) {
+        backoff = {};
+        continue;
+      }
+    }
+    if (dequeue(token, task)) {
       backoff = {};
       begin_task(slot);
       // More work waits: if no monitor watches over it, bring a worker or the monitor now.
       // (A submit that saw a searcher relied on it; the searcher may have given up and
       // come here through park's re-check, and this task may block.)
       if (pending.fetch_sub(1) > 1 && !monitor_active.load()) notify_work();
+      note_quick_take(pace);
       run_or_discard(slot, task);
-      if (effective_running() - unjudged.load(std::memory_order_relaxed) > cpus &&
-          pending_count() > 0) {
-        // Narrowing: too many workers compute at once (blocked ones woke up); this one
-        // steps aside at a task boundary. The monitor wakes it if the others block.
-        request_monitor();
-        outcome = park(slot, /*narrowing=*/true);
-        if (outcome != ParkOutcome::kWork) break;
-      }
+      if (should_narrow() && !narrow()) break;
       continue;
     }
     if (pending_count() > 0) {
@@ -113,13 +110,24 @@ void AutoscalingExecutor::Impl::worker_main(WorkerSlot& slot) {
       outcome = ParkOutcome::kStop;
       break;
     }
-    if (search(token, task)) {
+    // Out of work: whatever the pace said, the role goes (submits must not trust a worker
+    // about to park).
+    pace.batching = false;
+    if (holds_batch_role(slot)) release_batch_role(slot);
+    bool quick = false;
+    if (search(token, task, quick)) {
       begin_task(slot);
       pending.fetch_sub(1);
       if (pending_count() > 0) notify_work();
+      if (quick) {
+        note_quick_take(pace);
+      } else {
+        pace.quick_takes = 0;
+      }
       run_or_discard(slot, task);
       continue;
     }
+    pace = {};
     outcome = park(slot, /*narrowing=*/false);
     if (outcome != ParkOutcome::kWork) break;
   }
@@ -179,14 +187,18 @@ void AutoscalingExecutor::Impl::run_task(WorkerSlot& slot, Task& task) {
   count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-bool AutoscalingExecutor::Impl::search(moodycamel::ConsumerToken& token, Task& task) {
+bool AutoscalingExecutor::Impl::search(moodycamel::ConsumerToken& token, Task& task,
+                                       bool& quick) {
   int expected = 0;
-  if (!searching.compare_exchange_strong(expected, 1)) return false;
+  if (!searching.compare_exchange_strong(expected, detail::kSpinning)) return false;
   const int64_t give_up = platform::now_ns() + search_spin_ns.load(std::memory_order_relaxed);
   bool found = false;
+  // Found within this many rounds (a microsecond or two): the stream is dense.
+  constexpr int kQuickRounds = 64;
   for (int round = 0;; ++round) {
-    if (pending_count() > 0 && queue.try_dequeue(token, task)) {
+    if (pending_count() > 0 && dequeue(token, task)) {
       found = true;
+      quick = round < kQuickRounds;
       break;
     }
     if (is_stopping() && pending_count() == 0) break;
@@ -213,9 +225,14 @@ AutoscalingExecutor::Impl::ParkOutcome AutoscalingExecutor::Impl::park(WorkerSlo
   slot.parked.store(true);
   const int64_t parked_at = platform::now_ns();
   for (;;) {
-    // Re-check after publishing that we park: a submit that missed us saw pending_ first.
+    // Re-check after publishing that we park: a submit that missed us saw pending_ first. Work
+    // a searcher is trusted with (see notify_work) is left to it.
+    const int64_t waiting = pending_count();
+    const int searcher = searching.load();
+    const bool trusted = searcher == detail::kSpinning ||
+                         (searcher >= detail::kBatchRole && waiting < detail::kBatchTasks);
     const bool work_waits =
-        pending_count() > 0 && searching.load() == 0 && (!narrowing || effective_running() < cpus);
+        waiting > 0 && !trusted && (!narrowing || effective_running() < cpus);
     if ((work_waits || is_stopping()) && unpark_self(slot)) break;
     narrowing = false;
 
