@@ -92,7 +92,8 @@ TEMPLATE_TEST_CASE("a Task destroys its callable exactly once through moves and 
     third();
     CHECK(calls == 2);
     CHECK(live == 1);
-    third = std::move(third);  // self-move keeps it
+    Task& same = third;
+    third = std::move(same);  // self-move keeps it
     CHECK(live == 1);
     third();
     CHECK(calls == 3);
