@@ -51,7 +51,9 @@ TEST_CASE("two worker processes, one killed mid-stream: every event processed, n
   const long long left_by_doomed = client.pending_of("s", "g", "doomed");
   INFO("pending for the killed worker: " << left_by_doomed);
   CHECK(left_by_doomed <= kMaxInFlight);
-  CHECK(client.integer({"SCARD", "processed"}) < kEvents);
+  // Killed mid-stream: it left work behind, entries not yet processed or ones it held unacked
+  // (on a loaded machine the survivor can process the rest before the kill lands).
+  CHECK((client.integer({"SCARD", "processed"}) < kEvents || left_by_doomed > 0));
 
   // The survivor reclaims them after claim_idle and finishes the stream.
   REQUIRE(wait_until([&] {
