@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -21,6 +20,7 @@
 
 #include "absl/time/time.h"
 #include "fnhost/executor.hpp"
+#include "testing/gate.hpp"
 #include "testing/wait.hpp"
 
 namespace {
@@ -28,6 +28,7 @@ namespace {
 using fnhost::AutoscalingExecutor;
 using fnhost::BlockingScope;
 using fnhost::ExecutorOptions;
+using fnhost::testing::Gate;
 using fnhost::testing::wait_until;
 
 std::unique_ptr<AutoscalingExecutor> make_executor(ExecutorOptions options) {
@@ -37,28 +38,9 @@ std::unique_ptr<AutoscalingExecutor> make_executor(ExecutorOptions options) {
   return std::move(created).value();
 }
 
-// A flag one task sets and another waits for, without a blocking hint unless asked. The wait
-// gives up after `kGiveUp` so that a failing test ends instead of hanging.
-class Signal {
- public:
-  static constexpr std::chrono::seconds kGiveUp{20};
-
-  void set() {
-    std::lock_guard<std::mutex> lock(mu_);
-    set_ = true;
-    cv_.notify_all();
-  }
-  // True if set within kGiveUp.
-  bool wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kGiveUp, [&] { return set_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool set_ = false;
-};
+// How long a waiting task waits for the one it needs before giving up, so that a failing test
+// ends instead of hanging.
+constexpr std::chrono::seconds kGiveUp{20};
 
 void submit_no_ops(AutoscalingExecutor& executor, std::atomic<int64_t>& ran, int count) {
   for (int i = 0; i < count; ++i) {
@@ -73,20 +55,20 @@ int run_waiting_pairs(AutoscalingExecutor& executor, bool hinted, int rounds) {
   std::atomic<int64_t> ran{0};
   std::atomic<int> gave_up{0};
   std::atomic<int> pairs_done{0};
-  std::vector<std::unique_ptr<Signal>> signals;
-  for (int i = 0; i < rounds; ++i) signals.push_back(std::make_unique<Signal>());
+  std::vector<std::unique_ptr<Gate>> signals;
+  for (int i = 0; i < rounds; ++i) signals.push_back(std::make_unique<Gate>());
   for (int round = 0; round < rounds; ++round) {
-    Signal& signal = *signals[static_cast<size_t>(round)];
+    Gate& signal = *signals[static_cast<size_t>(round)];
     submit_no_ops(executor, ran, kStream);
     REQUIRE(executor
                 .submit([&signal, &gave_up, &pairs_done, hinted] {
                   std::unique_ptr<BlockingScope> scope;
                   if (hinted) scope = std::make_unique<BlockingScope>();
-                  if (!signal.wait()) gave_up.fetch_add(1);
+                  if (!signal.wait(kGiveUp)) gave_up.fetch_add(1);
                   pairs_done.fetch_add(1);
                 })
                 .ok());
-    REQUIRE(executor.submit([&signal] { signal.set(); }).ok());
+    REQUIRE(executor.submit([&signal] { signal.open(); }).ok());
     submit_no_ops(executor, ran, kStream);
   }
   CHECK(wait_until([&] { return pairs_done.load() == rounds; }, std::chrono::seconds(120)));
