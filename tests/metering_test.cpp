@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "fnhost/fnhost.hpp"
 #include "testing/host_helpers.hpp"
 #include "testing/wait.hpp"
@@ -78,6 +80,58 @@ TEST_CASE("billed duration rounds each invocation up to a whole millisecond", "[
   CHECK(report.end >= report.start);
 }
 
+TEST_CASE("an invocation is never billed for clock time that passed before it was admitted",
+          "[metering]") {
+  // Each "advance" moves the host's clock while its runner runs; a "noop" admitted after it
+  // returned took no time on that clock. A runner that read the clock before an advance and
+  // then started the noop (it was preempted in between) must not date the noop's start back.
+  fnhost::testing::ClockedHost clocked(metered());
+  const std::shared_ptr<fnhost::ManualClock> clock = clocked.clock;
+  REQUIRE(clocked.host
+              .register_function({.name = "advance",
+                                  .handler = [clock](const Event&, Context&) -> Result {
+                                    clock->advance(absl::Milliseconds(1));
+                                    return "";
+                                  },
+                                  .timeout = absl::Hours(1)})
+              .ok());
+  REQUIRE(clocked.host
+              .register_function(
+                  {.name = "noop", .handler = [](const Event&, Context&) -> Result { return ""; }})
+              .ok());
+  REQUIRE(clocked.host
+              .register_function({.name = "busy",
+                                  .handler = [](const Event&, Context&) -> Result {
+                                    std::this_thread::yield();
+                                    return "";
+                                  }})
+              .ok());
+  constexpr int kRounds = 1000;
+  // Others keep runners starting, claiming and being preempted meanwhile; they never move the
+  // clock, so whatever time a noop is billed came from an advance before it.
+  std::atomic<bool> done{false};
+  std::vector<std::thread> others;
+  for (int t = 0; t < 2; ++t) {
+    others.emplace_back([&] {
+      while (!done.load()) (void)clocked.host.invoke("busy", {}).get();
+    });
+  }
+  for (int i = 0; i < kRounds; ++i) {
+    REQUIRE(clocked.host.invoke("advance", {}).get().ok());
+    REQUIRE(clocked.host.invoke("noop", {}).get().ok());
+  }
+  done = true;
+  for (std::thread& other : others) other.join();
+  REQUIRE(wait_until([&] {
+    const FunctionCost* noop = find(clocked.host.cost_report(), "noop");
+    return noop != nullptr && noop->requests == kRounds;
+  }));
+  const CostReport report = clocked.host.cost_report();
+  const FunctionCost* noop = find(report, "noop");
+  CHECK(noop->duration == absl::ZeroDuration());
+  CHECK(noop->billed_duration == absl::Milliseconds(kRounds));
+}
+
 TEST_CASE("CPU time is the thread's CPU time while the handler ran", "[metering]") {
   fnhost::Host host = fnhost::testing::make_host(metered());
   REQUIRE(host.register_function({.name = "spin",
@@ -130,6 +184,31 @@ TEST_CASE("since() gives the window between two reports", "[metering]") {
   CHECK(window.total.cost == Approx(after.total.cost - before.total.cost));
   // A window with no traffic lists no function.
   CHECK(host.cost_report().since(after).functions.empty());
+}
+
+TEST_CASE("a function registered after another was removed is metered under its own name",
+          "[metering]") {
+  // One thread, so both functions finish on the same thread; the removed function's record
+  // is freed, and the next one of the same name length may take its memory.
+  fnhost::HostOptions options = metered();
+  options.executor_options.max_threads = 1;
+  fnhost::Host host = fnhost::testing::make_host(std::move(options));
+  for (int round = 0; round < 20; ++round) {
+    const std::string name = fmt::format("fn{:02}", round);
+    REQUIRE(host.register_function(
+                    {.name = name, .handler = [](const Event&, Context&) -> Result { return ""; }})
+                .ok());
+    REQUIRE(host.invoke(name, {}).get().ok());
+    REQUIRE(wait_until([&] { return host.cost_report().total.requests == round + 1; }));
+    REQUIRE(host.remove_function(name).ok());
+  }
+  const CostReport report = host.cost_report();
+  CHECK(report.functions.size() == 20);
+  for (int round = 0; round < 20; ++round) {
+    const FunctionCost* cost = find(report, fmt::format("fn{:02}", round));
+    REQUIRE(cost != nullptr);
+    CHECK(cost->requests == 1);
+  }
 }
 
 TEST_CASE("metering is exact under many threads", "[metering][stress]") {

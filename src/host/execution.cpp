@@ -60,9 +60,17 @@ HostCore::Executed HostCore::execute(Invocation& invocation, int64_t start_ns, H
     repin_if_swapped(invocation);
   }
   const FunctionSpec& spec = invocation.version->spec;
-  int64_t start = start_ns != 0 ? start_ns : now_ns();
-  // The clock read reused from the previous invocation can predate this one's admission.
-  if (observes_runs_) start = std::max(start, invocation.admitted_ns);
+  // The clock read reused from the previous invocation (or the runner's start) can predate
+  // this one's admission: its runner may have been preempted between that read and the claim.
+  // What observers and metering see must not start before admission, so they read anew unless
+  // the admission time was read and bounds it; a manual clock is read anew always (others
+  // move it while this runner waits, and reading it is a load).
+  int64_t start = start_ns;
+  if (start == 0 || manual_clock_ != nullptr || (observes_runs_ && invocation.admitted_ns == 0)) {
+    start = now_ns();
+  } else if (observes_runs_) {
+    start = std::max(start, invocation.admitted_ns);
+  }
   if (invocation.is_async &&
       start - invocation.lineage.accepted_ns > invocation.version->max_event_age_ns) {
     // Older than its function's max_event_age before this attempt could start: it ends here.
