@@ -11,6 +11,7 @@
 //     using Node = ...;
 //     static Node*& next(Node* node);  // the free-list link, unused while the node is live
 //     static void destroy(Node* node); // gives it back to the allocator
+//     static constexpr size_t kNodeBytes;  // optional: a node's bytes, if not sizeof(Node)
 //   };
 // Each Traits type gets its own depot and thread-local lists.
 #pragma once
@@ -37,6 +38,15 @@ class RecyclingPool {
 
   // A free node from this thread's list, else a batch from the depot; null if there is none
   // (the caller allocates a new one).
+  // The bytes of one node: Traits::kNodeBytes where the node is more than its type.
+  static constexpr size_t node_bytes() {
+    if constexpr (requires { Traits::kNodeBytes; }) {
+      return Traits::kNodeBytes;
+    } else {
+      return sizeof(Node);
+    }
+  }
+
   static Node* take() {
     LocalCache& cache = local_cache();
     if (cache.ready == nullptr) {
@@ -56,6 +66,8 @@ class RecyclingPool {
     cache.ready = Traits::next(node);
     --cache.ready_count;
     Traits::next(node) = nullptr;
+    // The next take's node, most often freed by another thread: its lines travel meanwhile.
+    if (cache.ready != nullptr) prefetch_for_write(cache.ready, node_bytes());
     return node;
   }
 

@@ -267,6 +267,11 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   }
   // Counted: from here the invocation is accepted and must reach the queue (claimers of this
   // count wait for it).
+  // Numbered at once: the count's line was just taken by the compare-and-swap above, while
+  // the record's lines are still on their way (a worker freed it); a locked add after the
+  // stores below would wait for all of them.
+  invocation->sequence =
+      static_cast<uint64_t>(slot.invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   if (admission.shared != nullptr) {
     invocation->event = *admission.shared;
   } else if (admission.data != nullptr) {
@@ -278,10 +283,6 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   }
   invocation->batch = std::move(admission.batch);
   invocation->completion = std::move(admission.completion);
-  // Counted before the counters FunctionStats subtracts from it (and which it reads first), so
-  // a racing reader may see an event accepted a moment early but never pending too few.
-  invocation->sequence =
-      static_cast<uint64_t>(slot.invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   if (lineage.fresh) {
     lineage.fresh = false;
     // A publish stamps its time once for all its deliveries.

@@ -37,6 +37,7 @@ struct EventBlock {
 
 struct EventBlockRecycling {
   using Node = EventBlock;
+  static constexpr size_t kNodeBytes = EventBlock::kBytes;  // a block is more than its link
   static EventBlock*& next(EventBlock* block) { return block->next; }
   static void destroy(EventBlock* block) { ::operator delete(block, EventBlock::kBytes); }
 };
