@@ -96,8 +96,9 @@ class TelemetryQueue {
   alignas(kCacheLine) std::atomic<int64_t> taken_{0};
   // Set by a push that found no room; cleared by the writer once it took items (see has_room).
   alignas(kCacheLine) std::atomic<bool> full_{false};
-  // Items finished: written, thrown by their sink, or dropped by stop().
-  std::atomic<int64_t> finished_{0};
+  // Items finished: written, thrown by their sink, or dropped by stop(). Off full_'s line: the
+  // writer counts every item, and admission reads full_ for every invocation.
+  alignas(kCacheLine) std::atomic<int64_t> finished_{0};
   std::atomic<int64_t> written_{0};
   std::atomic<bool> stopped_{false};
   // A writer runs: pushes need not start one. Cleared by a leaving writer (under mu_) before
