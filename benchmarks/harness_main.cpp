@@ -39,6 +39,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fnhost/version.hpp"
@@ -331,7 +332,19 @@ std::string cache_sizes() {
     if (!out.empty()) out += ", ";
     out += "L" + level + (type == "Data" ? "d" : "") + " " + size;
   }
-  return out.empty() ? "unknown" : out;
+  if (!out.empty()) return out;
+  // Some virtual machines' kernels publish no cache directory: ask glibc, which reads CPUID
+  // (in a VM, what the hypervisor reports).
+  const std::pair<const char*, int> levels[] = {{"L1d", _SC_LEVEL1_DCACHE_SIZE},
+                                                {"L2", _SC_LEVEL2_CACHE_SIZE},
+                                                {"L3", _SC_LEVEL3_CACHE_SIZE}};
+  for (const auto& [name, key] : levels) {
+    const long bytes = sysconf(key);
+    if (bytes <= 0) continue;
+    if (!out.empty()) out += ", ";
+    out += std::string(name) + " " + std::to_string(bytes / 1024) + "K";
+  }
+  return out.empty() ? "unknown" : out + " (CPUID via sysconf; no sysfs cache directory)";
 }
 
 // The cgroup CPU quota over this process: cgroup v2 `cpu.max` of its cgroup and each ancestor
