@@ -123,7 +123,8 @@ TEST_CASE("an invocation is never billed for clock time that passed before it wa
   done = true;
   for (std::thread& other : others) other.join();
   REQUIRE(wait_until([&] {
-    const FunctionCost* noop = find(clocked.host.cost_report(), "noop");
+    const CostReport report = clocked.host.cost_report();
+    const FunctionCost* noop = find(report, "noop");
     return noop != nullptr && noop->requests == kRounds;
   }));
   const CostReport report = clocked.host.cost_report();
