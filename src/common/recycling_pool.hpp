@@ -36,8 +36,6 @@ class RecyclingPool {
   static constexpr size_t kMaxDepotBatches = 128;
   static constexpr int64_t kTrimIntervalNs = 50'000'000;
 
-  // A free node from this thread's list, else a batch from the depot; null if there is none
-  // (the caller allocates a new one).
   // The bytes of one node: Traits::kNodeBytes where the node is more than its type.
   static constexpr size_t node_bytes() {
     if constexpr (requires { Traits::kNodeBytes; }) {
@@ -47,6 +45,8 @@ class RecyclingPool {
     }
   }
 
+  // A free node from this thread's list, else a batch from the depot; null if there is none
+  // (the caller allocates a new one).
   static Node* take() {
     LocalCache& cache = local_cache();
     if (cache.ready == nullptr) {

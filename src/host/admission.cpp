@@ -269,7 +269,9 @@ absl::Status HostCore::admit_to(FunctionSlot& slot, Admission& admission) {
   // count wait for it).
   // Numbered at once: the count's line was just taken by the compare-and-swap above, while
   // the record's lines are still on their way (a worker freed it); a locked add after the
-  // stores below would wait for all of them.
+  // stores below would wait for all of them. Counted before the counters FunctionStats
+  // subtracts from it (and which it reads first), so a racing reader may see an event accepted
+  // a moment early but never pending too few.
   invocation->sequence =
       static_cast<uint64_t>(slot.invocations.fetch_add(1, std::memory_order_relaxed) + 1);
   if (admission.shared != nullptr) {
