@@ -20,6 +20,7 @@
 
 #include "absl/time/time.h"
 #include "fnhost/executor.hpp"
+#include "testing/executor_helpers.hpp"
 #include "testing/gate.hpp"
 #include "testing/wait.hpp"
 
@@ -29,14 +30,8 @@ using fnhost::AutoscalingExecutor;
 using fnhost::BlockingScope;
 using fnhost::ExecutorOptions;
 using fnhost::testing::Gate;
+using fnhost::testing::make_executor;
 using fnhost::testing::wait_until;
-
-std::unique_ptr<AutoscalingExecutor> make_executor(ExecutorOptions options) {
-  auto created = AutoscalingExecutor::create(std::move(options));
-  INFO("create(): " << created.status().ToString());
-  REQUIRE(created.ok());
-  return std::move(created).value();
-}
 
 // How long a waiting task waits for the one it needs before giving up, so that a failing test
 // ends instead of hanging.

@@ -42,6 +42,7 @@
 // The platform layer is internal (src/); its pure parsers are tested here directly.
 #include "platform/platform.hpp"
 #include "testing/blocking_tasks.hpp"
+#include "testing/executor_helpers.hpp"
 #include "testing/wait.hpp"
 
 namespace {
@@ -49,6 +50,7 @@ namespace {
 using fnhost::AutoscalingExecutor;
 using fnhost::ExecutorOptions;
 using fnhost::ExecutorStats;
+using fnhost::testing::make_executor;
 using fnhost::testing::wait_until;
 using fnhost::testing::blocking_tasks::Gate;
 using fnhost::testing::blocking_tasks::kEscapeTimeout;
@@ -59,13 +61,6 @@ using namespace std::chrono_literals;
 
 // An idle timeout long enough that no worker exits during a test, so thread counts are exact.
 const absl::Duration kNoReclaim = absl::Hours(1);
-
-std::unique_ptr<AutoscalingExecutor> make_executor(ExecutorOptions options) {
-  auto created = AutoscalingExecutor::create(std::move(options));
-  INFO("create(): " << created.status().ToString());
-  REQUIRE(created.ok());
-  return std::move(created).value();
-}
 
 std::string describe(const ExecutorStats& s) {
   return "threads=" + std::to_string(s.threads) + " busy=" + std::to_string(s.busy) +
